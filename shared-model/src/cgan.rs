@@ -1,0 +1,453 @@
+//! The conditional GAN of the reference design: a residual generator with pixel-shuffle
+//! upsampling and a residual projection discriminator that pools features from several stages.
+//!
+//! Conditioning in D is by **projection** (Miyato & Koyama 2018): `D(x, c) = psi(h) + <W c, h>`,
+//! with `h` the pooled multi-stage features. It is chosen over an auxiliary-classifier head
+//! because the reference loss scores image/tag *pairs* (`D(x, c_wrong)` for negative samples),
+//! which a projection head does directly and exactly, and because `c` may take real values
+//! (tag-strength sliders) without any change. It also lets the trainer compute `h` once for a
+//! real image and score it against both its true and its wrong tags.
+
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Linear, LinearConfig, PRelu, PReluConfig, PaddingConfig2d,
+    PixelShuffle, PixelShuffleConfig,
+    conv::{Conv2d, Conv2dConfig},
+};
+use burn::prelude::*;
+use burn::tensor::activation::{leaky_relu, relu, tanh};
+use burn::tensor::module::avg_pool2d;
+use burn::tensor::ops::AvgPoolOptions;
+use serde::{Deserialize, Serialize};
+
+use crate::ModelError;
+
+/// Activation used inside the generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    Relu,
+    Prelu,
+}
+
+/// Generator architecture. `GeneratorConfig::init` builds it; the exported model card carries
+/// this config so nothing re-enters shapes by hand.
+#[derive(Config, Debug)]
+pub struct GeneratorConfig {
+    /// Size of the latent vector z.
+    #[config(default = 128)]
+    pub latent_dim: usize,
+    /// Length of the tag-condition vector (the vocabulary size).
+    pub num_tags: usize,
+    /// Output side in pixels (a power-of-two multiple of `init_size`: 64, 128, ...).
+    #[config(default = 64)]
+    pub resolution: usize,
+    /// Side of the first feature map made by the dense layer.
+    #[config(default = 16)]
+    pub init_size: usize,
+    /// Channels of the residual trunk.
+    #[config(default = 64)]
+    pub channels: usize,
+    /// Number of residual blocks in the trunk.
+    #[config(default = 4)]
+    pub res_blocks: usize,
+    /// Smallest channel count of an upsampling stage (channels halve per stage down to this).
+    #[config(default = 16)]
+    pub min_channels: usize,
+    /// Kernel of the last convolution to RGB.
+    #[config(default = 3)]
+    pub out_kernel: usize,
+    #[config(default = "Activation::Relu")]
+    pub activation: Activation,
+}
+
+/// Discriminator architecture.
+#[derive(Config, Debug)]
+pub struct DiscriminatorConfig {
+    pub num_tags: usize,
+    #[config(default = 64)]
+    pub resolution: usize,
+    /// Channels after the stem; doubled per stage up to `max_channels`.
+    #[config(default = 32)]
+    pub channels: usize,
+    #[config(default = 256)]
+    pub max_channels: usize,
+    /// Side of the last stage's feature map.
+    #[config(default = 4)]
+    pub final_size: usize,
+    #[config(default = 0.2)]
+    pub leaky_slope: f64,
+}
+
+fn conv(c_in: usize, c_out: usize, k: usize, device: &Device) -> Conv2d {
+    Conv2dConfig::new([c_in, c_out], [k, k])
+        .with_padding(PaddingConfig2d::Explicit(k / 2, k / 2, k / 2, k / 2))
+        .init(device)
+}
+
+fn log2_ratio(big: usize, small: usize, what: &str) -> Result<usize, ModelError> {
+    if small == 0 || big < small || big % small != 0 || !(big / small).is_power_of_two() {
+        return Err(ModelError::BadConfig(format!(
+            "{what}: {big} is not a power-of-two multiple of {small}"
+        )));
+    }
+    Ok((big / small).trailing_zeros() as usize)
+}
+
+/// Activation module: plain ReLU, or PReLU with one learned slope per channel.
+#[derive(Module, Debug)]
+pub struct Act {
+    prelu: Option<PRelu>,
+}
+
+impl Act {
+    fn new(kind: Activation, channels: usize, device: &Device) -> Self {
+        let prelu = match kind {
+            Activation::Relu => None,
+            Activation::Prelu => Some(PReluConfig::new().with_num_parameters(channels).init(device)),
+        };
+        Self { prelu }
+    }
+
+    /// `x`: `[B, C, H, W]` -> same shape.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match &self.prelu {
+            None => relu(x),
+            Some(p) => p.forward(x),
+        }
+    }
+}
+
+/// conv3x3 - BN - act - conv3x3 - BN, plus the identity.
+#[derive(Module, Debug)]
+pub struct ResBlock {
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    act: Act,
+    conv2: Conv2d,
+    bn2: BatchNorm,
+}
+
+impl ResBlock {
+    fn new(c: usize, kind: Activation, device: &Device) -> Self {
+        Self {
+            conv1: conv(c, c, 3, device),
+            bn1: BatchNormConfig::new(c).init(device),
+            act: Act::new(kind, c, device),
+            conv2: conv(c, c, 3, device),
+            bn2: BatchNormConfig::new(c).init(device),
+        }
+    }
+
+    /// `x`: `[B, C, H, W]` -> `[B, C, H, W]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let h = self.act.forward(self.bn1.forward(self.conv1.forward(x.clone())));
+        x + self.bn2.forward(self.conv2.forward(h))
+    }
+}
+
+/// conv3x3 to 4*C_out channels - pixel shuffle x2 - BN - act.
+#[derive(Module, Debug)]
+pub struct UpStage {
+    conv: Conv2d,
+    shuffle: PixelShuffle,
+    bn: BatchNorm,
+    act: Act,
+}
+
+impl UpStage {
+    fn new(c_in: usize, c_out: usize, kind: Activation, device: &Device) -> Self {
+        Self {
+            conv: conv(c_in, 4 * c_out, 3, device),
+            shuffle: PixelShuffleConfig::new(2).init(),
+            bn: BatchNormConfig::new(c_out).init(device),
+            act: Act::new(kind, c_out, device),
+        }
+    }
+
+    /// `x`: `[B, C_in, H, W]` -> `[B, C_out, 2H, 2W]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.act.forward(self.bn.forward(self.shuffle.forward(self.conv.forward(x))))
+    }
+}
+
+/// Residual generator with pixel-shuffle upsampling.
+#[derive(Module, Debug)]
+pub struct Generator {
+    dense: Linear,
+    bn0: BatchNorm,
+    act0: Act,
+    blocks: Vec<ResBlock>,
+    bn_trunk: BatchNorm,
+    act_trunk: Act,
+    ups: Vec<UpStage>,
+    to_rgb: Conv2d,
+    channels: usize,
+    init_size: usize,
+}
+
+impl GeneratorConfig {
+    /// Checks the config without building anything.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        log2_ratio(self.resolution, self.init_size, "generator resolution / init_size")?;
+        if self.channels == 0 || self.latent_dim == 0 || self.min_channels == 0 {
+            return Err(ModelError::BadConfig("sizes must be positive".into()));
+        }
+        if self.out_kernel % 2 == 0 {
+            return Err(ModelError::BadConfig("out_kernel must be odd".into()));
+        }
+        Ok(())
+    }
+
+    /// Channel count after upsampling stage `i`.
+    fn stage_channels(&self, i: usize) -> usize {
+        (self.channels >> (i + 1)).max(self.min_channels)
+    }
+
+    pub fn try_init(&self, device: &Device) -> Result<Generator, ModelError> {
+        self.validate()?;
+        let stages = log2_ratio(self.resolution, self.init_size, "")?;
+        let c = self.channels;
+        let s = self.init_size;
+        let ups = (0..stages)
+            .map(|i| {
+                let c_in = if i == 0 { c } else { self.stage_channels(i - 1) };
+                UpStage::new(c_in, self.stage_channels(i), self.activation, device)
+            })
+            .collect();
+        let c_last = if stages == 0 { c } else { self.stage_channels(stages - 1) };
+        Ok(Generator {
+            dense: LinearConfig::new(self.latent_dim + self.num_tags, c * s * s).init(device),
+            bn0: BatchNormConfig::new(c).init(device),
+            act0: Act::new(self.activation, c, device),
+            blocks: (0..self.res_blocks)
+                .map(|_| ResBlock::new(c, self.activation, device))
+                .collect(),
+            bn_trunk: BatchNormConfig::new(c).init(device),
+            act_trunk: Act::new(self.activation, c, device),
+            ups,
+            to_rgb: conv(c_last, 3, self.out_kernel, device),
+            channels: c,
+            init_size: s,
+        })
+    }
+
+    /// Builds the generator. Panics on an invalid config; use [`Self::try_init`] for untrusted ones.
+    pub fn init(&self, device: &Device) -> Generator {
+        self.try_init(device).expect("invalid generator config")
+    }
+}
+
+impl Generator {
+    /// - `z`: `[B, latent_dim]` latent vectors
+    /// - `c`: `[B, num_tags]` tag condition (multi-hot; real values allowed)
+    /// - returns `[B, 3, resolution, resolution]` RGB in `[-1, 1]`
+    pub fn forward(&self, z: Tensor<2>, c: Tensor<2>) -> Tensor<4> {
+        let [b, _] = z.dims();
+        let x = self.dense.forward(Tensor::cat(vec![z, c], 1));
+        let x = x.reshape([b, self.channels, self.init_size, self.init_size]);
+        let x = self.act0.forward(self.bn0.forward(x));
+        let mut h = x.clone();
+        for block in &self.blocks {
+            h = block.forward(h);
+        }
+        let mut h = self.act_trunk.forward(self.bn_trunk.forward(h) + x);
+        for up in &self.ups {
+            h = up.forward(h);
+        }
+        tanh(self.to_rgb.forward(h))
+    }
+}
+
+/// Downsampling residual block: main path act-conv3x3-avgpool-act-conv3x3,
+/// skip path conv1x1-avgpool. No normalisation, so gradient penalties stay per-sample.
+#[derive(Module, Debug)]
+pub struct DownBlock {
+    conv1: Conv2d,
+    conv2: Conv2d,
+    skip: Conv2d,
+    slope: f64,
+}
+
+fn pool2(x: Tensor<4>) -> Tensor<4> {
+    avg_pool2d(x, AvgPoolOptions::new([2, 2]))
+}
+
+impl DownBlock {
+    fn new(c_in: usize, c_out: usize, slope: f64, device: &Device) -> Self {
+        Self {
+            conv1: conv(c_in, c_out, 3, device),
+            conv2: conv(c_out, c_out, 3, device),
+            skip: conv(c_in, c_out, 1, device),
+            slope,
+        }
+    }
+
+    /// `x`: `[B, C_in, H, W]` -> `[B, C_out, H/2, W/2]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let h = self.conv1.forward(leaky_relu(x.clone(), self.slope));
+        let h = self.conv2.forward(leaky_relu(pool2(h), self.slope));
+        h + pool2(self.skip.forward(x))
+    }
+}
+
+/// Residual projection discriminator with multi-stage feature pooling.
+#[derive(Module, Debug)]
+pub struct Discriminator {
+    stem: Conv2d,
+    blocks: Vec<DownBlock>,
+    psi: Linear,
+    embed: Linear,
+    slope: f64,
+}
+
+impl DiscriminatorConfig {
+    fn stage_channels(&self, i: usize) -> usize {
+        (self.channels << i).min(self.max_channels)
+    }
+
+    /// Length of the pooled feature vector `h`.
+    pub fn feature_dim(&self) -> Result<usize, ModelError> {
+        let stages = log2_ratio(self.resolution / 2, self.final_size, "discriminator resolution")?;
+        Ok((0..=stages).map(|i| self.stage_channels(i)).sum())
+    }
+
+    pub fn try_init(&self, device: &Device) -> Result<Discriminator, ModelError> {
+        if self.resolution < 2 {
+            return Err(ModelError::BadConfig("discriminator resolution too small".into()));
+        }
+        let stages = log2_ratio(self.resolution / 2, self.final_size, "discriminator resolution")?;
+        let f = self.feature_dim()?;
+        Ok(Discriminator {
+            stem: Conv2dConfig::new([3, self.channels], [4, 4])
+                .with_stride([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device),
+            blocks: (0..stages)
+                .map(|i| {
+                    DownBlock::new(
+                        self.stage_channels(i),
+                        self.stage_channels(i + 1),
+                        self.leaky_slope,
+                        device,
+                    )
+                })
+                .collect(),
+            psi: LinearConfig::new(f, 1).init(device),
+            embed: LinearConfig::new(self.num_tags, f).with_bias(false).init(device),
+            slope: self.leaky_slope,
+        })
+    }
+
+    pub fn init(&self, device: &Device) -> Discriminator {
+        self.try_init(device).expect("invalid discriminator config")
+    }
+}
+
+impl Discriminator {
+    /// Multi-stage features: the stem and every stage are activated and sum-pooled over space,
+    /// then concatenated. `x`: `[B, 3, R, R]` -> `[B, F]`.
+    pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
+        let mut h = self.stem.forward(x);
+        let mut pooled = Vec::with_capacity(self.blocks.len() + 1);
+        for block in &self.blocks {
+            pooled.push(leaky_relu(h.clone(), self.slope).sum_dim(3).sum_dim(2).flatten(1, 3));
+            h = block.forward(h);
+        }
+        let [_, _, hh, ww] = h.dims();
+        // The last stage is mean-pooled: its few positions carry the most information per value.
+        pooled.push(
+            leaky_relu(h, self.slope)
+                .sum_dim(3)
+                .sum_dim(2)
+                .flatten(1, 3)
+                .div_scalar((hh * ww) as f64),
+        );
+        // Earlier stages are averaged too, so all parts of h are on one scale.
+        let n = pooled.len();
+        let pooled: Vec<Tensor<2>> = pooled
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                if i + 1 == n {
+                    p
+                } else {
+                    let side = hh << (n - 1 - i);
+                    p.div_scalar((side * side) as f64)
+                }
+            })
+            .collect();
+        Tensor::cat(pooled, 1)
+    }
+
+    /// Projection score. `h`: `[B, F]`, `c`: `[B, num_tags]` -> `[B]`.
+    pub fn score(&self, h: Tensor<2>, c: Tensor<2>) -> Tensor<1> {
+        let proj = (self.embed.forward(c) * h.clone()).sum_dim(1);
+        (self.psi.forward(h) + proj).flatten(0, 1)
+    }
+
+    /// `x`: `[B, 3, R, R]`, `c`: `[B, num_tags]` -> critic scores `[B]`.
+    pub fn forward(&self, x: Tensor<4>, c: Tensor<2>) -> Tensor<1> {
+        self.score(self.features(x), c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny_g() -> GeneratorConfig {
+        GeneratorConfig::new(5)
+            .with_latent_dim(8)
+            .with_resolution(16)
+            .with_init_size(4)
+            .with_channels(8)
+            .with_res_blocks(1)
+            .with_min_channels(4)
+    }
+
+    #[test]
+    fn generator_and_discriminator_shapes() {
+        let device = Device::flex();
+        let g = tiny_g().init(&device);
+        let z = Tensor::<2>::zeros([3, 8], &device);
+        let c = Tensor::<2>::zeros([3, 5], &device);
+        let img = g.forward(z, c.clone());
+        assert_eq!(img.dims(), [3, 3, 16, 16]);
+        let max = img.clone().abs().max().into_scalar::<f32>();
+        assert!(max <= 1.0);
+
+        let dcfg = DiscriminatorConfig::new(5).with_resolution(16).with_channels(4);
+        let d = dcfg.init(&device);
+        let h = d.features(img.clone());
+        assert_eq!(h.dims(), [3, dcfg.feature_dim().unwrap()]);
+        assert_eq!(d.forward(img, c).dims(), [3]);
+    }
+
+    #[test]
+    fn prelu_generator_builds_and_runs() {
+        let device = Device::flex();
+        let g = tiny_g().with_activation(Activation::Prelu).init(&device);
+        let out = g.forward(Tensor::zeros([1, 8], &device), Tensor::zeros([1, 5], &device));
+        assert_eq!(out.dims(), [1, 3, 16, 16]);
+    }
+
+    #[test]
+    fn bad_configs_are_errors_not_panics() {
+        let device = Device::flex();
+        assert!(tiny_g().with_resolution(24).try_init(&device).is_err());
+        assert!(tiny_g().with_out_kernel(4).try_init(&device).is_err());
+        let d = DiscriminatorConfig::new(5).with_resolution(48);
+        assert!(d.try_init(&device).is_err());
+    }
+
+    #[test]
+    fn projection_score_depends_on_tags() {
+        let device = Device::flex();
+        let d = DiscriminatorConfig::new(3).with_resolution(16).with_channels(4).init(&device);
+        let x = Tensor::<4>::ones([1, 3, 16, 16], &device);
+        let a = d.forward(x.clone(), Tensor::from_floats([[1.0, 0.0, 0.0]], &device));
+        let b = d.forward(x, Tensor::from_floats([[0.0, 1.0, 0.0]], &device));
+        let diff = (a - b).abs().into_scalar::<f32>();
+        assert!(diff > 0.0);
+    }
+}
