@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds the `web` crate to WebAssembly and writes the JS bindings into www/pkg/.
+#   scripts/build-web.sh
+# Installs what it needs the first time: the wasm32 target and the wasm-bindgen CLI whose
+# version matches the wasm-bindgen crate in Cargo.lock (they must agree exactly).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  rustup target add wasm32-unknown-unknown
+fi
+
+want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
+if [ -z "$want" ]; then
+  echo "build-web: no wasm-bindgen in Cargo.lock" >&2
+  exit 1
+fi
+have=$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }' || true)
+if [ "$have" != "$want" ]; then
+  echo "build-web: installing wasm-bindgen-cli $want (found: ${have:-none})"
+  cargo install wasm-bindgen-cli --version "$want" --locked
+fi
+
+cargo build -p web --release --target wasm32-unknown-unknown
+wasm-bindgen --target web --out-dir www/pkg target/wasm32-unknown-unknown/release/web.wasm
+
+size=$(wc -c < www/pkg/web_bg.wasm)
+echo "build-web: www/pkg/web_bg.wasm is $size bytes ($(( (size + 1023) / 1024 )) KiB)"

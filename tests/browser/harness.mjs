@@ -1,0 +1,129 @@
+// Shared by the browser test and the screenshot script: a tiny static server for www/ on
+// loopback, plus Debian's Chromium driven by playwright-core with a fresh profile.
+//
+// Test-only routes of the server (the page itself knows nothing about them):
+//   /models/broken/*      the default model's files, with its weights file cut in half
+//   /__test__/native.png  the reference PNG named by KYARA_NATIVE_PNG
+
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const WWW = path.resolve(process.env.KYARA_WWW || path.join(REPO, 'www'));
+export const CHROMIUM = process.env.KYARA_CHROMIUM || '/usr/bin/chromium';
+
+const MIME = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+  '.ico': 'image/x-icon',
+  '.bpk': 'application/octet-stream',
+  '.txt': 'text/plain; charset=utf-8',
+};
+
+/** The default model's name and card, as the page will find them. */
+export function defaultModel() {
+  const index = JSON.parse(fs.readFileSync(path.join(WWW, 'models', 'index.json'), 'utf8'));
+  const name = index.default;
+  const card = JSON.parse(fs.readFileSync(path.join(WWW, 'models', name, 'model.json'), 'utf8'));
+  return { name, card };
+}
+
+/** Starts the static server on 127.0.0.1 with a free port; resolves to { url, close() }. */
+export async function startServer({ nativePng = process.env.KYARA_NATIVE_PNG } = {}) {
+  const server = http.createServer(async (req, res) => {
+    try {
+      const { pathname } = new URL(req.url, 'http://127.0.0.1');
+      let file;
+      let body;
+      if (pathname === '/__test__/native.png') {
+        file = nativePng;
+      } else if (pathname.startsWith('/models/broken/')) {
+        const { name, card } = defaultModel();
+        const rest = pathname.slice('/models/broken/'.length);
+        file = path.join(WWW, 'models', name, rest);
+        if (rest === (card.weights || 'generator.bpk')) {
+          const bytes = await fsp.readFile(file);
+          body = bytes.subarray(0, Math.floor(bytes.length / 2));
+        }
+      } else {
+        const rel = decodeURIComponent(pathname).replace(/^\/+/, '') || 'index.html';
+        file = path.resolve(WWW, rel.endsWith('/') ? `${rel}index.html` : rel);
+        if (file !== WWW && !file.startsWith(WWW + path.sep)) file = null;
+      }
+      if (!body) {
+        if (!file || !(await fsp.stat(file).catch(() => null))?.isFile()) {
+          res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+          return;
+        }
+        body = await fsp.readFile(file);
+      }
+      res.writeHead(200, {
+        'content-type': MIME[path.extname(file).toLowerCase()] || 'application/octet-stream',
+        'content-length': body.length,
+        'cache-control': 'no-store',
+      });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    } catch (e) {
+      res.writeHead(500, { 'content-type': 'text/plain' }).end(String(e));
+    }
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address();
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections?.();
+      server.close(resolve);
+    }),
+  };
+}
+
+/** Launches Chromium with a fresh user-data-dir; resolves to { context, close() }. */
+export async function launchBrowser(options = {}) {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)`);
+  }
+  const profile = await fsp.mkdtemp(path.join(os.tmpdir(), 'kyara-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+    acceptDownloads: true,
+    viewport: { width: 1100, height: 900 },
+    ...options,
+  });
+  return {
+    context,
+    close: async () => {
+      await context.close().catch(() => {});
+      await fsp.rm(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Collects console errors and uncaught exceptions of a page. */
+export function watchErrors(page) {
+  const errors = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console.error: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
+  return errors;
+}

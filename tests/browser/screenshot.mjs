@@ -1,0 +1,34 @@
+// Takes screenshots of the page (not a test): node tests/browser/screenshot.mjs OUT_DIR [seed]
+// Writes OUT_DIR/desktop-light.png, desktop-dark.png and phone.png.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { launchBrowser, startServer } from './harness.mjs';
+
+const out = path.resolve(process.argv[2] || 'screenshots');
+const seed = process.argv[3] || '42';
+fs.mkdirSync(out, { recursive: true });
+
+const server = await startServer();
+const shots = [
+  { file: 'desktop-light.png', viewport: { width: 1100, height: 860 }, colorScheme: 'light' },
+  { file: 'desktop-dark.png', viewport: { width: 1100, height: 860 }, colorScheme: 'dark' },
+  { file: 'phone.png', viewport: { width: 390, height: 844 }, colorScheme: 'light', fullPage: true },
+];
+try {
+  for (const s of shots) {
+    const browser = await launchBrowser({ viewport: s.viewport, colorScheme: s.colorScheme });
+    try {
+      const page = browser.context.pages()[0] ?? (await browser.context.newPage());
+      await page.goto(`${server.url}#seed=${seed}`);
+      await page.waitForSelector('body[data-ready="1"]', { timeout: 120_000 });
+      await page.waitForSelector('#grid[data-done="1"]', { timeout: 120_000 });
+      await page.screenshot({ path: path.join(out, s.file), fullPage: Boolean(s.fullPage) });
+      console.log(path.join(out, s.file));
+    } finally {
+      await browser.close();
+    }
+  }
+} finally {
+  await server.close();
+}
