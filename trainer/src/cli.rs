@@ -1,0 +1,318 @@
+//! The `trainer` command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use shared_model::{DiscriminatorConfig, GeneratorConfig};
+
+use crate::data::{OnBadEntry, load_dataset};
+use crate::fsutil::write_atomic;
+use crate::losses::LossKind;
+use crate::train::{RunOptions, TrainConfig, Trainer, latest_checkpoint, load_run_config, run_training};
+
+/// kyara's trainer: train a tag-conditional anime face generator, draw faces, export for the web page.
+///
+/// A typical session:
+///
+///   trainer train --data ../shared/data/anime-faces-64 --out runs --steps 2000
+///
+///   trainer generate --model runs/00000-anime-faces-64 --tags "blonde hair, blue eyes" --seeds 0-15 --out faces
+///
+///   trainer export --run runs/00000-anime-faces-64 --out www/models/anime64
+#[derive(Parser, Debug)]
+#[command(name = "trainer", version, about, long_about, verbatim_doc_comment)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a conditional GAN on a folder of tagged faces (or resume a run).
+    Train(TrainArgs),
+    /// Draw faces for given tags and seeds into PNG files (plus metadata.csv).
+    Generate(GenerateArgs),
+    /// Export a run's EMA generator (weights + model card) for the web page.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceArg {
+    /// Pure-Rust CPU backend (Burn Flex).
+    Cpu,
+    /// GPU through wgpu (Vulkan/Metal/DX12).
+    Wgpu,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Dataset folder: metadata.csv (file_name,tags) + images, or images with .txt tag files.
+    #[arg(long, required_unless_present = "resume")]
+    pub data: Option<PathBuf>,
+    /// Folder that receives the run folder (NNNNN-<dataset name>).
+    #[arg(long, required_unless_present = "resume")]
+    pub out: Option<PathBuf>,
+    /// Continue this run folder from its newest checkpoint (exactly where it stopped).
+    #[arg(long, conflicts_with = "out")]
+    pub resume: Option<PathBuf>,
+    /// Total training steps (one D and one G update each); with --resume, the new total.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: Option<u64>,
+    /// Images per step.
+    #[arg(long, default_value_t = 32, value_parser = parse_batch)]
+    pub batch: usize,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+    /// Seed of initialisation and of the training data order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value_t = LossKind::Hinge)]
+    pub loss: LossKind,
+    /// Image side in pixels (64, 128, ...); other sizes in the data are resized.
+    #[arg(long, default_value_t = 64, value_parser = parse_resolution)]
+    pub resolution: usize,
+    /// Generator trunk channels.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(4..=1024))]
+    pub g_channels: u64,
+    /// Generator residual blocks.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(0..=64))]
+    pub g_blocks: u64,
+    /// Discriminator channels after the stem (doubled per stage).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(4..=1024))]
+    pub d_channels: u64,
+    /// Size of the latent vector.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub latent_dim: u64,
+    /// Learning rate of both Adam optimisers (beta1 0.5, beta2 0.999).
+    #[arg(long, default_value_t = 2e-4, value_parser = parse_lr)]
+    pub lr: f64,
+    /// Write a sample sheet every N steps.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sample_every: u64,
+    /// Write a checkpoint every N steps.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: u64,
+    /// Fail on the first bad dataset entry instead of skipping and counting.
+    #[arg(long)]
+    pub strict: bool,
+    /// No progress bar (log lines instead).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Model card (model.json) or the folder holding it.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Comma-separated tags, e.g. "blonde hair, blue eyes"; open groups are drawn per seed.
+    #[arg(long, default_value = "")]
+    pub tags: String,
+    /// Seeds: 42, 0-15 or 1,5,9-11.
+    #[arg(long, default_value = "0-15")]
+    pub seeds: String,
+    /// Output folder for seedNNNN.png files and metadata.csv.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also write all faces as one sheet to this PNG.
+    #[arg(long)]
+    pub sheet: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Run folder to export (its newest checkpoint's EMA generator).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Output folder, e.g. www/models/anime64.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Model name in the card (default: the output folder's name).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+fn parse_batch(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (2..=4096).contains(&n) => Ok(n),
+        _ => Err(format!("'{s}' is not a batch size (a whole number from 2 to 4096)")),
+    }
+}
+
+fn parse_resolution(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 16 && n <= 1024 && n.is_power_of_two() => Ok(n),
+        _ => Err(format!("'{s}' is not a resolution (a power of two from 16 to 1024, e.g. 64)")),
+    }
+}
+
+fn parse_lr(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 && x < 1.0 => Ok(x),
+        _ => Err(format!("'{s}' is not a learning rate (a number between 0 and 1, e.g. 2e-4)")),
+    }
+}
+
+fn device_for(arg: DeviceArg) -> Result<Device> {
+    match arg {
+        DeviceArg::Cpu => Ok(Device::flex()),
+        DeviceArg::Wgpu => bail!(
+            "this trainer was built without the GPU backend; --device wgpu needs a build with \
+             the `wgpu` feature (see the README); use --device cpu"
+        ),
+    }
+}
+
+fn next_run_dir(out: &Path, data_name: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut max = None;
+    for e in std::fs::read_dir(out)?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(n) = name.split('-').next().and_then(|p| p.parse::<u32>().ok()) {
+            max = Some(max.map_or(n, |m: u32| m.max(n)));
+        }
+    }
+    let id = max.map_or(0, |m| m + 1);
+    Ok(out.join(format!("{id:05}-{data_name}")))
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    let device = device_for(a.device)?;
+    let progress = !a.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let on_bad = if a.strict { OnBadEntry::Fail } else { OnBadEntry::Skip };
+    let load = |dir: &Path, res: usize| {
+        eprintln!("loading {} ...", dir.display());
+        let data = load_dataset(dir, res, on_bad, &|_, _| {})?;
+        if !data.skipped.is_empty() {
+            eprintln!("skipped {} bad entries:", data.skipped.len());
+            for b in data.skipped.iter().take(10) {
+                eprintln!("  {b}");
+            }
+            if data.skipped.len() > 10 {
+                eprintln!("  ... and {} more", data.skipped.len() - 10);
+            }
+        }
+        eprintln!(
+            "{} images, {} tags ({} exclusive groups, {} free)",
+            data.len(),
+            data.vocab.len(),
+            data.vocab.groups.len(),
+            data.vocab.free.len()
+        );
+        anyhow::Ok(data)
+    };
+
+    if let Some(run) = a.resume {
+        let mut cfg = load_run_config(&run)?;
+        let ckpt = latest_checkpoint(&run)?;
+        if let Some(steps) = a.steps {
+            cfg.steps = steps;
+        }
+        let data_dir = a.data.unwrap_or_else(|| PathBuf::from(&cfg.data));
+        let data = load(&data_dir, cfg.generator.resolution)?;
+        if data.vocab != cfg.vocab {
+            bail!("{} has other tags than the run was trained on", data_dir.display());
+        }
+        let mut trainer = Trainer::new(cfg.clone(), &data, &device)?;
+        trainer.load_checkpoint(&ckpt)?;
+        eprintln!("resuming {} from step {}", run.display(), trainer.state.step);
+        write_atomic(&run.join("config.json"), serde_json::to_string_pretty(&cfg)?.as_bytes())?;
+        let t = run_training(trainer, &data, &run, &RunOptions { progress })?;
+        eprintln!("done: {} steps in {}", t.state.step, run.display());
+        return Ok(());
+    }
+
+    let data_dir = a.data.expect("clap requires --data");
+    let out = a.out.expect("clap requires --out");
+    let data = load(&data_dir, a.resolution)?;
+    let t = data.vocab.len();
+    let cfg = TrainConfig::new(
+        GeneratorConfig::new(t)
+            .with_resolution(a.resolution)
+            .with_channels(a.g_channels as usize)
+            .with_res_blocks(a.g_blocks as usize)
+            .with_latent_dim(a.latent_dim as usize),
+        DiscriminatorConfig::new(t)
+            .with_resolution(a.resolution)
+            .with_channels(a.d_channels as usize),
+        data.vocab.clone(),
+        data_dir.display().to_string(),
+        data.name.clone(),
+    )
+    .with_batch_size(a.batch)
+    .with_steps(a.steps.unwrap_or(2000))
+    .with_seed(a.seed)
+    .with_loss(a.loss)
+    .with_lr(a.lr)
+    .with_sample_every(a.sample_every)
+    .with_checkpoint_every(a.checkpoint_every);
+    cfg.generator.validate()?;
+    cfg.discriminator.feature_dim()?;
+    let run = next_run_dir(&out, &data.name)?;
+    std::fs::create_dir_all(&run)?;
+    write_atomic(&run.join("config.json"), serde_json::to_string_pretty(&cfg)?.as_bytes())?;
+    eprintln!("run folder: {}", run.display());
+    let trainer = Trainer::new(cfg, &data, &device)?;
+    let t = run_training(trainer, &data, &run, &RunOptions { progress })?;
+    eprintln!("done: {} steps in {}", t.state.step, run.display());
+    Ok(())
+}
+
+fn generate(a: GenerateArgs) -> Result<()> {
+    let seeds = crate::generate::parse_seeds(&a.seeds)?;
+    // A run folder is accepted too: it is exported to a temporary card first.
+    let device = Device::flex();
+    let model = if a.model.join("config.json").is_file() && !a.model.join("model.json").is_file() {
+        let tmp = tempfile::tempdir()?;
+        crate::export::export(&a.model, tmp.path(), "run")?;
+        crate::generate::load_model(tmp.path(), &device)?
+    } else {
+        crate::generate::load_model(&a.model, &device)?
+    };
+    let written = crate::generate::generate(&model, &a.tags, &seeds, &a.out, a.sheet.as_deref())?;
+    eprintln!("wrote {} files to {}", written.len(), a.out.display());
+    Ok(())
+}
+
+fn export(a: ExportArgs) -> Result<()> {
+    let name = match a.name {
+        Some(n) => n,
+        None => a
+            .out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into()),
+    };
+    let card = crate::export::export(&a.run, &a.out, &name)?;
+    eprintln!(
+        "exported '{}' ({} steps, {} tags) to {}",
+        card.name,
+        card.training.steps,
+        card.vocab.len(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(a) => train(a),
+        Command::Generate(a) => generate(a),
+        Command::Export(a) => export(a),
+    }
+}
+
+/// Entry point of the binary: clap errors exit 2, failures print the error chain and exit 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! Datasets of tagged faces, decoded once into memory.
+//!
+//! Two layouts are read:
+//! - Hugging Face *imagefolder*: `DIR/metadata.csv` with a `file_name` column (path relative to
+//!   DIR) and a `tags` column of comma-separated tags;
+//! - kohya-style sidecars: `DIR/**/name.png` (or .jpg/.jpeg/.webp/.bmp) next to `name.txt`
+//!   holding comma-separated tags.
+//!
+//! Bad entries (a missing file, a corrupt or non-image file, an empty tag list) are reported with
+//! the file and line; by default they are skipped and counted, with `--strict` the first one
+//! fails the load. Images of another size are centre-cropped to a square and resized.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use image::{RgbImage, imageops::FilterType};
+use shared_model::TagVocab;
+use shared_model::vocab::parse_tags;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum DataError {
+    #[error("dataset folder '{0}' does not exist")]
+    MissingFolder(PathBuf),
+    #[error("'{0}' is not a folder")]
+    NotAFolder(PathBuf),
+    #[error("{path}: {message}")]
+    Metadata { path: PathBuf, message: String },
+    #[error("{0}")]
+    BadEntry(BadEntry),
+    #[error("no usable images in '{dir}' ({skipped} skipped){hint}")]
+    Empty {
+        dir: PathBuf,
+        skipped: usize,
+        hint: String,
+    },
+}
+
+/// One unusable entry: where it is and what is wrong with it.
+#[derive(Debug, Clone)]
+pub struct BadEntry {
+    /// The image (or sidecar) file.
+    pub file: PathBuf,
+    /// `metadata.csv line N`, or the sidecar's name.
+    pub origin: String,
+    pub problem: String,
+}
+
+impl fmt::Display for BadEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): {}", self.file.display(), self.origin, self.problem)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnBadEntry {
+    Skip,
+    Fail,
+}
+
+/// All images of a dataset as packed RGB bytes, with their tags.
+pub struct Dataset {
+    pub name: String,
+    pub resolution: usize,
+    /// `len() * resolution^2 * 3` bytes, HWC order per image.
+    pub pixels: Vec<u8>,
+    pub tags: Vec<Vec<String>>,
+    pub files: Vec<PathBuf>,
+    pub vocab: TagVocab,
+    pub skipped: Vec<BadEntry>,
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.tags.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tags.is_empty()
+    }
+
+    pub fn image(&self, i: usize) -> &[u8] {
+        let n = self.resolution * self.resolution * 3;
+        &self.pixels[i * n..(i + 1) * n]
+    }
+}
+
+struct Entry {
+    file: PathBuf,
+    origin: String,
+    tags: Result<Vec<String>, String>,
+}
+
+const IMAGE_EXTS: [&str; 5] = ["png", "jpg", "jpeg", "webp", "bmp"];
+
+fn list_metadata(dir: &Path, csv_path: &Path) -> Result<Vec<Entry>, DataError> {
+    let meta_err = |message: String| DataError::Metadata {
+        path: csv_path.to_path_buf(),
+        message,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(csv_path)
+        .map_err(|e| meta_err(e.to_string()))?;
+    let headers = reader.headers().map_err(|e| meta_err(e.to_string()))?.clone();
+    let col = |name: &str| headers.iter().position(|h| h.trim() == name);
+    let file_col = col("file_name").ok_or_else(|| meta_err("no 'file_name' column in the header".into()))?;
+    let tags_col = col("tags").ok_or_else(|| meta_err("no 'tags' column in the header".into()))?;
+    let mut out = Vec::new();
+    for (i, row) in reader.records().enumerate() {
+        let line = i + 2; // the header is line 1
+        let origin = format!("metadata.csv line {line}");
+        let row = match row {
+            Ok(r) => r,
+            Err(e) => {
+                out.push(Entry {
+                    file: csv_path.to_path_buf(),
+                    origin,
+                    tags: Err(format!("unreadable row: {e}")),
+                });
+                continue;
+            }
+        };
+        let file = row.get(file_col).unwrap_or("").trim();
+        if file.is_empty() {
+            out.push(Entry {
+                file: csv_path.to_path_buf(),
+                origin,
+                tags: Err("the row has no file_name".into()),
+            });
+            continue;
+        }
+        let tags = parse_tags(row.get(tags_col).unwrap_or(""));
+        out.push(Entry {
+            file: dir.join(file),
+            origin,
+            tags: if tags.is_empty() {
+                Err("empty tag list".into())
+            } else {
+                Ok(tags)
+            },
+        });
+    }
+    Ok(out)
+}
+
+fn list_sidecars(dir: &Path) -> Result<Vec<Entry>, DataError> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let rd = std::fs::read_dir(&d).map_err(|e| DataError::Metadata {
+            path: d.clone(),
+            message: e.to_string(),
+        })?;
+        for entry in rd.flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| IMAGE_EXTS.contains(&e.to_ascii_lowercase().as_str()))
+            {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    Ok(files
+        .into_iter()
+        .map(|file| {
+            let txt = file.with_extension("txt");
+            let origin = txt
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let tags = match std::fs::read_to_string(&txt) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Err("no tag file next to it".to_string())
+                }
+                Err(e) => Err(format!("cannot read the tag file: {e}")),
+                Ok(text) => {
+                    let tags = parse_tags(&text.replace('\n', ","));
+                    if tags.is_empty() {
+                        Err("empty tag list".to_string())
+                    } else {
+                        Ok(tags)
+                    }
+                }
+            };
+            Entry { file, origin, tags }
+        })
+        .collect())
+}
+
+/// Decodes one image file to a `resolution`-sided RGB square.
+pub fn decode_image(path: &Path, resolution: usize) -> Result<RgbImage, String> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => "file not found".to_string(),
+        _ => format!("cannot read: {e}"),
+    })?;
+    // The decoders are meant never to panic on bad input; the guard keeps a decoder bug from
+    // taking the whole load down with it.
+    let decoded = std::panic::catch_unwind(|| image::load_from_memory(&bytes))
+        .map_err(|_| "the image decoder crashed on this file".to_string())?
+        .map_err(|e| format!("not a readable image: {e}"))?;
+    let img = decoded.to_rgb8();
+    let (w, h) = img.dimensions();
+    let r = resolution as u32;
+    if w == r && h == r {
+        return Ok(img);
+    }
+    let side = w.min(h);
+    let cropped = image::imageops::crop_imm(&img, (w - side) / 2, (h - side) / 2, side, side).to_image();
+    Ok(image::imageops::resize(&cropped, r, r, FilterType::CatmullRom))
+}
+
+/// Loads a dataset folder. `progress` is called with (done, total) while decoding.
+pub fn load_dataset(
+    dir: &Path,
+    resolution: usize,
+    on_bad: OnBadEntry,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Dataset, DataError> {
+    if !dir.exists() {
+        return Err(DataError::MissingFolder(dir.to_path_buf()));
+    }
+    if !dir.is_dir() {
+        return Err(DataError::NotAFolder(dir.to_path_buf()));
+    }
+    let csv_path = dir.join("metadata.csv");
+    let entries = if csv_path.exists() {
+        list_metadata(dir, &csv_path)?
+    } else {
+        list_sidecars(dir)?
+    };
+    let total = entries.len();
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
+    let chunk = total.div_ceil(threads).max(1);
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let decoded: Vec<Result<RgbImage, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = entries
+            .chunks(chunk)
+            .map(|part| {
+                let done = &done;
+                s.spawn(move || {
+                    part.iter()
+                        .map(|e| {
+                            let r = match &e.tags {
+                                Err(msg) => Err(msg.clone()),
+                                Ok(_) => decode_image(&e.file, resolution),
+                            };
+                            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                            if n % 512 == 0 || n == total {
+                                progress(n, total);
+                            }
+                            r
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("decoder thread"))
+            .collect()
+    });
+
+    let mut pixels = Vec::with_capacity(total * resolution * resolution * 3);
+    let mut tags = Vec::new();
+    let mut files = Vec::new();
+    let mut skipped = Vec::new();
+    for (entry, img) in entries.into_iter().zip(decoded) {
+        match (entry.tags, img) {
+            (Ok(t), Ok(img)) => {
+                pixels.extend_from_slice(img.as_raw());
+                tags.push(t);
+                files.push(entry.file);
+            }
+            (_, Err(problem)) => {
+                let bad = BadEntry {
+                    file: entry.file,
+                    origin: entry.origin,
+                    problem,
+                };
+                if on_bad == OnBadEntry::Fail {
+                    return Err(DataError::BadEntry(bad));
+                }
+                skipped.push(bad);
+            }
+            (Err(_), Ok(_)) => unreachable!("entries without tags are not decoded"),
+        }
+    }
+    if tags.is_empty() {
+        let hint = if csv_path.exists() {
+            String::new()
+        } else {
+            "; expected metadata.csv (file_name,tags) or image files with .txt tag files".into()
+        };
+        return Err(DataError::Empty {
+            dir: dir.to_path_buf(),
+            skipped: skipped.len(),
+            hint,
+        });
+    }
+    let vocab = TagVocab::from_tag_sets(tags.iter().map(|t| t.as_slice()));
+    let name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "dataset".into());
+    Ok(Dataset {
+        name,
+        resolution,
+        pixels,
+        tags,
+        files,
+        vocab,
+        skipped,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_png(path: &Path, size: u32, rgb: [u8; 3]) {
+        RgbImage::from_pixel(size, size, image::Rgb(rgb)).save(path).unwrap();
+    }
+
+    #[test]
+    fn reads_imagefolder_and_reports_bad_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("images")).unwrap();
+        write_png(&d.join("images/a.png"), 8, [255, 0, 0]);
+        write_png(&d.join("images/b.png"), 16, [0, 255, 0]); // other size: resized
+        std::fs::write(d.join("images/c.png"), b"not a png at all").unwrap();
+        std::fs::write(
+            d.join("metadata.csv"),
+            "file_name,tags\nimages/a.png,\"red hair, blue eyes\"\nimages/b.png,\"green hair, red eyes\"\nimages/c.png,\"red hair, red eyes\"\nimages/missing.png,\"red hair, red eyes\"\nimages/a.png,\"\"\n",
+        )
+        .unwrap();
+        let ds = load_dataset(d, 8, OnBadEntry::Skip, &|_, _| {}).unwrap();
+        assert_eq!(ds.len(), 2);
+        assert_eq!(ds.image(1)[..3], [0, 255, 0]);
+        assert_eq!(ds.skipped.len(), 3);
+        let msgs: Vec<String> = ds.skipped.iter().map(|b| b.to_string()).collect();
+        assert!(msgs[0].contains("c.png") && msgs[0].contains("line 4") && msgs[0].contains("not a readable image"), "{msgs:?}");
+        assert!(msgs[1].contains("missing.png") && msgs[1].contains("file not found"), "{msgs:?}");
+        assert!(msgs[2].contains("line 6") && msgs[2].contains("empty tag list"), "{msgs:?}");
+        assert_eq!(ds.vocab.groups.len(), 2);
+
+        let err = load_dataset(d, 8, OnBadEntry::Fail, &|_, _| {}).err().unwrap().to_string();
+        assert!(err.contains("c.png") && err.contains("line 4"), "{err}");
+    }
+
+    #[test]
+    fn reads_sidecar_tags() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write_png(&d.join("x.png"), 8, [1, 2, 3]);
+        std::fs::write(d.join("x.txt"), "pink hair, smile\n").unwrap();
+        write_png(&d.join("y.png"), 8, [1, 2, 3]);
+        std::fs::write(d.join("y.txt"), "blue hair").unwrap();
+        write_png(&d.join("untagged.png"), 8, [1, 2, 3]);
+        let ds = load_dataset(d, 8, OnBadEntry::Skip, &|_, _| {}).unwrap();
+        assert_eq!(ds.len(), 2);
+        assert_eq!(ds.tags[0], vec!["pink hair", "smile"]);
+        assert_eq!(ds.skipped.len(), 1);
+        assert!(ds.skipped[0].to_string().contains("no tag file"));
+    }
+
+    #[test]
+    fn missing_and_empty_folders_are_clear_errors() {
+        let e = load_dataset(Path::new("/no/such/dir"), 8, OnBadEntry::Skip, &|_, _| {})
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("does not exist"));
+        let dir = tempfile::tempdir().unwrap();
+        let e = load_dataset(dir.path(), 8, OnBadEntry::Skip, &|_, _| {}).err().unwrap();
+        assert!(e.to_string().contains("no usable images"), "{e}");
+    }
+}

@@ -1,0 +1,108 @@
+//! `trainer generate`: faces for given seeds and tags, as PNGs plus a `metadata.csv` that any
+//! evaluator can score.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+use shared_model::ModelCard;
+use shared_model::card::LoadedModel;
+
+use crate::fsutil::{png_bytes, sheet, write_atomic};
+
+/// Parses a seed list: `42`, `0-15`, `1,5,9-11`.
+pub fn parse_seeds(spec: &str) -> Result<Vec<u64>> {
+    const MAX: usize = 100_000;
+    let mut out = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let num = |s: &str| -> Result<u64> {
+            s.trim()
+                .parse::<u64>()
+                .with_context(|| format!("'{s}' is not a seed (seeds are whole numbers >= 0, e.g. 42 or 0-15)"))
+        };
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (num(a)?, num(b)?);
+                if a > b {
+                    bail!("seed range '{part}' runs backwards");
+                }
+                if (b - a) as usize >= MAX {
+                    bail!("seed range '{part}' is too long (at most {MAX} seeds)");
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(num(part)?),
+        }
+        if out.len() > MAX {
+            bail!("too many seeds (at most {MAX})");
+        }
+    }
+    if out.is_empty() {
+        bail!("no seeds given (e.g. --seeds 0-15)");
+    }
+    Ok(out)
+}
+
+/// Loads a model from its card file (or a folder holding `model.json`); the weights file is the
+/// one the card names, next to it.
+pub fn load_model(path: &Path, device: &Device) -> Result<LoadedModel> {
+    let card_path: PathBuf = if path.is_dir() { path.join("model.json") } else { path.to_path_buf() };
+    let text = std::fs::read_to_string(&card_path)
+        .with_context(|| format!("cannot read model card {}", card_path.display()))?;
+    let card = ModelCard::from_json(&text).with_context(|| format!("{}", card_path.display()))?;
+    let weights_path = card_path.parent().unwrap_or(Path::new(".")).join(&card.weights);
+    let weights = std::fs::read(&weights_path)
+        .with_context(|| format!("cannot read weights {}", weights_path.display()))?;
+    LoadedModel::from_bytes(card, weights, device).with_context(|| format!("{}", weights_path.display()))
+}
+
+/// File name of a seed's image.
+pub fn seed_file(seed: u64) -> String {
+    format!("seed{seed:04}.png")
+}
+
+/// Generates every seed, then writes all files (each atomically). Returns the written paths.
+pub fn generate(model: &LoadedModel, tags: &str, seeds: &[u64], out: &Path, sheet_path: Option<&Path>) -> Result<Vec<PathBuf>> {
+    // Validate the tags before anything is written.
+    model.generate(seeds[0], tags)?;
+    let mut faces = Vec::with_capacity(seeds.len());
+    let mut csv = String::from("file_name,tags\n");
+    for &seed in seeds {
+        let (rgba, used) = model.generate(seed, tags)?;
+        csv.push_str(&format!("{},\"{}\"\n", seed_file(seed), used.join(", ")));
+        faces.push(rgba);
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let r = model.card.resolution as u32;
+    let mut written = Vec::new();
+    for (seed, rgba) in seeds.iter().zip(&faces) {
+        let img = image::RgbaImage::from_raw(r, r, rgba.clone()).context("face has the wrong size")?;
+        let p = out.join(seed_file(*seed));
+        write_atomic(&p, &png_bytes(&img)?)?;
+        written.push(p);
+    }
+    let meta = out.join("metadata.csv");
+    write_atomic(&meta, csv.as_bytes())?;
+    written.push(meta);
+    if let Some(sp) = sheet_path {
+        let cols = (faces.len() as f64).sqrt().ceil() as usize;
+        write_atomic(sp, &png_bytes(&sheet(&faces, r as usize, cols))?)?;
+        written.push(sp.to_path_buf());
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_specs() {
+        assert_eq!(parse_seeds("42").unwrap(), vec![42]);
+        assert_eq!(parse_seeds("0-3").unwrap(), vec![0, 1, 2, 3]);
+        assert_eq!(parse_seeds("1, 5,7-8").unwrap(), vec![1, 5, 7, 8]);
+        for bad in ["", "x", "5-2", "-1", "1-", "0-99999999999"] {
+            assert!(parse_seeds(bad).is_err(), "{bad}");
+        }
+    }
+}

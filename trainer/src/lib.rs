@@ -1,0 +1,10 @@
+//! kyara's native trainer: data loading, losses, the training loop, generation and export.
+//! The networks themselves live in `shared-model`.
+
+pub mod cli;
+pub mod data;
+pub mod export;
+pub mod fsutil;
+pub mod generate;
+pub mod losses;
+pub mod train;

@@ -1,0 +1,567 @@
+//! The training loop, run folders and exactly-resumable checkpoints.
+//!
+//! A run folder looks like stylegan2-ada's:
+//! ```text
+//! RUN/config.json            resolved TrainConfig, written before the first step
+//! RUN/stats.jsonl            one JSON line per log tick (losses, critic scores, images/s)
+//! RUN/reals.png              a sheet of training images
+//! RUN/samples/step-NNNNNN.png  EMA generator on a fixed latent x tag grid
+//! RUN/checkpoints/step-NNNNNN/ generator, discriminator, EMA generator, both Adam states, state.json
+//! RUN/checkpoints/latest     name of the newest complete checkpoint
+//! ```
+//! All randomness of training (batches, flips, latents, wrong tags) comes from one
+//! [`SplitMix64`] whose state is saved in the checkpoint, so a resumed run takes the very same
+//! next step as an uninterrupted one.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::module::{ModuleMapper, ModuleVisitor, Param};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use shared_model::card::{load_weights, weights_bytes};
+use shared_model::sample::{FaceRequest, to_rgba};
+use shared_model::{Discriminator, DiscriminatorConfig, Generator, GeneratorConfig, SplitMix64, TagVocab};
+
+use crate::data::Dataset;
+use crate::fsutil::{png_bytes, sheet, write_atomic};
+use crate::losses::{LossKind, PairWeights, d_loss, g_loss};
+
+/// Everything that defines a run. Written to `RUN/config.json` first.
+#[derive(Config, Debug)]
+pub struct TrainConfig {
+    pub generator: GeneratorConfig,
+    pub discriminator: DiscriminatorConfig,
+    /// The tag vocabulary of the training data (stored so a resumed run and the export agree).
+    pub vocab: TagVocab,
+    /// Dataset folder as given on the command line, and its name.
+    pub data: String,
+    pub data_name: String,
+    #[config(default = 32)]
+    pub batch_size: usize,
+    /// Total number of steps (one D and one G update each).
+    #[config(default = 2000)]
+    pub steps: u64,
+    #[config(default = 2e-4)]
+    pub lr: f64,
+    #[config(default = 0.5)]
+    pub beta1: f32,
+    #[config(default = 0.999)]
+    pub beta2: f32,
+    #[config(default = 0)]
+    pub seed: u64,
+    #[config(default = "LossKind::Hinge")]
+    pub loss: LossKind,
+    #[config(default = "PairWeights::default()")]
+    pub pair_weights: PairWeights,
+    /// EMA half-life of the generator weights, in images (stylegan2-ada's ema_kimg * 1000).
+    #[config(default = 10000.0)]
+    pub ema_half_life: f64,
+    /// Early in training the half-life is at most `ema_rampup * images_seen`.
+    #[config(default = 0.05)]
+    pub ema_rampup: f64,
+    /// Random horizontal flips of the real images.
+    #[config(default = true)]
+    pub flip: bool,
+    #[config(default = 10)]
+    pub log_every: u64,
+    #[config(default = 200)]
+    pub sample_every: u64,
+    #[config(default = 200)]
+    pub checkpoint_every: u64,
+    /// Checkpoints kept on disk (the newest ones).
+    #[config(default = 2)]
+    pub keep_checkpoints: usize,
+}
+
+/// The part of a checkpoint that is not weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    pub step: u64,
+    pub images_seen: u64,
+    pub rng: SplitMix64,
+    pub seconds: f64,
+}
+
+/// Losses and critic scores of one step.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StepStats {
+    pub loss_d: f32,
+    pub loss_g: f32,
+    pub d_real: f32,
+    pub d_fake: f32,
+    pub d_wrong: f32,
+}
+
+/// A training session: the networks, their optimisers and the random stream.
+pub struct Trainer {
+    pub cfg: TrainConfig,
+    pub g: Generator,
+    pub d: Discriminator,
+    pub g_ema: Generator,
+    opt_g: ModuleOptimizer,
+    opt_d: ModuleOptimizer,
+    pub state: TrainState,
+    device: Device,
+    /// Condition vectors of every dataset image, `len * num_tags`.
+    conds: Vec<f32>,
+}
+
+/// Collects every float tensor of a module (parameters and running statistics) in visit order.
+struct Collect(Vec<Tensor<1>>);
+
+impl ModuleVisitor for Collect {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0.push(param.val().flatten::<1>(0, D - 1));
+    }
+}
+
+/// `ema = beta * ema + (1 - beta) * src`, tensor by tensor, in visit order.
+struct EmaUpdate {
+    src: std::vec::IntoIter<Tensor<1>>,
+    beta: f64,
+}
+
+impl ModuleMapper for EmaUpdate {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, ema, mapper) = param.consume();
+        let src = self.src.next().expect("EMA source and target have the same structure");
+        let src: Tensor<D> = src.reshape(ema.shape());
+        let out = ema.mul_scalar(self.beta) + src.mul_scalar(1.0 - self.beta);
+        Param::from_mapped_value(id, out, mapper)
+    }
+}
+
+fn adam(cfg: &TrainConfig) -> ModuleOptimizer {
+    AdamConfig::new()
+        .with_beta_1(cfg.beta1)
+        .with_beta_2(cfg.beta2)
+        .with_epsilon(1e-8)
+        .init()
+}
+
+impl Trainer {
+    /// A fresh run: networks initialised from `cfg.seed`.
+    pub fn new(cfg: TrainConfig, data: &Dataset, device: &Device) -> Result<Self> {
+        let device = device.clone().autodiff();
+        device.seed(cfg.seed);
+        let g = cfg.generator.try_init(&device)?;
+        let d = cfg.discriminator.try_init(&device)?;
+        let g_ema = g.valid();
+        let conds = encode_all(&cfg.vocab, data)?;
+        Ok(Self {
+            opt_g: adam(&cfg),
+            opt_d: adam(&cfg),
+            state: TrainState {
+                step: 0,
+                images_seen: 0,
+                rng: SplitMix64::new(cfg.seed ^ 0x6B79_6172_61),
+                seconds: 0.0,
+            },
+            cfg,
+            g,
+            d,
+            g_ema,
+            device,
+            conds,
+        })
+    }
+
+    fn num_tags(&self) -> usize {
+        self.cfg.vocab.len()
+    }
+
+    /// A batch of real images `[B, 3, R, R]` in `[-1, 1]` with their conditions `[B, T]` and wrong
+    /// conditions `[B, T]`, all drawn from the run's random stream.
+    fn real_batch(&mut self, data: &Dataset) -> (Tensor<4>, Tensor<2>, Tensor<2>) {
+        let b = self.cfg.batch_size;
+        let r = data.resolution;
+        let t = self.num_tags();
+        let mut pix = Vec::with_capacity(b * 3 * r * r);
+        let mut cond = Vec::with_capacity(b * t);
+        let mut wrong = Vec::with_capacity(b * t);
+        let rng = &mut self.state.rng;
+        for _ in 0..b {
+            let i = rng.below(data.len() as u64) as usize;
+            let flip = self.cfg.flip && rng.next_u64() & 1 == 1;
+            let img = data.image(i);
+            for ch in 0..3 {
+                for y in 0..r {
+                    for x in 0..r {
+                        let sx = if flip { r - 1 - x } else { x };
+                        pix.push(img[(y * r + sx) * 3 + ch] as f32 / 127.5 - 1.0);
+                    }
+                }
+            }
+            let c = &self.conds[i * t..(i + 1) * t];
+            cond.extend_from_slice(c);
+            wrong.extend(wrong_condition(&self.cfg.vocab, c, rng));
+        }
+        let dev = &self.device;
+        (
+            Tensor::from_data(TensorData::new(pix, [b, 3, r, r]), dev),
+            Tensor::from_data(TensorData::new(cond, [b, t]), dev),
+            Tensor::from_data(TensorData::new(wrong, [b, t]), dev),
+        )
+    }
+
+    fn latents(&mut self) -> Tensor<2> {
+        let b = self.cfg.batch_size;
+        let l = self.cfg.generator.latent_dim;
+        let z = self.state.rng.normals(b * l);
+        Tensor::from_data(TensorData::new(z, [b, l]), &self.device)
+    }
+
+    /// One D update then one G update, then the EMA.
+    pub fn step(&mut self, data: &Dataset) -> StepStats {
+        let (real, cond, wrong) = self.real_batch(data);
+        let kind = self.cfg.loss;
+
+        // Discriminator.
+        let z = self.latents();
+        let fake = self.g.forward(z, cond.clone()).detach();
+        let h_real = self.d.features(real);
+        let s_real = self.d.score(h_real.clone(), cond.clone());
+        let s_wrong = self.d.score(h_real, wrong);
+        let s_fake = self.d.forward(fake, cond.clone());
+        let stats_scores = [
+            s_real.clone().mean().into_scalar::<f32>(),
+            s_fake.clone().mean().into_scalar::<f32>(),
+            s_wrong.clone().mean().into_scalar::<f32>(),
+        ];
+        let loss_d = d_loss(kind, s_real, s_fake, s_wrong, self.cfg.pair_weights);
+        let loss_d_value = loss_d.clone().into_scalar::<f32>();
+        let grads = GradientsParams::from_grads(loss_d.backward(), &self.d);
+        self.d = self.opt_d.step(self.cfg.lr, self.d.clone(), grads);
+
+        // Generator, through a critic whose parameters take no gradient.
+        let z = self.latents();
+        let critic = self.d.clone().no_grad();
+        let fake = self.g.forward(z, cond.clone());
+        let loss_g = g_loss(kind, critic.forward(fake, cond));
+        let loss_g_value = loss_g.clone().into_scalar::<f32>();
+        let grads = GradientsParams::from_grads(loss_g.backward(), &self.g);
+        self.g = self.opt_g.step(self.cfg.lr, self.g.clone(), grads);
+
+        self.state.step += 1;
+        self.state.images_seen += self.cfg.batch_size as u64;
+        self.update_ema();
+        StepStats {
+            loss_d: loss_d_value,
+            loss_g: loss_g_value,
+            d_real: stats_scores[0],
+            d_fake: stats_scores[1],
+            d_wrong: stats_scores[2],
+        }
+    }
+
+    /// stylegan2-ada's EMA: half-life in images, ramped up early in training.
+    fn update_ema(&mut self) {
+        let half_life = self
+            .cfg
+            .ema_half_life
+            .min(self.state.images_seen as f64 * self.cfg.ema_rampup)
+            .max(1e-8);
+        let beta = 0.5f64.powf(self.cfg.batch_size as f64 / half_life);
+        let mut collect = Collect(Vec::new());
+        self.g.valid().visit(&mut collect);
+        let mut update = EmaUpdate {
+            src: collect.0.into_iter(),
+            beta,
+        };
+        self.g_ema = self.g_ema.clone().map(&mut update);
+    }
+
+    /// Samples of the EMA generator on the run's fixed grid: `rows` tag sets x `cols` latents.
+    pub fn sample_grid(&self, rows: usize, cols: usize) -> Result<Vec<Vec<u8>>> {
+        let (z, c) = sample_grid_inputs(&self.cfg.vocab, self.cfg.generator.latent_dim, rows, cols)?;
+        let dev = self.device.clone().inner();
+        let n = rows * cols;
+        let z = Tensor::from_data(TensorData::new(z, [n, self.cfg.generator.latent_dim]), &dev);
+        let c = Tensor::from_data(TensorData::new(c, [n, self.num_tags()]), &dev);
+        Ok(to_rgba(self.g_ema.forward(z, c)))
+    }
+
+    /// Writes a complete checkpoint folder atomically and points `latest` at it.
+    pub fn save_checkpoint(&self, run: &Path) -> Result<PathBuf> {
+        let root = run.join("checkpoints");
+        std::fs::create_dir_all(&root)?;
+        let name = format!("step-{:06}", self.state.step);
+        let tmp = root.join(format!(".tmp-{name}"));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp)?;
+        let write = |file: &str, bytes: &[u8]| -> Result<()> {
+            let mut f = std::fs::File::create(tmp.join(file))?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            Ok(())
+        };
+        write("generator.bpk", &weights_bytes(self.g.valid())?)?;
+        write("discriminator.bpk", &weights_bytes(self.d.valid())?)?;
+        write("generator_ema.bpk", &weights_bytes(self.g_ema.clone())?)?;
+        write("optim_g.bpk", &self.opt_g.into_bytes().map_err(|e| anyhow::anyhow!("{e}"))?)?;
+        write("optim_d.bpk", &self.opt_d.into_bytes().map_err(|e| anyhow::anyhow!("{e}"))?)?;
+        write("state.json", serde_json::to_string_pretty(&self.state)?.as_bytes())?;
+        let dest = root.join(&name);
+        let _ = std::fs::remove_dir_all(&dest);
+        std::fs::rename(&tmp, &dest).with_context(|| format!("cannot finish checkpoint {}", dest.display()))?;
+        write_atomic(&root.join("latest"), name.as_bytes())?;
+        // Keep the newest few.
+        let mut old: Vec<PathBuf> = std::fs::read_dir(&root)?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("step-")))
+            .collect();
+        old.sort();
+        let keep = self.cfg.keep_checkpoints.max(1);
+        if old.len() > keep {
+            for p in &old[..old.len() - keep] {
+                let _ = std::fs::remove_dir_all(p);
+            }
+        }
+        Ok(dest)
+    }
+
+    /// Restores networks, optimisers and the random stream from a checkpoint folder.
+    pub fn load_checkpoint(&mut self, ckpt: &Path) -> Result<()> {
+        let read = |file: &str| -> Result<Vec<u8>> {
+            std::fs::read(ckpt.join(file)).with_context(|| format!("cannot read {}", ckpt.join(file).display()))
+        };
+        let ctx = |file: &str| format!("checkpoint file {} does not fit this run", ckpt.join(file).display());
+        self.g = load_weights(self.g.clone(), read("generator.bpk")?).with_context(|| ctx("generator.bpk"))?;
+        self.d = load_weights(self.d.clone(), read("discriminator.bpk")?).with_context(|| ctx("discriminator.bpk"))?;
+        self.g_ema =
+            load_weights(self.g_ema.clone(), read("generator_ema.bpk")?).with_context(|| ctx("generator_ema.bpk"))?;
+        self.opt_g = adam(&self.cfg)
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(read("optim_g.bpk")?))
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| ctx("optim_g.bpk"))?;
+        self.opt_d = adam(&self.cfg)
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(read("optim_d.bpk")?))
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| ctx("optim_d.bpk"))?;
+        self.state = serde_json::from_slice(&read("state.json")?).with_context(|| ctx("state.json"))?;
+        Ok(())
+    }
+}
+
+/// The newest complete checkpoint of a run.
+pub fn latest_checkpoint(run: &Path) -> Result<PathBuf> {
+    let root = run.join("checkpoints");
+    let latest = root.join("latest");
+    let name = std::fs::read_to_string(&latest)
+        .with_context(|| format!("{} has no checkpoint yet (no {})", run.display(), latest.display()))?;
+    let dir = root.join(name.trim());
+    if !dir.is_dir() {
+        bail!("{} names {} which does not exist", latest.display(), dir.display());
+    }
+    Ok(dir)
+}
+
+/// Reads a run's `config.json`.
+pub fn load_run_config(run: &Path) -> Result<TrainConfig> {
+    let path = run.join("config.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("{} is not a run folder (no config.json)", run.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a valid run config", path.display()))
+}
+
+fn encode_all(vocab: &TagVocab, data: &Dataset) -> Result<Vec<f32>> {
+    let mut out = Vec::with_capacity(data.len() * vocab.len());
+    for (tags, file) in data.tags.iter().zip(&data.files) {
+        let c = vocab
+            .encode(tags)
+            .with_context(|| format!("{}: tags do not fit the run's vocabulary", file.display()))?;
+        out.extend(c);
+    }
+    Ok(out)
+}
+
+/// A wrong condition for negative samples: every exclusive group moves to a different tag
+/// (uniformly among the others); each free tag flips with probability 1/2, and if nothing has
+/// changed yet one free tag is flipped, so the result never equals the input.
+pub fn wrong_condition(vocab: &TagVocab, c: &[f32], rng: &mut SplitMix64) -> Vec<f32> {
+    let mut out = c.to_vec();
+    for g in &vocab.groups {
+        let idx: Vec<usize> = g.tags.iter().map(|t| vocab.index_of(t).expect("group tag in vocab")).collect();
+        let current = idx.iter().position(|&i| c[i] > 0.5);
+        for &i in &idx {
+            out[i] = 0.0;
+        }
+        let n = idx.len() as u64;
+        let pick = match current {
+            Some(j) => {
+                let k = rng.below(n - 1) as usize;
+                if k >= j { k + 1 } else { k }
+            }
+            None => rng.below(n) as usize,
+        };
+        out[idx[pick]] = 1.0;
+    }
+    let free: Vec<usize> = vocab.free.iter().map(|t| vocab.index_of(t).expect("free tag in vocab")).collect();
+    for &i in &free {
+        if rng.next_u64() & 1 == 1 {
+            out[i] = 1.0 - out[i].clamp(0.0, 1.0).round();
+        }
+    }
+    if out.as_slice() == c && !free.is_empty() {
+        let i = free[rng.below(free.len() as u64) as usize];
+        out[i] = 1.0 - out[i].clamp(0.0, 1.0).round();
+    }
+    out
+}
+
+/// Inputs of the fixed sample grid: row `r` uses the tags drawn for seed `10_000 + r`, column
+/// `k` the latent of seed `k`. Returns (z, c) flattened row-major.
+pub fn sample_grid_inputs(vocab: &TagVocab, latent_dim: usize, rows: usize, cols: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+    let mut z = Vec::new();
+    let mut c = Vec::new();
+    for r in 0..rows {
+        let row = FaceRequest::new(vocab, latent_dim, 10_000 + r as u64, "")?;
+        for k in 0..cols {
+            let col = FaceRequest::new(vocab, latent_dim, k as u64, "")?;
+            z.extend(col.z);
+            c.extend(row.c.iter().copied());
+        }
+    }
+    Ok((z, c))
+}
+
+/// Options of [`run_training`] that are not part of the run's identity.
+pub struct RunOptions {
+    pub progress: bool,
+}
+
+/// Trains until `cfg.steps`, writing the run folder. `resume` continues from its latest checkpoint.
+pub fn run_training(mut trainer: Trainer, data: &Dataset, run: &Path, opts: &RunOptions) -> Result<Trainer> {
+    std::fs::create_dir_all(run.join("samples"))?;
+    let total = trainer.cfg.steps;
+    let start_step = trainer.state.step;
+    if start_step == 0 {
+        // A sheet of what the model should learn.
+        let n = 32.min(data.len());
+        let reals: Vec<Vec<u8>> = (0..n)
+            .map(|i| data.image(i * data.len() / n).chunks(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect())
+            .collect();
+        write_atomic(&run.join("reals.png"), &png_bytes(&sheet(&reals, data.resolution, 8))?)?;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if !opts.progress {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps  {msg}  ETA {eta}",
+        )
+        .expect("template"),
+    );
+    bar.set_position(start_step);
+    let mut stats_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(run.join("stats.jsonl"))
+        .context("cannot open stats.jsonl")?;
+    let mut tick_start = Instant::now();
+    let mut tick_images = 0u64;
+    let mut acc = StepStats::default();
+    let mut acc_n = 0u32;
+    while trainer.state.step < total {
+        let t0 = Instant::now();
+        let s = trainer.step(data);
+        trainer.state.seconds += t0.elapsed().as_secs_f64();
+        if !(s.loss_d.is_finite() && s.loss_g.is_finite()) {
+            bail!(
+                "training diverged at step {} (loss_d {}, loss_g {}); the last checkpoint is intact",
+                trainer.state.step,
+                s.loss_d,
+                s.loss_g
+            );
+        }
+        tick_images += trainer.cfg.batch_size as u64;
+        acc.loss_d += s.loss_d;
+        acc.loss_g += s.loss_g;
+        acc.d_real += s.d_real;
+        acc.d_fake += s.d_fake;
+        acc.d_wrong += s.d_wrong;
+        acc_n += 1;
+        let step = trainer.state.step;
+        bar.set_position(step);
+        if step % trainer.cfg.log_every == 0 || step == total {
+            let secs = tick_start.elapsed().as_secs_f64();
+            let ips = tick_images as f64 / secs.max(1e-9);
+            let n = acc_n as f32;
+            let line = serde_json::json!({
+                "step": step,
+                "images_seen": trainer.state.images_seen,
+                "loss_d": acc.loss_d / n,
+                "loss_g": acc.loss_g / n,
+                "d_real": acc.d_real / n,
+                "d_fake": acc.d_fake / n,
+                "d_wrong": acc.d_wrong / n,
+                "images_per_s": ips,
+                "seconds_per_step": secs / n as f64,
+                "train_seconds": trainer.state.seconds,
+            });
+            writeln!(stats_file, "{line}")?;
+            bar.set_message(format!(
+                "D {:.3}  G {:.3}  {:.1} img/s",
+                acc.loss_d / n,
+                acc.loss_g / n,
+                ips
+            ));
+            if !opts.progress {
+                eprintln!("step {step}/{total}  D {:.3}  G {:.3}  {:.1} img/s", acc.loss_d / n, acc.loss_g / n, ips);
+            }
+            acc = StepStats::default();
+            acc_n = 0;
+            tick_images = 0;
+            tick_start = Instant::now();
+        }
+        if step % trainer.cfg.sample_every == 0 || step == total {
+            let tiles = trainer.sample_grid(8, 8)?;
+            write_atomic(
+                &run.join("samples").join(format!("step-{step:06}.png")),
+                &png_bytes(&sheet(&tiles, data.resolution, 8))?,
+            )?;
+        }
+        if step % trainer.cfg.checkpoint_every == 0 || step == total {
+            trainer.save_checkpoint(run)?;
+        }
+    }
+    bar.finish();
+    Ok(trainer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared_model::vocab::parse_tags;
+
+    #[test]
+    fn wrong_conditions_never_keep_a_group_tag() {
+        let sets: Vec<Vec<String>> = ["a hair, x eyes, smile", "b hair, y eyes", "c hair, x eyes"]
+            .iter()
+            .map(|s| parse_tags(s))
+            .collect();
+        let vocab = TagVocab::from_tag_sets(sets.iter().map(|s| s.as_slice()));
+        let mut rng = SplitMix64::new(1);
+        for set in &sets {
+            let c = vocab.encode(set).unwrap();
+            for _ in 0..200 {
+                let w = wrong_condition(&vocab, &c, &mut rng);
+                assert_ne!(w, c);
+                for g in &vocab.groups {
+                    let idx: Vec<usize> = g.tags.iter().map(|t| vocab.index_of(t).unwrap()).collect();
+                    assert_eq!(idx.iter().filter(|&&i| w[i] == 1.0).count(), 1, "one tag per group");
+                    for &i in &idx {
+                        if c[i] == 1.0 {
+                            assert_eq!(w[i], 0.0, "group {} kept its true tag", g.name);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
