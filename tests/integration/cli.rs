@@ -1,0 +1,125 @@
+//! The CLI on bad input: non-zero exit, a message naming the problem, nothing half-written.
+
+use crate::fixtures::*;
+
+#[test]
+fn help_explains_the_commands() {
+    let o = trainer(&["--help"]);
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    for word in ["train", "generate", "export", "--data"] {
+        assert!(out.contains(word), "help lacks {word}: {out}");
+    }
+}
+
+#[test]
+fn nonsense_values_are_rejected_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tiny_dataset(tmp.path(), 3);
+    let d = data.to_str().unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (&["train", "--data", d, "--out", "x", "--batch", "abc"], "batch"),
+        (&["train", "--data", d, "--out", "x", "--resolution", "100"], "resolution"),
+        (&["train", "--data", d, "--out", "x", "--lr=-1"], "learning rate"),
+        (&["train", "--data", d, "--out", "x", "--device", "tpu"], "tpu"),
+        (&["generate", "--model", "m", "--seeds", "banana", "--out", "x"], "'banana' is not a seed"),
+    ];
+    for (args, needle) in cases {
+        let o = trainer(args);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+    }
+    assert!(!tmp.path().join("x").exists());
+}
+
+#[test]
+fn bad_dataset_entries_are_named_with_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tiny_dataset(tmp.path(), 6);
+    // Corrupt one image (truncate it), point a row at a missing file, add a non-image and an empty tag list.
+    let png = std::fs::read(data.join("images/1.png")).unwrap();
+    std::fs::write(data.join("images/1.png"), &png[..png.len() / 3]).unwrap();
+    std::fs::write(data.join("images/notes.txt"), "hello").unwrap();
+    let mut csv = std::fs::read_to_string(data.join("metadata.csv")).unwrap();
+    csv.push_str("images/gone.png,\"red hair, green eyes\"\nimages/notes.txt,\"red hair, green eyes\"\nimages/0.png,\n");
+    std::fs::write(data.join("metadata.csv"), csv).unwrap();
+    let runs = tmp.path().join("runs");
+    let mut args = vec!["train", "--data", data.to_str().unwrap(), "--out", runs.to_str().unwrap(), "--steps", "1", "--quiet", "--strict"];
+    args.extend(TINY);
+
+    let o = trainer(&args);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("images/1.png") && e.contains("metadata.csv line 3") && e.contains("not a readable image"), "{e}");
+    assert!(!runs.exists(), "a failed load must not create a run");
+
+    // Without --strict the bad entries are skipped, counted and named, and training runs.
+    args.retain(|a| *a != "--strict");
+    let o = trainer(&args);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(e.contains("skipped 4 bad entries"), "{e}");
+    assert!(e.contains("gone.png") && e.contains("file not found"), "{e}");
+    assert!(e.contains("notes.txt") && e.contains("line 9"), "{e}");
+    assert!(e.contains("line 10") && e.contains("empty tag list"), "{e}");
+}
+
+#[test]
+fn missing_dataset_folder_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = trainer(&["train", "--data", "/definitely/not/here", "--out", tmp.path().join("r").to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("/definitely/not/here") && stderr(&o).contains("does not exist"), "{}", stderr(&o));
+}
+
+#[test]
+fn generate_rejects_unknown_tags_and_bad_weights_without_writing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tiny_run(tmp.path(), 2);
+    let model = tmp.path().join("model");
+    let o = trainer(&["export", "--run", run.to_str().unwrap(), "--out", model.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let out = tmp.path().join("out");
+    let o = trainer(&["generate", "--model", model.to_str().unwrap(), "--tags", "green hair", "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("unknown tag 'green hair'") && e.contains("blonde hair") && e.contains("purple eyes"), "{e}");
+    assert!(files_under(&out).is_empty(), "nothing may be written on error");
+
+    // Truncated weights.
+    let w = std::fs::read(model.join("generator.bpk")).unwrap();
+    std::fs::write(model.join("generator.bpk"), &w[..w.len() - 100]).unwrap();
+    let o = trainer(&["generate", "--model", model.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("generator.bpk"), "{}", stderr(&o));
+    assert!(files_under(&out).is_empty());
+
+    // A foreign file as the card.
+    std::fs::write(model.join("model.json"), "{\"name\": \"some other tool\"}").unwrap();
+    let o = trainer(&["generate", "--model", model.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("kyara model card"), "{}", stderr(&o));
+}
+
+#[test]
+fn export_needs_a_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("run")).unwrap();
+    let o = trainer(&["export", "--run", tmp.path().join("run").to_str().unwrap(), "--out", tmp.path().join("m").to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not a run folder"), "{}", stderr(&o));
+    assert!(!tmp.path().join("m").exists());
+}
+
+#[test]
+fn a_broken_checkpoint_fails_resume_and_export_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tiny_run(tmp.path(), 2);
+    std::fs::write(run.join("checkpoints/step-000002/generator_ema.bpk"), b"garbage").unwrap();
+    let out = tmp.path().join("m");
+    let o = trainer(&["export", "--run", run.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("generator_ema.bpk"), "{}", stderr(&o));
+    assert!(files_under(&out).is_empty());
+}

@@ -1,0 +1,82 @@
+//! Temp-dir helpers and a tiny tagged dataset drawn in code.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use image::{Rgb, RgbImage};
+
+pub const HAIR: [(&str, [u8; 3]); 3] = [("red hair", [220, 40, 40]), ("blue hair", [40, 60, 220]), ("blonde hair", [240, 220, 90])];
+pub const EYES: [(&str, [u8; 3]); 2] = [("green eyes", [30, 200, 60]), ("purple eyes", [150, 40, 200])];
+
+/// Writes `n` 16x16 "faces" (hair-coloured top, skin, two eye dots) with an imagefolder
+/// `metadata.csv`, and returns the folder.
+pub fn tiny_dataset(dir: &Path, n: usize) -> PathBuf {
+    let root = dir.join("faces");
+    std::fs::create_dir_all(root.join("images")).unwrap();
+    let mut csv = String::from("file_name,tags\n");
+    for i in 0..n {
+        let (hair, hc) = HAIR[i % HAIR.len()];
+        let (eyes, ec) = EYES[(i / HAIR.len()) % EYES.len()];
+        let img = RgbImage::from_fn(16, 16, |x, y| {
+            if y < 5 || x < 2 || x > 13 {
+                Rgb(hc)
+            } else if y == 8 && (x == 5 || x == 10) {
+                Rgb(ec)
+            } else {
+                Rgb([250, 225, 205])
+            }
+        });
+        let name = format!("images/{i}.png");
+        img.save(root.join(&name)).unwrap();
+        csv.push_str(&format!("{name},\"{hair}, {eyes}\"\n"));
+    }
+    std::fs::write(root.join("metadata.csv"), csv).unwrap();
+    root
+}
+
+/// Runs the real `trainer` binary.
+pub fn trainer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run trainer")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The small architecture flags every CLI training test uses.
+pub const TINY: [&str; 12] = [
+    "--resolution", "16", "--g-channels", "8", "--g-blocks", "1", "--d-channels", "8", "--latent-dim", "8", "--batch", "4",
+];
+
+/// Trains a tiny run through the CLI and returns its folder.
+pub fn tiny_run(dir: &Path, steps: u32) -> PathBuf {
+    let data = tiny_dataset(dir, 12);
+    let runs = dir.join("runs");
+    let steps = steps.to_string();
+    let mut args = vec!["train", "--data", data.to_str().unwrap(), "--out", runs.to_str().unwrap(), "--steps", &steps, "--quiet", "--checkpoint-every", "2", "--sample-every", "2"];
+    args.extend(TINY);
+    let o = trainer(&args);
+    assert!(o.status.success(), "train failed: {}", stderr(&o));
+    let run = std::fs::read_dir(&runs).unwrap().flatten().next().unwrap().path();
+    run
+}
+
+/// Files (recursively) under a folder.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,6 @@
+//! kyara's integration tests: one binary, small fixtures made on the spot (no shared data needed).
+
+mod cli;
+mod fixtures;
+mod model_io;
+mod training;
