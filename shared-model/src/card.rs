@@ -38,7 +38,12 @@ pub struct ModelCard {
 }
 
 impl ModelCard {
-    pub fn new(name: &str, vocab: TagVocab, generator: GeneratorConfig, training: TrainingInfo) -> Self {
+    pub fn new(
+        name: &str,
+        vocab: TagVocab,
+        generator: GeneratorConfig,
+        training: TrainingInfo,
+    ) -> Self {
         Self {
             format: CARD_FORMAT.into(),
             version: CARD_VERSION,
@@ -54,8 +59,8 @@ impl ModelCard {
 
     /// Parses and checks a card from JSON text.
     pub fn from_json(text: &str) -> Result<Self, ModelError> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| ModelError::BadCard(format!("not JSON: {e}")))?;
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| ModelError::BadCard(format!("not JSON: {e}")))?;
         if value.get("format").and_then(|f| f.as_str()) != Some(CARD_FORMAT) {
             return Err(ModelError::BadCard(format!(
                 "missing \"format\": \"{CARD_FORMAT}\" (is this a kyara model card?)"
@@ -70,7 +75,10 @@ impl ModelCard {
             )));
         }
         if card.arch != "resnet-cgan" {
-            return Err(ModelError::BadCard(format!("unknown architecture '{}'", card.arch)));
+            return Err(ModelError::BadCard(format!(
+                "unknown architecture '{}'",
+                card.arch
+            )));
         }
         card.vocab.validate()?;
         if card.generator.num_tags != card.vocab.len() {
@@ -100,7 +108,11 @@ pub struct LoadedModel {
 impl LoadedModel {
     /// Builds the generator the card describes and loads `weights` (burnpack bytes) into it.
     /// Truncated, corrupt or foreign bytes are an error, never a panic.
-    pub fn from_bytes(card: ModelCard, weights: Vec<u8>, device: &Device) -> Result<Self, ModelError> {
+    pub fn from_bytes(
+        card: ModelCard,
+        weights: Vec<u8>,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
         let generator = card.generator.try_init(device)?;
         let generator = load_weights(generator, weights)?;
         Ok(Self {

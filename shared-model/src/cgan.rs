@@ -103,7 +103,11 @@ impl Act {
     fn new(kind: Activation, channels: usize, device: &Device) -> Self {
         let prelu = match kind {
             Activation::Relu => None,
-            Activation::Prelu => Some(PReluConfig::new().with_num_parameters(channels).init(device)),
+            Activation::Prelu => Some(
+                PReluConfig::new()
+                    .with_num_parameters(channels)
+                    .init(device),
+            ),
         };
         Self { prelu }
     }
@@ -140,7 +144,9 @@ impl ResBlock {
 
     /// `x`: `[B, C, H, W]` -> `[B, C, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = self.act.forward(self.bn1.forward(self.conv1.forward(x.clone())));
+        let h = self
+            .act
+            .forward(self.bn1.forward(self.conv1.forward(x.clone())));
         x + self.bn2.forward(self.conv2.forward(h))
     }
 }
@@ -166,7 +172,8 @@ impl UpStage {
 
     /// `x`: `[B, C_in, H, W]` -> `[B, C_out, 2H, 2W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.act.forward(self.bn.forward(self.shuffle.forward(self.conv.forward(x))))
+        self.act
+            .forward(self.bn.forward(self.shuffle.forward(self.conv.forward(x))))
     }
 }
 
@@ -188,7 +195,11 @@ pub struct Generator {
 impl GeneratorConfig {
     /// Checks the config without building anything.
     pub fn validate(&self) -> Result<(), ModelError> {
-        log2_ratio(self.resolution, self.init_size, "generator resolution / init_size")?;
+        log2_ratio(
+            self.resolution,
+            self.init_size,
+            "generator resolution / init_size",
+        )?;
         if self.channels == 0 || self.latent_dim == 0 || self.min_channels == 0 {
             return Err(ModelError::BadConfig("sizes must be positive".into()));
         }
@@ -210,11 +221,19 @@ impl GeneratorConfig {
         let s = self.init_size;
         let ups = (0..stages)
             .map(|i| {
-                let c_in = if i == 0 { c } else { self.stage_channels(i - 1) };
+                let c_in = if i == 0 {
+                    c
+                } else {
+                    self.stage_channels(i - 1)
+                };
                 UpStage::new(c_in, self.stage_channels(i), self.activation, device)
             })
             .collect();
-        let c_last = if stages == 0 { c } else { self.stage_channels(stages - 1) };
+        let c_last = if stages == 0 {
+            c
+        } else {
+            self.stage_channels(stages - 1)
+        };
         Ok(Generator {
             dense: LinearConfig::new(self.latent_dim + self.num_tags, c * s * s).init(device),
             bn0: BatchNormConfig::new(c).init(device),
@@ -307,15 +326,25 @@ impl DiscriminatorConfig {
 
     /// Length of the pooled feature vector `h`.
     pub fn feature_dim(&self) -> Result<usize, ModelError> {
-        let stages = log2_ratio(self.resolution / 2, self.final_size, "discriminator resolution")?;
+        let stages = log2_ratio(
+            self.resolution / 2,
+            self.final_size,
+            "discriminator resolution",
+        )?;
         Ok((0..=stages).map(|i| self.stage_channels(i)).sum())
     }
 
     pub fn try_init(&self, device: &Device) -> Result<Discriminator, ModelError> {
         if self.resolution < 2 {
-            return Err(ModelError::BadConfig("discriminator resolution too small".into()));
+            return Err(ModelError::BadConfig(
+                "discriminator resolution too small".into(),
+            ));
         }
-        let stages = log2_ratio(self.resolution / 2, self.final_size, "discriminator resolution")?;
+        let stages = log2_ratio(
+            self.resolution / 2,
+            self.final_size,
+            "discriminator resolution",
+        )?;
         let f = self.feature_dim()?;
         Ok(Discriminator {
             stem: Conv2dConfig::new([3, self.channels], [4, 4])
@@ -333,7 +362,9 @@ impl DiscriminatorConfig {
                 })
                 .collect(),
             psi: LinearConfig::new(f, 1).init(device),
-            embed: LinearConfig::new(self.num_tags, f).with_bias(false).init(device),
+            embed: LinearConfig::new(self.num_tags, f)
+                .with_bias(false)
+                .init(device),
             slope: self.leaky_slope,
         })
     }
@@ -350,7 +381,12 @@ impl Discriminator {
         let mut h = self.stem.forward(x);
         let mut pooled = Vec::with_capacity(self.blocks.len() + 1);
         for block in &self.blocks {
-            pooled.push(leaky_relu(h.clone(), self.slope).sum_dim(3).sum_dim(2).flatten(1, 3));
+            pooled.push(
+                leaky_relu(h.clone(), self.slope)
+                    .sum_dim(3)
+                    .sum_dim(2)
+                    .flatten(1, 3),
+            );
             h = block.forward(h);
         }
         let [_, _, hh, ww] = h.dims();
@@ -416,7 +452,9 @@ mod tests {
         let max = img.clone().abs().max().into_scalar::<f32>();
         assert!(max <= 1.0);
 
-        let dcfg = DiscriminatorConfig::new(5).with_resolution(16).with_channels(4);
+        let dcfg = DiscriminatorConfig::new(5)
+            .with_resolution(16)
+            .with_channels(4);
         let d = dcfg.init(&device);
         let h = d.features(img.clone());
         assert_eq!(h.dims(), [3, dcfg.feature_dim().unwrap()]);
@@ -427,7 +465,10 @@ mod tests {
     fn prelu_generator_builds_and_runs() {
         let device = Device::flex();
         let g = tiny_g().with_activation(Activation::Prelu).init(&device);
-        let out = g.forward(Tensor::zeros([1, 8], &device), Tensor::zeros([1, 5], &device));
+        let out = g.forward(
+            Tensor::zeros([1, 8], &device),
+            Tensor::zeros([1, 5], &device),
+        );
         assert_eq!(out.dims(), [1, 3, 16, 16]);
     }
 
@@ -443,7 +484,10 @@ mod tests {
     #[test]
     fn projection_score_depends_on_tags() {
         let device = Device::flex();
-        let d = DiscriminatorConfig::new(3).with_resolution(16).with_channels(4).init(&device);
+        let d = DiscriminatorConfig::new(3)
+            .with_resolution(16)
+            .with_channels(4)
+            .init(&device);
         let x = Tensor::<4>::ones([1, 3, 16, 16], &device);
         let a = d.forward(x.clone(), Tensor::from_floats([[1.0, 0.0, 0.0]], &device));
         let b = d.forward(x, Tensor::from_floats([[0.0, 1.0, 0.0]], &device));

@@ -14,7 +14,9 @@ pub enum ModelError {
     },
     #[error("the model card is not valid: {0}")]
     BadCard(String),
-    #[error("the weights do not fit the model card (truncated, corrupt or from another model): {0}")]
+    #[error(
+        "the weights do not fit the model card (truncated, corrupt or from another model): {0}"
+    )]
     BadWeights(String),
     #[error("invalid architecture config: {0}")]
     BadConfig(String),

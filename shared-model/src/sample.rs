@@ -21,7 +21,12 @@ pub struct FaceRequest {
 }
 
 impl FaceRequest {
-    pub fn new(vocab: &TagVocab, latent_dim: usize, seed: u64, tags: &str) -> Result<Self, ModelError> {
+    pub fn new(
+        vocab: &TagVocab,
+        latent_dim: usize,
+        seed: u64,
+        tags: &str,
+    ) -> Result<Self, ModelError> {
         let asked = parse_tags(tags);
         let mut rng = SplitMix64::new(seed);
         let z = rng.normals(latent_dim);
@@ -67,8 +72,14 @@ impl LoadedModel {
 
     /// Runs the generator for a prepared request.
     pub fn generate_request(&self, req: &FaceRequest) -> Vec<u8> {
-        let z = Tensor::<2>::from_data(TensorData::new(req.z.clone(), [1, req.z.len()]), &self.device);
-        let c = Tensor::<2>::from_data(TensorData::new(req.c.clone(), [1, req.c.len()]), &self.device);
+        let z = Tensor::<2>::from_data(
+            TensorData::new(req.z.clone(), [1, req.z.len()]),
+            &self.device,
+        );
+        let c = Tensor::<2>::from_data(
+            TensorData::new(req.c.clone(), [1, req.c.len()]),
+            &self.device,
+        );
         to_rgba(self.generator.forward(z, c)).remove(0)
     }
 }
@@ -87,7 +98,10 @@ mod tests {
 
     #[test]
     fn same_seed_same_request() {
-        let sets = [vec!["a hair".to_string(), "b eyes".to_string()], vec!["c hair".into(), "d eyes".into()]];
+        let sets = [
+            vec!["a hair".to_string(), "b eyes".to_string()],
+            vec!["c hair".into(), "d eyes".into()],
+        ];
         let vocab = TagVocab::from_tag_sets(sets.iter().map(|s| s.as_slice()));
         let a = FaceRequest::new(&vocab, 16, 42, "a hair").unwrap();
         let b = FaceRequest::new(&vocab, 16, 42, "a hair").unwrap();

@@ -61,7 +61,10 @@ impl TagVocab {
         I: IntoIterator<Item = &'a [String]>,
     {
         let sets: Vec<&[String]> = sets.into_iter().collect();
-        let all: BTreeSet<&str> = sets.iter().flat_map(|s| s.iter().map(|t| t.as_str())).collect();
+        let all: BTreeSet<&str> = sets
+            .iter()
+            .flat_map(|s| s.iter().map(|t| t.as_str()))
+            .collect();
         let mut candidates: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for t in &all {
             if let Some(k) = group_key(t) {
@@ -71,9 +74,8 @@ impl TagVocab {
         candidates.retain(|_, members| members.len() >= 2);
         // A candidate group is exclusive only if no image has two of its tags.
         candidates.retain(|key, _| {
-            sets.iter().all(|set| {
-                set.iter().filter(|t| group_key(t) == Some(*key)).count() <= 1
-            })
+            sets.iter()
+                .all(|set| set.iter().filter(|t| group_key(t) == Some(*key)).count() <= 1)
         });
         let groups: Vec<TagGroup> = candidates
             .iter()
@@ -167,7 +169,11 @@ impl TagVocab {
 
     /// Completes a tag list: every exclusive group the list leaves open gets a tag drawn from `rng`
     /// (uniformly), in group order. Free tags that were not asked for stay off.
-    pub fn resolve(&self, asked: &[String], rng: &mut SplitMix64) -> Result<Vec<String>, ModelError> {
+    pub fn resolve(
+        &self,
+        asked: &[String],
+        rng: &mut SplitMix64,
+    ) -> Result<Vec<String>, ModelError> {
         self.check(asked)?;
         let mut out = Vec::new();
         for g in &self.groups {
@@ -219,8 +225,14 @@ mod tests {
         let data = sets(&["blonde hair, blue eyes", "pink hair, red eyes"]);
         let v = TagVocab::from_tag_sets(data.iter().map(|s| s.as_slice()));
         let e = v.encode(&parse_tags("green hair")).unwrap_err().to_string();
-        assert!(e.contains("unknown tag 'green hair'") && e.contains("pink hair"), "{e}");
-        let e = v.encode(&parse_tags("blonde hair, pink hair")).unwrap_err().to_string();
+        assert!(
+            e.contains("unknown tag 'green hair'") && e.contains("pink hair"),
+            "{e}"
+        );
+        let e = v
+            .encode(&parse_tags("blonde hair, pink hair"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("exclusive group 'hair'"), "{e}");
         let c = v.encode(&parse_tags("pink hair, blue eyes")).unwrap();
         assert_eq!(c.iter().sum::<f32>(), 2.0);
@@ -231,8 +243,12 @@ mod tests {
     fn resolve_fills_open_groups_deterministically() {
         let data = sets(&["blonde hair, blue eyes", "pink hair, red eyes"]);
         let v = TagVocab::from_tag_sets(data.iter().map(|s| s.as_slice()));
-        let a = v.resolve(&parse_tags("pink hair"), &mut SplitMix64::new(5)).unwrap();
-        let b = v.resolve(&parse_tags("pink hair"), &mut SplitMix64::new(5)).unwrap();
+        let a = v
+            .resolve(&parse_tags("pink hair"), &mut SplitMix64::new(5))
+            .unwrap();
+        let b = v
+            .resolve(&parse_tags("pink hair"), &mut SplitMix64::new(5))
+            .unwrap();
         assert_eq!(a, b);
         assert_eq!(a.len(), 2);
         assert!(a.contains(&"pink hair".to_string()));

@@ -1,5 +1,6 @@
 // Takes screenshots of the page (not a test): node tests/browser/screenshot.mjs OUT_DIR [seed]
-// Writes OUT_DIR/desktop-light.png, desktop-dark.png and phone.png.
+// Writes OUT_DIR/desktop-light.png, desktop-dark.png, phone.png and readme.png (the small one
+// for docs/screenshot.png). Uses the model in www/ (KYARA_WWW to point elsewhere).
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,6 +15,7 @@ const shots = [
   { file: 'desktop-light.png', viewport: { width: 1100, height: 860 }, colorScheme: 'light' },
   { file: 'desktop-dark.png', viewport: { width: 1100, height: 860 }, colorScheme: 'dark' },
   { file: 'phone.png', viewport: { width: 390, height: 844 }, colorScheme: 'light', fullPage: true },
+  { file: 'readme.png', viewport: { width: 1060, height: 850 }, colorScheme: 'light' },
 ];
 try {
   for (const s of shots) {

@@ -18,11 +18,28 @@ fn nonsense_values_are_rejected_by_name() {
     let data = tiny_dataset(tmp.path(), 3);
     let d = data.to_str().unwrap();
     let cases: [(&[&str], &str); 5] = [
-        (&["train", "--data", d, "--out", "x", "--batch", "abc"], "batch"),
-        (&["train", "--data", d, "--out", "x", "--resolution", "100"], "resolution"),
-        (&["train", "--data", d, "--out", "x", "--lr=-1"], "learning rate"),
-        (&["train", "--data", d, "--out", "x", "--device", "tpu"], "tpu"),
-        (&["generate", "--model", "m", "--seeds", "banana", "--out", "x"], "'banana' is not a seed"),
+        (
+            &["train", "--data", d, "--out", "x", "--batch", "abc"],
+            "batch",
+        ),
+        (
+            &["train", "--data", d, "--out", "x", "--resolution", "100"],
+            "resolution",
+        ),
+        (
+            &["train", "--data", d, "--out", "x", "--lr=-1"],
+            "learning rate",
+        ),
+        (
+            &["train", "--data", d, "--out", "x", "--device", "tpu"],
+            "tpu",
+        ),
+        (
+            &[
+                "generate", "--model", "m", "--seeds", "banana", "--out", "x",
+            ],
+            "'banana' is not a seed",
+        ),
     ];
     for (args, needle) in cases {
         let o = trainer(args);
@@ -44,13 +61,28 @@ fn bad_dataset_entries_are_named_with_file_and_line() {
     csv.push_str("images/gone.png,\"red hair, green eyes\"\nimages/notes.txt,\"red hair, green eyes\"\nimages/0.png,\n");
     std::fs::write(data.join("metadata.csv"), csv).unwrap();
     let runs = tmp.path().join("runs");
-    let mut args = vec!["train", "--data", data.to_str().unwrap(), "--out", runs.to_str().unwrap(), "--steps", "1", "--quiet", "--strict"];
+    let mut args = vec![
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        runs.to_str().unwrap(),
+        "--steps",
+        "1",
+        "--quiet",
+        "--strict",
+    ];
     args.extend(TINY);
 
     let o = trainer(&args);
     assert!(!o.status.success());
     let e = stderr(&o);
-    assert!(e.contains("images/1.png") && e.contains("metadata.csv line 3") && e.contains("not a readable image"), "{e}");
+    assert!(
+        e.contains("images/1.png")
+            && e.contains("metadata.csv line 3")
+            && e.contains("not a readable image"),
+        "{e}"
+    );
     assert!(!runs.exists(), "a failed load must not create a run");
 
     // Without --strict the bad entries are skipped, counted and named, and training runs.
@@ -59,7 +91,10 @@ fn bad_dataset_entries_are_named_with_file_and_line() {
     let e = stderr(&o);
     assert!(o.status.success(), "{e}");
     assert!(e.contains("skipped 4 bad entries"), "{e}");
-    assert!(e.contains("gone.png") && e.contains("file not found"), "{e}");
+    assert!(
+        e.contains("gone.png") && e.contains("file not found"),
+        "{e}"
+    );
     assert!(e.contains("notes.txt") && e.contains("line 9"), "{e}");
     assert!(e.contains("line 10") && e.contains("empty tag list"), "{e}");
 }
@@ -67,9 +102,19 @@ fn bad_dataset_entries_are_named_with_file_and_line() {
 #[test]
 fn missing_dataset_folder_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let o = trainer(&["train", "--data", "/definitely/not/here", "--out", tmp.path().join("r").to_str().unwrap()]);
+    let o = trainer(&[
+        "train",
+        "--data",
+        "/definitely/not/here",
+        "--out",
+        tmp.path().join("r").to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("/definitely/not/here") && stderr(&o).contains("does not exist"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/definitely/not/here") && stderr(&o).contains("does not exist"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -77,27 +122,61 @@ fn generate_rejects_unknown_tags_and_bad_weights_without_writing() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tiny_run(tmp.path(), 2);
     let model = tmp.path().join("model");
-    let o = trainer(&["export", "--run", run.to_str().unwrap(), "--out", model.to_str().unwrap()]);
+    let o = trainer(&[
+        "export",
+        "--run",
+        run.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
 
     let out = tmp.path().join("out");
-    let o = trainer(&["generate", "--model", model.to_str().unwrap(), "--tags", "green hair", "--out", out.to_str().unwrap()]);
+    let o = trainer(&[
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "--tags",
+        "green hair",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     let e = stderr(&o);
-    assert!(e.contains("unknown tag 'green hair'") && e.contains("blonde hair") && e.contains("purple eyes"), "{e}");
-    assert!(files_under(&out).is_empty(), "nothing may be written on error");
+    assert!(
+        e.contains("unknown tag 'green hair'")
+            && e.contains("blonde hair")
+            && e.contains("purple eyes"),
+        "{e}"
+    );
+    assert!(
+        files_under(&out).is_empty(),
+        "nothing may be written on error"
+    );
 
     // Truncated weights.
     let w = std::fs::read(model.join("generator.bpk")).unwrap();
     std::fs::write(model.join("generator.bpk"), &w[..w.len() - 100]).unwrap();
-    let o = trainer(&["generate", "--model", model.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = trainer(&[
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("generator.bpk"), "{}", stderr(&o));
     assert!(files_under(&out).is_empty());
 
     // A foreign file as the card.
     std::fs::write(model.join("model.json"), "{\"name\": \"some other tool\"}").unwrap();
-    let o = trainer(&["generate", "--model", model.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = trainer(&[
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("kyara model card"), "{}", stderr(&o));
 }
@@ -106,7 +185,13 @@ fn generate_rejects_unknown_tags_and_bad_weights_without_writing() {
 fn export_needs_a_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(tmp.path().join("run")).unwrap();
-    let o = trainer(&["export", "--run", tmp.path().join("run").to_str().unwrap(), "--out", tmp.path().join("m").to_str().unwrap()]);
+    let o = trainer(&[
+        "export",
+        "--run",
+        tmp.path().join("run").to_str().unwrap(),
+        "--out",
+        tmp.path().join("m").to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("not a run folder"), "{}", stderr(&o));
     assert!(!tmp.path().join("m").exists());
@@ -116,9 +201,19 @@ fn export_needs_a_checkpoint() {
 fn a_broken_checkpoint_fails_resume_and_export_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tiny_run(tmp.path(), 2);
-    std::fs::write(run.join("checkpoints/step-000002/generator_ema.bpk"), b"garbage").unwrap();
+    std::fs::write(
+        run.join("checkpoints/step-000002/generator_ema.bpk"),
+        b"garbage",
+    )
+    .unwrap();
     let out = tmp.path().join("m");
-    let o = trainer(&["export", "--run", run.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = trainer(&[
+        "export",
+        "--run",
+        run.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("generator_ema.bpk"), "{}", stderr(&o));
     assert!(files_under(&out).is_empty());

@@ -5,8 +5,15 @@ use std::process::{Command, Output};
 
 use image::{Rgb, RgbImage};
 
-pub const HAIR: [(&str, [u8; 3]); 3] = [("red hair", [220, 40, 40]), ("blue hair", [40, 60, 220]), ("blonde hair", [240, 220, 90])];
-pub const EYES: [(&str, [u8; 3]); 2] = [("green eyes", [30, 200, 60]), ("purple eyes", [150, 40, 200])];
+pub const HAIR: [(&str, [u8; 3]); 3] = [
+    ("red hair", [220, 40, 40]),
+    ("blue hair", [40, 60, 220]),
+    ("blonde hair", [240, 220, 90]),
+];
+pub const EYES: [(&str, [u8; 3]); 2] = [
+    ("green eyes", [30, 200, 60]),
+    ("purple eyes", [150, 40, 200]),
+];
 
 /// Writes `n` 16x16 "faces" (hair-coloured top, skin, two eye dots) with an imagefolder
 /// `metadata.csv`, and returns the folder.
@@ -49,7 +56,18 @@ pub fn stderr(o: &Output) -> String {
 
 /// The small architecture flags every CLI training test uses.
 pub const TINY: [&str; 12] = [
-    "--resolution", "16", "--g-channels", "8", "--g-blocks", "1", "--d-channels", "8", "--latent-dim", "8", "--batch", "4",
+    "--resolution",
+    "16",
+    "--g-channels",
+    "8",
+    "--g-blocks",
+    "1",
+    "--d-channels",
+    "8",
+    "--latent-dim",
+    "8",
+    "--batch",
+    "4",
 ];
 
 /// Trains a tiny run through the CLI and returns its folder.
@@ -57,11 +75,29 @@ pub fn tiny_run(dir: &Path, steps: u32) -> PathBuf {
     let data = tiny_dataset(dir, 12);
     let runs = dir.join("runs");
     let steps = steps.to_string();
-    let mut args = vec!["train", "--data", data.to_str().unwrap(), "--out", runs.to_str().unwrap(), "--steps", &steps, "--quiet", "--checkpoint-every", "2", "--sample-every", "2"];
+    let mut args = vec![
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        runs.to_str().unwrap(),
+        "--steps",
+        &steps,
+        "--quiet",
+        "--checkpoint-every",
+        "2",
+        "--sample-every",
+        "2",
+    ];
     args.extend(TINY);
     let o = trainer(&args);
     assert!(o.status.success(), "train failed: {}", stderr(&o));
-    let run = std::fs::read_dir(&runs).unwrap().flatten().next().unwrap().path();
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
     run
 }
 

@@ -7,7 +7,12 @@ use shared_model::card::{load_weights, weights_bytes};
 use crate::fixtures::*;
 
 fn tiny_g() -> GeneratorConfig {
-    GeneratorConfig::new(5).with_latent_dim(8).with_resolution(16).with_init_size(8).with_channels(8).with_res_blocks(1)
+    GeneratorConfig::new(5)
+        .with_latent_dim(8)
+        .with_resolution(16)
+        .with_init_size(8)
+        .with_channels(8)
+        .with_res_blocks(1)
 }
 
 #[test]
@@ -15,8 +20,15 @@ fn save_load_gives_identical_output() {
     let device = Device::flex();
     device.seed(1);
     let g = tiny_g().init(&device);
-    let z = Tensor::<2>::random([2, 8], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
-    let c = Tensor::<2>::from_floats([[1.0, 0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 0.0, 1.0]], &device);
+    let z = Tensor::<2>::random(
+        [2, 8],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let c = Tensor::<2>::from_floats(
+        [[1.0, 0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 0.0, 1.0]],
+        &device,
+    );
     let before = g.forward(z.clone(), c.clone()).into_data();
     let bytes = weights_bytes(g).unwrap();
     device.seed(2); // a differently initialised model must become the same one
@@ -32,28 +44,59 @@ fn export_then_web_facade_draws_the_same_pixels_as_trainer_generate() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tiny_run(tmp.path(), 2);
     let model_dir = tmp.path().join("model");
-    let o = trainer(&["export", "--run", run.to_str().unwrap(), "--out", model_dir.to_str().unwrap()]);
+    let o = trainer(&[
+        "export",
+        "--run",
+        run.to_str().unwrap(),
+        "--out",
+        model_dir.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let faces = tmp.path().join("faces-out");
-    let o = trainer(&["generate", "--model", model_dir.to_str().unwrap(), "--tags", "blue hair", "--seeds", "7,42", "--out", faces.to_str().unwrap()]);
+    let o = trainer(&[
+        "generate",
+        "--model",
+        model_dir.to_str().unwrap(),
+        "--tags",
+        "blue hair",
+        "--seeds",
+        "7,42",
+        "--out",
+        faces.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
 
     let card = std::fs::read_to_string(model_dir.join("model.json")).unwrap();
     let weights = std::fs::read(model_dir.join("generator.bpk")).unwrap();
     let web = web::Facade::load(&card, &weights).unwrap();
     for seed in [7u64, 42] {
-        let native = image::open(faces.join(format!("seed{seed:04}.png"))).unwrap().to_rgba8().into_raw();
+        let native = image::open(faces.join(format!("seed{seed:04}.png")))
+            .unwrap()
+            .to_rgba8()
+            .into_raw();
         let browser_path = web.generate(seed, "blue hair").unwrap();
         assert_eq!(native.len(), 16 * 16 * 4);
-        assert_eq!(native, browser_path, "seed {seed}: web facade and trainer generate differ");
+        assert_eq!(
+            native, browser_path,
+            "seed {seed}: web facade and trainer generate differ"
+        );
     }
     // The tags written next to the images are the resolved ones the facade reports.
     let meta = std::fs::read_to_string(faces.join("metadata.csv")).unwrap();
     let resolved = web.resolve_tags(42, "blue hair").unwrap().join(", ");
-    assert!(meta.contains(&format!("seed0042.png,\"{resolved}\"")), "{meta}");
+    assert!(
+        meta.contains(&format!("seed0042.png,\"{resolved}\"")),
+        "{meta}"
+    );
     // Different seeds give different faces; tags change the face.
-    assert_ne!(web.generate(7, "blue hair").unwrap(), web.generate(42, "blue hair").unwrap());
-    assert_ne!(web.generate(7, "blue hair").unwrap(), web.generate(7, "red hair").unwrap());
+    assert_ne!(
+        web.generate(7, "blue hair").unwrap(),
+        web.generate(42, "blue hair").unwrap()
+    );
+    assert_ne!(
+        web.generate(7, "blue hair").unwrap(),
+        web.generate(7, "red hair").unwrap()
+    );
 }
 
 #[test]
@@ -61,31 +104,58 @@ fn facade_rejects_bad_bytes_and_tags_with_clear_messages() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tiny_run(tmp.path(), 2);
     let model_dir = tmp.path().join("model");
-    let o = trainer(&["export", "--run", run.to_str().unwrap(), "--out", model_dir.to_str().unwrap()]);
+    let o = trainer(&[
+        "export",
+        "--run",
+        run.to_str().unwrap(),
+        "--out",
+        model_dir.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let card = std::fs::read_to_string(model_dir.join("model.json")).unwrap();
     let weights = std::fs::read(model_dir.join("generator.bpk")).unwrap();
 
     let truncated = &weights[..weights.len() / 2];
-    let e = web::Facade::load(&card, truncated).err().expect("truncated weights must fail").to_string();
+    let e = web::Facade::load(&card, truncated)
+        .err()
+        .expect("truncated weights must fail")
+        .to_string();
     assert!(e.contains("weights"), "{e}");
-    let e = web::Facade::load(&card, b"\x89PNG\r\n\x1a\nnot weights").err().unwrap().to_string();
+    let e = web::Facade::load(&card, b"\x89PNG\r\n\x1a\nnot weights")
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("weights"), "{e}");
     let e = web::Facade::load(&card, &[]).err().unwrap().to_string();
     assert!(e.contains("empty"), "{e}");
-    let e = web::Facade::load("{\"hello\": 1}", &weights).err().unwrap().to_string();
+    let e = web::Facade::load("{\"hello\": 1}", &weights)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("kyara model card"), "{e}");
-    let e = web::Facade::load("not json", &weights).err().unwrap().to_string();
+    let e = web::Facade::load("not json", &weights)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("not JSON"), "{e}");
     // A card whose architecture does not match the weights.
     let mut v: serde_json::Value = serde_json::from_str(&card).unwrap();
     v["generator"]["channels"] = serde_json::json!(16);
-    let e = web::Facade::load(&v.to_string(), &weights).err().unwrap().to_string();
+    let e = web::Facade::load(&v.to_string(), &weights)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("do not fit"), "{e}");
 
     let web = web::Facade::load(&card, &weights).unwrap();
     let e = web.generate(1, "green hair").unwrap_err().to_string();
-    assert!(e.contains("unknown tag 'green hair'") && e.contains("red hair"), "{e}");
-    let e = web.generate(1, "red hair, blue hair").unwrap_err().to_string();
+    assert!(
+        e.contains("unknown tag 'green hair'") && e.contains("red hair"),
+        "{e}"
+    );
+    let e = web
+        .generate(1, "red hair, blue hair")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("exclusive group 'hair'"), "{e}");
 }

@@ -12,7 +12,13 @@ use crate::fixtures::*;
 struct Flat(Vec<f32>);
 impl ModuleVisitor for Flat {
     fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-        self.0.extend(p.val().into_data().convert::<f32>().try_to_vec::<f32>().unwrap());
+        self.0.extend(
+            p.val()
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .unwrap(),
+        );
     }
 }
 fn flat<M: Module>(m: &M) -> Vec<f32> {
@@ -36,12 +42,27 @@ fn a_few_steps_move_parameters_with_finite_losses() {
         }
     }
     let moved = |a: &[f32], b: &[f32]| a.iter().zip(b).filter(|(x, y)| x != y).count();
-    assert!(moved(&g0, &flat(&t.g)) > g0.len() / 2, "generator barely moved");
-    assert!(moved(&d0, &flat(&t.d)) > d0.len() / 2, "discriminator barely moved");
-    assert!(moved(&e0, &flat(&t.g_ema)) > 0, "EMA generator did not follow");
+    assert!(
+        moved(&g0, &flat(&t.g)) > g0.len() / 2,
+        "generator barely moved"
+    );
+    assert!(
+        moved(&d0, &flat(&t.d)) > d0.len() / 2,
+        "discriminator barely moved"
+    );
+    assert!(
+        moved(&e0, &flat(&t.g_ema)) > 0,
+        "EMA generator did not follow"
+    );
 
     // The run folder has what it promises.
-    for f in ["config.json", "stats.jsonl", "reals.png", "samples/step-000002.png", "checkpoints/latest"] {
+    for f in [
+        "config.json",
+        "stats.jsonl",
+        "reals.png",
+        "samples/step-000002.png",
+        "checkpoints/latest",
+    ] {
         assert!(run.join(f).exists(), "missing {f}");
     }
     let stats = std::fs::read_to_string(run.join("stats.jsonl")).unwrap();
@@ -73,7 +94,8 @@ fn resumed_run_takes_the_same_next_steps_as_an_uninterrupted_one() {
     std::fs::write(copy.join("checkpoints/latest"), "step-000002").unwrap();
 
     let mut t = Trainer::new(cfg.clone(), &data, &Device::flex()).unwrap();
-    t.load_checkpoint(&latest_checkpoint(&copy).unwrap()).unwrap();
+    t.load_checkpoint(&latest_checkpoint(&copy).unwrap())
+        .unwrap();
     assert_eq!(t.state.step, 2);
     let t = run_training(t, &data, &copy, &RunOptions { progress: false }).unwrap();
     assert_eq!(t.state.step, 4);
@@ -86,8 +108,15 @@ fn resumed_run_takes_the_same_next_steps_as_an_uninterrupted_one() {
         b.load_checkpoint(&resumed).unwrap();
         assert_eq!(flat(&a.g), flat(&b.g), "generator differs after resume");
         assert_eq!(flat(&a.d), flat(&b.d), "discriminator differs after resume");
-        assert_eq!(flat(&a.g_ema), flat(&b.g_ema), "EMA generator differs after resume");
-        assert_eq!((a.state.step, a.state.images_seen, &a.state.rng), (b.state.step, b.state.images_seen, &b.state.rng));
+        assert_eq!(
+            flat(&a.g_ema),
+            flat(&b.g_ema),
+            "EMA generator differs after resume"
+        );
+        assert_eq!(
+            (a.state.step, a.state.images_seen, &a.state.rng),
+            (b.state.step, b.state.images_seen, &b.state.rng)
+        );
         // The optimiser states agree too: the next step from each is identical.
         let sa = a.step(&data);
         let sb = b.step(&data);

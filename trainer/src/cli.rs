@@ -11,7 +11,9 @@ use shared_model::{DiscriminatorConfig, GeneratorConfig};
 use crate::data::{OnBadEntry, load_dataset};
 use crate::fsutil::write_atomic;
 use crate::losses::LossKind;
-use crate::train::{RunOptions, TrainConfig, Trainer, latest_checkpoint, load_run_config, run_training};
+use crate::train::{
+    RunOptions, TrainConfig, Trainer, latest_checkpoint, load_run_config, run_training,
+};
 
 /// kyara's trainer: train a tag-conditional anime face generator, draw faces, export for the web page.
 ///
@@ -138,21 +140,27 @@ pub struct ExportArgs {
 fn parse_batch(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if (2..=4096).contains(&n) => Ok(n),
-        _ => Err(format!("'{s}' is not a batch size (a whole number from 2 to 4096)")),
+        _ => Err(format!(
+            "'{s}' is not a batch size (a whole number from 2 to 4096)"
+        )),
     }
 }
 
 fn parse_resolution(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n >= 16 && n <= 1024 && n.is_power_of_two() => Ok(n),
-        _ => Err(format!("'{s}' is not a resolution (a power of two from 16 to 1024, e.g. 64)")),
+        _ => Err(format!(
+            "'{s}' is not a resolution (a power of two from 16 to 1024, e.g. 64)"
+        )),
     }
 }
 
 fn parse_lr(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(x) if x.is_finite() && x > 0.0 && x < 1.0 => Ok(x),
-        _ => Err(format!("'{s}' is not a learning rate (a number between 0 and 1, e.g. 2e-4)")),
+        _ => Err(format!(
+            "'{s}' is not a learning rate (a number between 0 and 1, e.g. 2e-4)"
+        )),
     }
 }
 
@@ -182,7 +190,11 @@ fn next_run_dir(out: &Path, data_name: &str) -> Result<PathBuf> {
 fn train(a: TrainArgs) -> Result<()> {
     let device = device_for(a.device)?;
     let progress = !a.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let on_bad = if a.strict { OnBadEntry::Fail } else { OnBadEntry::Skip };
+    let on_bad = if a.strict {
+        OnBadEntry::Fail
+    } else {
+        OnBadEntry::Skip
+    };
     let load = |dir: &Path, res: usize| {
         eprintln!("loading {} ...", dir.display());
         let data = load_dataset(dir, res, on_bad, &|_, _| {})?;
@@ -214,12 +226,22 @@ fn train(a: TrainArgs) -> Result<()> {
         let data_dir = a.data.unwrap_or_else(|| PathBuf::from(&cfg.data));
         let data = load(&data_dir, cfg.generator.resolution)?;
         if data.vocab != cfg.vocab {
-            bail!("{} has other tags than the run was trained on", data_dir.display());
+            bail!(
+                "{} has other tags than the run was trained on",
+                data_dir.display()
+            );
         }
         let mut trainer = Trainer::new(cfg.clone(), &data, &device)?;
         trainer.load_checkpoint(&ckpt)?;
-        eprintln!("resuming {} from step {}", run.display(), trainer.state.step);
-        write_atomic(&run.join("config.json"), serde_json::to_string_pretty(&cfg)?.as_bytes())?;
+        eprintln!(
+            "resuming {} from step {}",
+            run.display(),
+            trainer.state.step
+        );
+        write_atomic(
+            &run.join("config.json"),
+            serde_json::to_string_pretty(&cfg)?.as_bytes(),
+        )?;
         let t = run_training(trainer, &data, &run, &RunOptions { progress })?;
         eprintln!("done: {} steps in {}", t.state.step, run.display());
         return Ok(());
@@ -253,7 +275,10 @@ fn train(a: TrainArgs) -> Result<()> {
     cfg.discriminator.feature_dim()?;
     let run = next_run_dir(&out, &data.name)?;
     std::fs::create_dir_all(&run)?;
-    write_atomic(&run.join("config.json"), serde_json::to_string_pretty(&cfg)?.as_bytes())?;
+    write_atomic(
+        &run.join("config.json"),
+        serde_json::to_string_pretty(&cfg)?.as_bytes(),
+    )?;
     eprintln!("run folder: {}", run.display());
     let trainer = Trainer::new(cfg, &data, &device)?;
     let t = run_training(trainer, &data, &run, &RunOptions { progress })?;

@@ -48,7 +48,13 @@ pub struct BadEntry {
 
 impl fmt::Display for BadEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}): {}", self.file.display(), self.origin, self.problem)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.file.display(),
+            self.origin,
+            self.problem
+        )
     }
 }
 
@@ -102,9 +108,13 @@ fn list_metadata(dir: &Path, csv_path: &Path) -> Result<Vec<Entry>, DataError> {
         .flexible(true)
         .from_path(csv_path)
         .map_err(|e| meta_err(e.to_string()))?;
-    let headers = reader.headers().map_err(|e| meta_err(e.to_string()))?.clone();
+    let headers = reader
+        .headers()
+        .map_err(|e| meta_err(e.to_string()))?
+        .clone();
     let col = |name: &str| headers.iter().position(|h| h.trim() == name);
-    let file_col = col("file_name").ok_or_else(|| meta_err("no 'file_name' column in the header".into()))?;
+    let file_col =
+        col("file_name").ok_or_else(|| meta_err("no 'file_name' column in the header".into()))?;
     let tags_col = col("tags").ok_or_else(|| meta_err("no 'tags' column in the header".into()))?;
     let mut out = Vec::new();
     for (i, row) in reader.records().enumerate() {
@@ -211,8 +221,14 @@ pub fn decode_image(path: &Path, resolution: usize) -> Result<RgbImage, String> 
         return Ok(img);
     }
     let side = w.min(h);
-    let cropped = image::imageops::crop_imm(&img, (w - side) / 2, (h - side) / 2, side, side).to_image();
-    Ok(image::imageops::resize(&cropped, r, r, FilterType::CatmullRom))
+    let cropped =
+        image::imageops::crop_imm(&img, (w - side) / 2, (h - side) / 2, side, side).to_image();
+    Ok(image::imageops::resize(
+        &cropped,
+        r,
+        r,
+        FilterType::CatmullRom,
+    ))
 }
 
 /// Loads a dataset folder. `progress` is called with (done, total) while decoding.
@@ -235,7 +251,10 @@ pub fn load_dataset(
         list_sidecars(dir)?
     };
     let total = entries.len();
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8);
     let chunk = total.div_ceil(threads).max(1);
     let done = std::sync::atomic::AtomicUsize::new(0);
     let decoded: Vec<Result<RgbImage, String>> = std::thread::scope(|s| {
@@ -325,7 +344,9 @@ mod tests {
     use super::*;
 
     fn write_png(path: &Path, size: u32, rgb: [u8; 3]) {
-        RgbImage::from_pixel(size, size, image::Rgb(rgb)).save(path).unwrap();
+        RgbImage::from_pixel(size, size, image::Rgb(rgb))
+            .save(path)
+            .unwrap();
     }
 
     #[test]
@@ -346,12 +367,26 @@ mod tests {
         assert_eq!(ds.image(1)[..3], [0, 255, 0]);
         assert_eq!(ds.skipped.len(), 3);
         let msgs: Vec<String> = ds.skipped.iter().map(|b| b.to_string()).collect();
-        assert!(msgs[0].contains("c.png") && msgs[0].contains("line 4") && msgs[0].contains("not a readable image"), "{msgs:?}");
-        assert!(msgs[1].contains("missing.png") && msgs[1].contains("file not found"), "{msgs:?}");
-        assert!(msgs[2].contains("line 6") && msgs[2].contains("empty tag list"), "{msgs:?}");
+        assert!(
+            msgs[0].contains("c.png")
+                && msgs[0].contains("line 4")
+                && msgs[0].contains("not a readable image"),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs[1].contains("missing.png") && msgs[1].contains("file not found"),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs[2].contains("line 6") && msgs[2].contains("empty tag list"),
+            "{msgs:?}"
+        );
         assert_eq!(ds.vocab.groups.len(), 2);
 
-        let err = load_dataset(d, 8, OnBadEntry::Fail, &|_, _| {}).err().unwrap().to_string();
+        let err = load_dataset(d, 8, OnBadEntry::Fail, &|_, _| {})
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("c.png") && err.contains("line 4"), "{err}");
     }
 
@@ -378,7 +413,9 @@ mod tests {
             .unwrap();
         assert!(e.to_string().contains("does not exist"));
         let dir = tempfile::tempdir().unwrap();
-        let e = load_dataset(dir.path(), 8, OnBadEntry::Skip, &|_, _| {}).err().unwrap();
+        let e = load_dataset(dir.path(), 8, OnBadEntry::Skip, &|_, _| {})
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("no usable images"), "{e}");
     }
 }

@@ -16,7 +16,8 @@ pub fn export(run: &Path, out: &Path, name: &str) -> Result<ModelCard> {
     let cfg = load_run_config(run)?;
     let ckpt = latest_checkpoint(run)?;
     let state: TrainState = serde_json::from_slice(
-        &std::fs::read(ckpt.join("state.json")).with_context(|| format!("{} is incomplete", ckpt.display()))?,
+        &std::fs::read(ckpt.join("state.json"))
+            .with_context(|| format!("{} is incomplete", ckpt.display()))?,
     )
     .with_context(|| format!("{}/state.json is not valid", ckpt.display()))?;
     let device = Device::flex();
@@ -24,7 +25,8 @@ pub fn export(run: &Path, out: &Path, name: &str) -> Result<ModelCard> {
     let bytes = std::fs::read(ckpt.join("generator_ema.bpk"))
         .with_context(|| format!("cannot read {}/generator_ema.bpk", ckpt.display()))?;
     // Load before writing: a broken checkpoint must not produce an export.
-    let g = load_weights(g, bytes).with_context(|| format!("{}/generator_ema.bpk", ckpt.display()))?;
+    let g =
+        load_weights(g, bytes).with_context(|| format!("{}/generator_ema.bpk", ckpt.display()))?;
     let card = ModelCard::new(
         name,
         cfg.vocab.clone(),
@@ -33,7 +35,10 @@ pub fn export(run: &Path, out: &Path, name: &str) -> Result<ModelCard> {
             data: cfg.data_name.clone(),
             steps: state.step,
             images_seen: state.images_seen,
-            loss: serde_json::to_value(cfg.loss)?.as_str().unwrap_or("").to_string(),
+            loss: serde_json::to_value(cfg.loss)?
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
             seconds: state.seconds,
         },
     );

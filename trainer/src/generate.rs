@@ -16,9 +16,9 @@ pub fn parse_seeds(spec: &str) -> Result<Vec<u64>> {
     let mut out = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let num = |s: &str| -> Result<u64> {
-            s.trim()
-                .parse::<u64>()
-                .with_context(|| format!("'{s}' is not a seed (seeds are whole numbers >= 0, e.g. 42 or 0-15)"))
+            s.trim().parse::<u64>().with_context(|| {
+                format!("'{s}' is not a seed (seeds are whole numbers >= 0, e.g. 42 or 0-15)")
+            })
         };
         match part.split_once('-') {
             Some((a, b)) => {
@@ -46,14 +46,22 @@ pub fn parse_seeds(spec: &str) -> Result<Vec<u64>> {
 /// Loads a model from its card file (or a folder holding `model.json`); the weights file is the
 /// one the card names, next to it.
 pub fn load_model(path: &Path, device: &Device) -> Result<LoadedModel> {
-    let card_path: PathBuf = if path.is_dir() { path.join("model.json") } else { path.to_path_buf() };
+    let card_path: PathBuf = if path.is_dir() {
+        path.join("model.json")
+    } else {
+        path.to_path_buf()
+    };
     let text = std::fs::read_to_string(&card_path)
         .with_context(|| format!("cannot read model card {}", card_path.display()))?;
     let card = ModelCard::from_json(&text).with_context(|| format!("{}", card_path.display()))?;
-    let weights_path = card_path.parent().unwrap_or(Path::new(".")).join(&card.weights);
+    let weights_path = card_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&card.weights);
     let weights = std::fs::read(&weights_path)
         .with_context(|| format!("cannot read weights {}", weights_path.display()))?;
-    LoadedModel::from_bytes(card, weights, device).with_context(|| format!("{}", weights_path.display()))
+    LoadedModel::from_bytes(card, weights, device)
+        .with_context(|| format!("{}", weights_path.display()))
 }
 
 /// File name of a seed's image.
@@ -62,7 +70,13 @@ pub fn seed_file(seed: u64) -> String {
 }
 
 /// Generates every seed, then writes all files (each atomically). Returns the written paths.
-pub fn generate(model: &LoadedModel, tags: &str, seeds: &[u64], out: &Path, sheet_path: Option<&Path>) -> Result<Vec<PathBuf>> {
+pub fn generate(
+    model: &LoadedModel,
+    tags: &str,
+    seeds: &[u64],
+    out: &Path,
+    sheet_path: Option<&Path>,
+) -> Result<Vec<PathBuf>> {
     // Validate the tags before anything is written.
     model.generate(seeds[0], tags)?;
     let mut faces = Vec::with_capacity(seeds.len());
@@ -76,7 +90,8 @@ pub fn generate(model: &LoadedModel, tags: &str, seeds: &[u64], out: &Path, shee
     let r = model.card.resolution as u32;
     let mut written = Vec::new();
     for (seed, rgba) in seeds.iter().zip(&faces) {
-        let img = image::RgbaImage::from_raw(r, r, rgba.clone()).context("face has the wrong size")?;
+        let img =
+            image::RgbaImage::from_raw(r, r, rgba.clone()).context("face has the wrong size")?;
         let p = out.join(seed_file(*seed));
         write_atomic(&p, &png_bytes(&img)?)?;
         written.push(p);

@@ -38,7 +38,12 @@ impl Default for PairWeights {
 }
 
 /// Hinge loss for D: `w_r E[relu(1 - D(x,c))] + w_f E[relu(1 + D(G(z,c),c))] + w_w E[relu(1 + D(x,c'))]`.
-pub fn d_hinge_loss(real: Tensor<1>, fake: Tensor<1>, wrong: Tensor<1>, w: PairWeights) -> Tensor<1> {
+pub fn d_hinge_loss(
+    real: Tensor<1>,
+    fake: Tensor<1>,
+    wrong: Tensor<1>,
+    w: PairWeights,
+) -> Tensor<1> {
     relu(real.neg().add_scalar(1.0)).mean().mul_scalar(w.real)
         + relu(fake.add_scalar(1.0)).mean().mul_scalar(w.fake)
         + relu(wrong.add_scalar(1.0)).mean().mul_scalar(w.wrong)
@@ -51,7 +56,12 @@ fn softplus(x: Tensor<1>) -> Tensor<1> {
 
 /// Non-saturating logistic loss for D:
 /// `w_r E[softplus(-D(x,c))] + w_f E[softplus(D(G,c))] + w_w E[softplus(D(x,c'))]`.
-pub fn d_logistic_loss(real: Tensor<1>, fake: Tensor<1>, wrong: Tensor<1>, w: PairWeights) -> Tensor<1> {
+pub fn d_logistic_loss(
+    real: Tensor<1>,
+    fake: Tensor<1>,
+    wrong: Tensor<1>,
+    w: PairWeights,
+) -> Tensor<1> {
     softplus(real.neg()).mean().mul_scalar(w.real)
         + softplus(fake).mean().mul_scalar(w.fake)
         + softplus(wrong).mean().mul_scalar(w.wrong)
@@ -67,7 +77,13 @@ pub fn g_nonsaturating_loss(fake: Tensor<1>) -> Tensor<1> {
     softplus(fake.neg()).mean()
 }
 
-pub fn d_loss(kind: LossKind, real: Tensor<1>, fake: Tensor<1>, wrong: Tensor<1>, w: PairWeights) -> Tensor<1> {
+pub fn d_loss(
+    kind: LossKind,
+    real: Tensor<1>,
+    fake: Tensor<1>,
+    wrong: Tensor<1>,
+    w: PairWeights,
+) -> Tensor<1> {
     match kind {
         LossKind::Hinge => d_hinge_loss(real, fake, wrong, w),
         LossKind::NonSaturating => d_logistic_loss(real, fake, wrong, w),
@@ -97,7 +113,12 @@ mod tests {
     fn hinge_values_by_hand() {
         // real: relu(1-2)=0, relu(1-0)=1 -> mean 0.5; fake: relu(1+0)=1, relu(1-3)=0 -> 0.5;
         // wrong: relu(1+1)=2, relu(1+1)=2 -> 2.
-        let l = d_hinge_loss(t(&[2.0, 0.0]), t(&[0.0, -3.0]), t(&[1.0, 1.0]), PairWeights::default());
+        let l = d_hinge_loss(
+            t(&[2.0, 0.0]),
+            t(&[0.0, -3.0]),
+            t(&[1.0, 1.0]),
+            PairWeights::default(),
+        );
         assert!((val(l) - (0.5 + 0.75 * 0.5 + 0.25 * 2.0)).abs() < 1e-6);
         assert!((val(g_hinge_loss(t(&[1.0, 3.0]))) + 2.0).abs() < 1e-6);
     }
@@ -105,7 +126,11 @@ mod tests {
     #[test]
     fn logistic_values_by_hand() {
         let ln2 = std::f32::consts::LN_2;
-        let w = PairWeights { real: 1.0, fake: 1.0, wrong: 1.0 };
+        let w = PairWeights {
+            real: 1.0,
+            fake: 1.0,
+            wrong: 1.0,
+        };
         let l = d_logistic_loss(t(&[0.0]), t(&[0.0]), t(&[0.0]), w);
         assert!((val(l) - 3.0 * ln2).abs() < 1e-6);
         assert!((val(g_nonsaturating_loss(t(&[0.0]))) - ln2).abs() < 1e-6);

@@ -24,7 +24,9 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use shared_model::card::{load_weights, weights_bytes};
 use shared_model::sample::{FaceRequest, to_rgba};
-use shared_model::{Discriminator, DiscriminatorConfig, Generator, GeneratorConfig, SplitMix64, TagVocab};
+use shared_model::{
+    Discriminator, DiscriminatorConfig, Generator, GeneratorConfig, SplitMix64, TagVocab,
+};
 
 use crate::data::Dataset;
 use crate::fsutil::{png_bytes, sheet, write_atomic};
@@ -128,7 +130,10 @@ struct EmaUpdate {
 impl ModuleMapper for EmaUpdate {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let (id, ema, mapper) = param.consume();
-        let src = self.src.next().expect("EMA source and target have the same structure");
+        let src = self
+            .src
+            .next()
+            .expect("EMA source and target have the same structure");
         let src: Tensor<D> = src.reshape(ema.shape());
         let out = ema.mul_scalar(self.beta) + src.mul_scalar(1.0 - self.beta);
         Param::from_mapped_value(id, out, mapper)
@@ -277,7 +282,8 @@ impl Trainer {
 
     /// Samples of the EMA generator on the run's fixed grid: `rows` tag sets x `cols` latents.
     pub fn sample_grid(&self, rows: usize, cols: usize) -> Result<Vec<Vec<u8>>> {
-        let (z, c) = sample_grid_inputs(&self.cfg.vocab, self.cfg.generator.latent_dim, rows, cols)?;
+        let (z, c) =
+            sample_grid_inputs(&self.cfg.vocab, self.cfg.generator.latent_dim, rows, cols)?;
         let dev = self.device.clone().inner();
         let n = rows * cols;
         let z = Tensor::from_data(TensorData::new(z, [n, self.cfg.generator.latent_dim]), &dev);
@@ -302,18 +308,38 @@ impl Trainer {
         write("generator.bpk", &weights_bytes(self.g.valid())?)?;
         write("discriminator.bpk", &weights_bytes(self.d.valid())?)?;
         write("generator_ema.bpk", &weights_bytes(self.g_ema.clone())?)?;
-        write("optim_g.bpk", &self.opt_g.into_bytes().map_err(|e| anyhow::anyhow!("{e}"))?)?;
-        write("optim_d.bpk", &self.opt_d.into_bytes().map_err(|e| anyhow::anyhow!("{e}"))?)?;
-        write("state.json", serde_json::to_string_pretty(&self.state)?.as_bytes())?;
+        write(
+            "optim_g.bpk",
+            &self
+                .opt_g
+                .into_bytes()
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        )?;
+        write(
+            "optim_d.bpk",
+            &self
+                .opt_d
+                .into_bytes()
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        )?;
+        write(
+            "state.json",
+            serde_json::to_string_pretty(&self.state)?.as_bytes(),
+        )?;
         let dest = root.join(&name);
         let _ = std::fs::remove_dir_all(&dest);
-        std::fs::rename(&tmp, &dest).with_context(|| format!("cannot finish checkpoint {}", dest.display()))?;
+        std::fs::rename(&tmp, &dest)
+            .with_context(|| format!("cannot finish checkpoint {}", dest.display()))?;
         write_atomic(&root.join("latest"), name.as_bytes())?;
         // Keep the newest few.
         let mut old: Vec<PathBuf> = std::fs::read_dir(&root)?
             .flatten()
             .map(|e| e.path())
-            .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("step-")))
+            .filter(|p| {
+                p.is_dir()
+                    && p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("step-"))
+            })
             .collect();
         old.sort();
         let keep = self.cfg.keep_checkpoints.max(1);
@@ -328,13 +354,21 @@ impl Trainer {
     /// Restores networks, optimisers and the random stream from a checkpoint folder.
     pub fn load_checkpoint(&mut self, ckpt: &Path) -> Result<()> {
         let read = |file: &str| -> Result<Vec<u8>> {
-            std::fs::read(ckpt.join(file)).with_context(|| format!("cannot read {}", ckpt.join(file).display()))
+            std::fs::read(ckpt.join(file))
+                .with_context(|| format!("cannot read {}", ckpt.join(file).display()))
         };
-        let ctx = |file: &str| format!("checkpoint file {} does not fit this run", ckpt.join(file).display());
-        self.g = load_weights(self.g.clone(), read("generator.bpk")?).with_context(|| ctx("generator.bpk"))?;
-        self.d = load_weights(self.d.clone(), read("discriminator.bpk")?).with_context(|| ctx("discriminator.bpk"))?;
-        self.g_ema =
-            load_weights(self.g_ema.clone(), read("generator_ema.bpk")?).with_context(|| ctx("generator_ema.bpk"))?;
+        let ctx = |file: &str| {
+            format!(
+                "checkpoint file {} does not fit this run",
+                ckpt.join(file).display()
+            )
+        };
+        self.g = load_weights(self.g.clone(), read("generator.bpk")?)
+            .with_context(|| ctx("generator.bpk"))?;
+        self.d = load_weights(self.d.clone(), read("discriminator.bpk")?)
+            .with_context(|| ctx("discriminator.bpk"))?;
+        self.g_ema = load_weights(self.g_ema.clone(), read("generator_ema.bpk")?)
+            .with_context(|| ctx("generator_ema.bpk"))?;
         self.opt_g = adam(&self.cfg)
             .from_bytes(burn::tensor::Bytes::from_bytes_vec(read("optim_g.bpk")?))
             .map_err(|e| anyhow::anyhow!("{e}"))
@@ -343,7 +377,8 @@ impl Trainer {
             .from_bytes(burn::tensor::Bytes::from_bytes_vec(read("optim_d.bpk")?))
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| ctx("optim_d.bpk"))?;
-        self.state = serde_json::from_slice(&read("state.json")?).with_context(|| ctx("state.json"))?;
+        self.state =
+            serde_json::from_slice(&read("state.json")?).with_context(|| ctx("state.json"))?;
         Ok(())
     }
 }
@@ -352,11 +387,20 @@ impl Trainer {
 pub fn latest_checkpoint(run: &Path) -> Result<PathBuf> {
     let root = run.join("checkpoints");
     let latest = root.join("latest");
-    let name = std::fs::read_to_string(&latest)
-        .with_context(|| format!("{} has no checkpoint yet (no {})", run.display(), latest.display()))?;
+    let name = std::fs::read_to_string(&latest).with_context(|| {
+        format!(
+            "{} has no checkpoint yet (no {})",
+            run.display(),
+            latest.display()
+        )
+    })?;
     let dir = root.join(name.trim());
     if !dir.is_dir() {
-        bail!("{} names {} which does not exist", latest.display(), dir.display());
+        bail!(
+            "{} names {} which does not exist",
+            latest.display(),
+            dir.display()
+        );
     }
     Ok(dir)
 }
@@ -364,8 +408,10 @@ pub fn latest_checkpoint(run: &Path) -> Result<PathBuf> {
 /// Reads a run's `config.json`.
 pub fn load_run_config(run: &Path) -> Result<TrainConfig> {
     let path = run.join("config.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("{} is not a run folder (no config.json)", run.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a valid run config", path.display()))
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{} is not a run folder (no config.json)", run.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid run config", path.display()))
 }
 
 fn encode_all(vocab: &TagVocab, data: &Dataset) -> Result<Vec<f32>> {
@@ -385,7 +431,11 @@ fn encode_all(vocab: &TagVocab, data: &Dataset) -> Result<Vec<f32>> {
 pub fn wrong_condition(vocab: &TagVocab, c: &[f32], rng: &mut SplitMix64) -> Vec<f32> {
     let mut out = c.to_vec();
     for g in &vocab.groups {
-        let idx: Vec<usize> = g.tags.iter().map(|t| vocab.index_of(t).expect("group tag in vocab")).collect();
+        let idx: Vec<usize> = g
+            .tags
+            .iter()
+            .map(|t| vocab.index_of(t).expect("group tag in vocab"))
+            .collect();
         let current = idx.iter().position(|&i| c[i] > 0.5);
         for &i in &idx {
             out[i] = 0.0;
@@ -400,7 +450,11 @@ pub fn wrong_condition(vocab: &TagVocab, c: &[f32], rng: &mut SplitMix64) -> Vec
         };
         out[idx[pick]] = 1.0;
     }
-    let free: Vec<usize> = vocab.free.iter().map(|t| vocab.index_of(t).expect("free tag in vocab")).collect();
+    let free: Vec<usize> = vocab
+        .free
+        .iter()
+        .map(|t| vocab.index_of(t).expect("free tag in vocab"))
+        .collect();
     for &i in &free {
         if rng.next_u64() & 1 == 1 {
             out[i] = 1.0 - out[i].clamp(0.0, 1.0).round();
@@ -415,7 +469,12 @@ pub fn wrong_condition(vocab: &TagVocab, c: &[f32], rng: &mut SplitMix64) -> Vec
 
 /// Inputs of the fixed sample grid: row `r` uses the tags drawn for seed `10_000 + r`, column
 /// `k` the latent of seed `k`. Returns (z, c) flattened row-major.
-pub fn sample_grid_inputs(vocab: &TagVocab, latent_dim: usize, rows: usize, cols: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+pub fn sample_grid_inputs(
+    vocab: &TagVocab,
+    latent_dim: usize,
+    rows: usize,
+    cols: usize,
+) -> Result<(Vec<f32>, Vec<f32>)> {
     let mut z = Vec::new();
     let mut c = Vec::new();
     for r in 0..rows {
@@ -435,7 +494,12 @@ pub struct RunOptions {
 }
 
 /// Trains until `cfg.steps`, writing the run folder. `resume` continues from its latest checkpoint.
-pub fn run_training(mut trainer: Trainer, data: &Dataset, run: &Path, opts: &RunOptions) -> Result<Trainer> {
+pub fn run_training(
+    mut trainer: Trainer,
+    data: &Dataset,
+    run: &Path,
+    opts: &RunOptions,
+) -> Result<Trainer> {
     std::fs::create_dir_all(run.join("samples"))?;
     let total = trainer.cfg.steps;
     let start_step = trainer.state.step;
@@ -443,9 +507,17 @@ pub fn run_training(mut trainer: Trainer, data: &Dataset, run: &Path, opts: &Run
         // A sheet of what the model should learn.
         let n = 32.min(data.len());
         let reals: Vec<Vec<u8>> = (0..n)
-            .map(|i| data.image(i * data.len() / n).chunks(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect())
+            .map(|i| {
+                data.image(i * data.len() / n)
+                    .chunks(3)
+                    .flat_map(|p| [p[0], p[1], p[2], 255])
+                    .collect()
+            })
             .collect();
-        write_atomic(&run.join("reals.png"), &png_bytes(&sheet(&reals, data.resolution, 8))?)?;
+        write_atomic(
+            &run.join("reals.png"),
+            &png_bytes(&sheet(&reals, data.resolution, 8))?,
+        )?;
     }
     let bar = indicatif::ProgressBar::new(total);
     if !opts.progress {
@@ -512,7 +584,12 @@ pub fn run_training(mut trainer: Trainer, data: &Dataset, run: &Path, opts: &Run
                 ips
             ));
             if !opts.progress {
-                eprintln!("step {step}/{total}  D {:.3}  G {:.3}  {:.1} img/s", acc.loss_d / n, acc.loss_g / n, ips);
+                eprintln!(
+                    "step {step}/{total}  D {:.3}  G {:.3}  {:.1} img/s",
+                    acc.loss_d / n,
+                    acc.loss_g / n,
+                    ips
+                );
             }
             acc = StepStats::default();
             acc_n = 0;
@@ -553,8 +630,13 @@ mod tests {
                 let w = wrong_condition(&vocab, &c, &mut rng);
                 assert_ne!(w, c);
                 for g in &vocab.groups {
-                    let idx: Vec<usize> = g.tags.iter().map(|t| vocab.index_of(t).unwrap()).collect();
-                    assert_eq!(idx.iter().filter(|&&i| w[i] == 1.0).count(), 1, "one tag per group");
+                    let idx: Vec<usize> =
+                        g.tags.iter().map(|t| vocab.index_of(t).unwrap()).collect();
+                    assert_eq!(
+                        idx.iter().filter(|&&i| w[i] == 1.0).count(),
+                        1,
+                        "one tag per group"
+                    );
                     for &i in &idx {
                         if c[i] == 1.0 {
                             assert_eq!(w[i], 0.0, "group {} kept its true tag", g.name);
