@@ -16,7 +16,8 @@ model=$(node -e 'console.log(JSON.parse(require("fs").readFileSync("www/models/i
 echo "== native reference face: model $model, seed 42, blonde hair + blue eyes"
 ref_dir=$(mktemp -d)
 trap 'rm -rf "$ref_dir"' EXIT
-cargo run --release -p trainer -- generate \
+# `cargo test` above built the CLI (the tests crate's copy of it); no extra release build.
+"${CARGO_TARGET_DIR:-target}/debug/kyara-trainer" generate \
   --model "www/models/$model/model.json" --tags "blonde hair, blue eyes" --seeds 42 --out "$ref_dir"
 export KYARA_NATIVE_PNG="$ref_dir/seed0042.png"
 test -f "$KYARA_NATIVE_PNG" || { echo "test: $KYARA_NATIVE_PNG was not written" >&2; exit 1; }

@@ -85,7 +85,7 @@ fn conv(c_in: usize, c_out: usize, k: usize, device: &Device) -> Conv2d {
 }
 
 fn log2_ratio(big: usize, small: usize, what: &str) -> Result<usize, ModelError> {
-    if small == 0 || big < small || big % small != 0 || !(big / small).is_power_of_two() {
+    if small == 0 || big < small || !big.is_multiple_of(small) || !(big / small).is_power_of_two() {
         return Err(ModelError::BadConfig(format!(
             "{what}: {big} is not a power-of-two multiple of {small}"
         )));
@@ -203,7 +203,7 @@ impl GeneratorConfig {
         if self.channels == 0 || self.latent_dim == 0 || self.min_channels == 0 {
             return Err(ModelError::BadConfig("sizes must be positive".into()));
         }
-        if self.out_kernel % 2 == 0 {
+        if self.out_kernel.is_multiple_of(2) {
             return Err(ModelError::BadConfig("out_kernel must be odd".into()));
         }
         Ok(())

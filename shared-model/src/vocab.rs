@@ -144,14 +144,14 @@ impl TagVocab {
             if self.index_of(t).is_none() {
                 return Err(self.unknown(t));
             }
-            if let Some(g) = self.group_of(t) {
-                if let Some(other) = tags[..i].iter().find(|o| g.tags.contains(o)) {
-                    return Err(ModelError::ConflictingTags {
-                        first: other.clone(),
-                        second: t.clone(),
-                        group: g.name.clone(),
-                    });
-                }
+            if let Some(g) = self.group_of(t)
+                && let Some(other) = tags[..i].iter().find(|o| g.tags.contains(o))
+            {
+                return Err(ModelError::ConflictingTags {
+                    first: other.clone(),
+                    second: t.clone(),
+                    group: g.name.clone(),
+                });
             }
         }
         Ok(())

@@ -17,7 +17,7 @@ fn nonsense_values_are_rejected_by_name() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tiny_dataset(tmp.path(), 3);
     let d = data.to_str().unwrap();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &["train", "--data", d, "--out", "x", "--batch", "abc"],
             "batch",
@@ -33,6 +33,14 @@ fn nonsense_values_are_rejected_by_name() {
         (
             &["train", "--data", d, "--out", "x", "--device", "tpu"],
             "tpu",
+        ),
+        (
+            &["train", "--data", d, "--out", "x", "--gp-weight=-1"],
+            "penalty weight",
+        ),
+        (
+            &["train", "--data", d, "--out", "x", "--loss", "wgan"],
+            "wgan",
         ),
         (
             &[
@@ -217,4 +225,45 @@ fn a_broken_checkpoint_fails_resume_and_export_cleanly() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("generator_ema.bpk"), "{}", stderr(&o));
     assert!(files_under(&out).is_empty());
+}
+
+#[test]
+fn wgan_gp_runs_with_the_reference_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tiny_dataset(tmp.path(), 6);
+    let runs = tmp.path().join("runs");
+    let mut args = vec![
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        runs.to_str().unwrap(),
+        "--steps",
+        "2",
+        "--quiet",
+        "--loss",
+        "wgan-gp",
+    ];
+    args.extend(TINY);
+    let o = trainer(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["loss"], "wgan-gp");
+    assert_eq!(cfg["gp_weight"], 20.0);
+    let w = &cfg["pair_weights"];
+    assert_eq!(
+        (w["real"].as_f64(), w["fake"].as_f64(), w["wrong"].as_f64()),
+        (Some(2.0), Some(1.5), Some(0.5))
+    );
+    let stats = std::fs::read_to_string(run.join("stats.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(stats.lines().last().unwrap()).unwrap();
+    let gp = last["gp"].as_f64().unwrap();
+    assert!(gp.is_finite() && gp > 0.0, "{last}");
 }

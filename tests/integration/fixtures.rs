@@ -25,7 +25,7 @@ pub fn tiny_dataset(dir: &Path, n: usize) -> PathBuf {
         let (hair, hc) = HAIR[i % HAIR.len()];
         let (eyes, ec) = EYES[(i / HAIR.len()) % EYES.len()];
         let img = RgbImage::from_fn(16, 16, |x, y| {
-            if y < 5 || x < 2 || x > 13 {
+            if y < 5 || !(2..=13).contains(&x) {
                 Rgb(hc)
             } else if y == 8 && (x == 5 || x == 10) {
                 Rgb(ec)
@@ -43,7 +43,7 @@ pub fn tiny_dataset(dir: &Path, n: usize) -> PathBuf {
 
 /// Runs the real `trainer` binary.
 pub fn trainer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trainer"))
+    Command::new(env!("CARGO_BIN_EXE_kyara-trainer"))
         .args(args)
         .env("NO_COLOR", "1")
         .output()
@@ -92,13 +92,13 @@ pub fn tiny_run(dir: &Path, steps: u32) -> PathBuf {
     args.extend(TINY);
     let o = trainer(&args);
     assert!(o.status.success(), "train failed: {}", stderr(&o));
-    let run = std::fs::read_dir(&runs)
+
+    std::fs::read_dir(&runs)
         .unwrap()
         .flatten()
         .next()
         .unwrap()
-        .path();
-    run
+        .path()
 }
 
 /// Files (recursively) under a folder.

@@ -5,6 +5,7 @@ use std::path::Path;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use trainer::data::{OnBadEntry, load_dataset};
+use trainer::losses::LossKind;
 use trainer::train::{RunOptions, Trainer, latest_checkpoint, load_run_config, run_training};
 
 use crate::fixtures::*;
@@ -69,6 +70,29 @@ fn a_few_steps_move_parameters_with_finite_losses() {
     let last: serde_json::Value = serde_json::from_str(stats.lines().last().unwrap()).unwrap();
     assert_eq!(last["step"], 3);
     assert!(last["images_per_s"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn every_loss_trains_with_finite_losses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tiny_run(tmp.path(), 1);
+    let base = load_run_config(&run).unwrap();
+    let data = load_dataset(Path::new(&base.data), 16, OnBadEntry::Fail, &|_, _| {}).unwrap();
+    for loss in [LossKind::Hinge, LossKind::NonSaturating, LossKind::WganGp] {
+        let cfg = base.clone().with_loss(loss);
+        let mut t = Trainer::new(cfg, &data, &Device::flex()).unwrap();
+        let (g0, d0) = (flat(&t.g), flat(&t.d));
+        for _ in 0..2 {
+            let s = t.step(&data);
+            for v in [s.loss_d, s.loss_g, s.d_real, s.d_fake, s.d_wrong, s.gp] {
+                assert!(v.is_finite(), "{loss:?}: {s:?}");
+            }
+            // Only WGAN-GP has a penalty, and a random critic's input gradient is not unit-norm.
+            assert_eq!(s.gp > 0.0, loss == LossKind::WganGp, "{loss:?}: {s:?}");
+        }
+        assert_ne!(g0, flat(&t.g), "{loss:?}: generator did not move");
+        assert_ne!(d0, flat(&t.d), "{loss:?}: discriminator did not move");
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ use shared_model::{DiscriminatorConfig, GeneratorConfig};
 
 use crate::data::{OnBadEntry, load_dataset};
 use crate::fsutil::write_atomic;
-use crate::losses::LossKind;
+use crate::losses::{LossKind, PairWeights};
 use crate::train::{
     RunOptions, TrainConfig, Trainer, latest_checkpoint, load_run_config, run_training,
 };
@@ -71,8 +71,12 @@ pub struct TrainArgs {
     /// Seed of initialisation and of the training data order.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Adversarial loss. Every loss also shows D real images with wrong tags (negative samples).
     #[arg(long, value_enum, default_value_t = LossKind::Hinge)]
     pub loss: LossKind,
+    /// Weight (lambda) of the gradient penalty of --loss wgan-gp.
+    #[arg(long, default_value_t = 20.0, value_parser = parse_gp_weight)]
+    pub gp_weight: f64,
     /// Image side in pixels (64, 128, ...); other sizes in the data are resized.
     #[arg(long, default_value_t = 64, value_parser = parse_resolution)]
     pub resolution: usize,
@@ -148,7 +152,7 @@ fn parse_batch(s: &str) -> Result<usize, String> {
 
 fn parse_resolution(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
-        Ok(n) if n >= 16 && n <= 1024 && n.is_power_of_two() => Ok(n),
+        Ok(n) if (16..=1024).contains(&n) && n.is_power_of_two() => Ok(n),
         _ => Err(format!(
             "'{s}' is not a resolution (a power of two from 16 to 1024, e.g. 64)"
         )),
@@ -160,6 +164,15 @@ fn parse_lr(s: &str) -> Result<f64, String> {
         Ok(x) if x.is_finite() && x > 0.0 && x < 1.0 => Ok(x),
         _ => Err(format!(
             "'{s}' is not a learning rate (a number between 0 and 1, e.g. 2e-4)"
+        )),
+    }
+}
+
+fn parse_gp_weight(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && (0.0..=1e4).contains(&x) => Ok(x),
+        _ => Err(format!(
+            "'{s}' is not a penalty weight (a number from 0 to 10000, e.g. 20)"
         )),
     }
 }
@@ -268,6 +281,11 @@ fn train(a: TrainArgs) -> Result<()> {
     .with_steps(a.steps.unwrap_or(2000))
     .with_seed(a.seed)
     .with_loss(a.loss)
+    .with_pair_weights(match a.loss {
+        LossKind::WganGp => PairWeights::reference_wgan(),
+        _ => PairWeights::default(),
+    })
+    .with_gp_weight(a.gp_weight)
     .with_lr(a.lr)
     .with_sample_every(a.sample_every)
     .with_checkpoint_every(a.checkpoint_every);

@@ -270,7 +270,7 @@ pub fn load_dataset(
                                 Ok(_) => decode_image(&e.file, resolution),
                             };
                             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                            if n % 512 == 0 || n == total {
+                            if n.is_multiple_of(512) || n == total {
                                 progress(n, total);
                             }
                             r

@@ -30,7 +30,7 @@ use shared_model::{
 
 use crate::data::Dataset;
 use crate::fsutil::{png_bytes, sheet, write_atomic};
-use crate::losses::{LossKind, PairWeights, d_loss, g_loss};
+use crate::losses::{LossKind, PairWeights, d_loss, g_loss, gradient_penalty};
 
 /// Everything that defines a run. Written to `RUN/config.json` first.
 #[derive(Config, Debug)]
@@ -59,6 +59,9 @@ pub struct TrainConfig {
     pub loss: LossKind,
     #[config(default = "PairWeights::default()")]
     pub pair_weights: PairWeights,
+    /// Weight of the gradient penalty (lambda) with `--loss wgan-gp`.
+    #[config(default = 20.0)]
+    pub gp_weight: f64,
     /// EMA half-life of the generator weights, in images (stylegan2-ada's ema_kimg * 1000).
     #[config(default = 10000.0)]
     pub ema_half_life: f64,
@@ -96,6 +99,8 @@ pub struct StepStats {
     pub d_real: f32,
     pub d_fake: f32,
     pub d_wrong: f32,
+    /// Gradient penalty before its weight (0 unless the loss has one).
+    pub gp: f32,
 }
 
 /// A training session: the networks, their optimisers and the random stream.
@@ -163,7 +168,7 @@ impl Trainer {
             state: TrainState {
                 step: 0,
                 images_seen: 0,
-                rng: SplitMix64::new(cfg.seed ^ 0x6B79_6172_61),
+                rng: SplitMix64::new(cfg.seed ^ 0x006B_7961_7261),
                 seconds: 0.0,
             },
             cfg,
@@ -220,6 +225,15 @@ impl Trainer {
         Tensor::from_data(TensorData::new(z, [b, l]), &self.device)
     }
 
+    /// Per-image random points on the segments between real and fake images (`[B, C, H, W]`), where
+    /// WGAN-GP evaluates its penalty.
+    fn interpolate(&mut self, real: Tensor<4>, fake: Tensor<4>) -> Tensor<4> {
+        let b = real.dims()[0];
+        let alpha: Vec<f32> = (0..b).map(|_| self.state.rng.next_f64() as f32).collect();
+        let alpha = Tensor::<4>::from_data(TensorData::new(alpha, [b, 1, 1, 1]), &self.device);
+        (real.detach() * alpha.clone() + fake.detach() * alpha.neg().add_scalar(1.0)).detach()
+    }
+
     /// One D update then one G update, then the EMA.
     pub fn step(&mut self, data: &Dataset) -> StepStats {
         let (real, cond, wrong) = self.real_batch(data);
@@ -228,16 +242,24 @@ impl Trainer {
         // Discriminator.
         let z = self.latents();
         let fake = self.g.forward(z, cond.clone()).detach();
-        let h_real = self.d.features(real);
+        let h_real = self.d.features(real.clone());
         let s_real = self.d.score(h_real.clone(), cond.clone());
         let s_wrong = self.d.score(h_real, wrong);
-        let s_fake = self.d.forward(fake, cond.clone());
+        let s_fake = self.d.forward(fake.clone(), cond.clone());
         let stats_scores = [
             s_real.clone().mean().into_scalar::<f32>(),
             s_fake.clone().mean().into_scalar::<f32>(),
             s_wrong.clone().mean().into_scalar::<f32>(),
         ];
-        let loss_d = d_loss(kind, s_real, s_fake, s_wrong, self.cfg.pair_weights);
+        let mut loss_d = d_loss(kind, s_real, s_fake, s_wrong, self.cfg.pair_weights);
+        let mut gp_value = 0.0;
+        if kind == LossKind::WganGp && self.cfg.gp_weight > 0.0 {
+            let x_hat = self.interpolate(real, fake);
+            let d = &self.d;
+            let gp = gradient_penalty(|x| d.forward(x, cond.clone()), x_hat, 1.0);
+            gp_value = gp.clone().into_scalar::<f32>();
+            loss_d = loss_d + gp.mul_scalar(self.cfg.gp_weight);
+        }
         let loss_d_value = loss_d.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss_d.backward(), &self.d);
         self.d = self.opt_d.step(self.cfg.lr, self.d.clone(), grads);
@@ -260,6 +282,7 @@ impl Trainer {
             d_real: stats_scores[0],
             d_fake: stats_scores[1],
             d_wrong: stats_scores[2],
+            gp: gp_value,
         }
     }
 
@@ -557,10 +580,11 @@ pub fn run_training(
         acc.d_real += s.d_real;
         acc.d_fake += s.d_fake;
         acc.d_wrong += s.d_wrong;
+        acc.gp += s.gp;
         acc_n += 1;
         let step = trainer.state.step;
         bar.set_position(step);
-        if step % trainer.cfg.log_every == 0 || step == total {
+        if step.is_multiple_of(trainer.cfg.log_every) || step == total {
             let secs = tick_start.elapsed().as_secs_f64();
             let ips = tick_images as f64 / secs.max(1e-9);
             let n = acc_n as f32;
@@ -572,6 +596,7 @@ pub fn run_training(
                 "d_real": acc.d_real / n,
                 "d_fake": acc.d_fake / n,
                 "d_wrong": acc.d_wrong / n,
+                "gp": acc.gp / n,
                 "images_per_s": ips,
                 "seconds_per_step": secs / n as f64,
                 "train_seconds": trainer.state.seconds,
@@ -596,14 +621,14 @@ pub fn run_training(
             tick_images = 0;
             tick_start = Instant::now();
         }
-        if step % trainer.cfg.sample_every == 0 || step == total {
+        if step.is_multiple_of(trainer.cfg.sample_every) || step == total {
             let tiles = trainer.sample_grid(8, 8)?;
             write_atomic(
                 &run.join("samples").join(format!("step-{step:06}.png")),
                 &png_bytes(&sheet(&tiles, data.resolution, 8))?,
             )?;
         }
-        if step % trainer.cfg.checkpoint_every == 0 || step == total {
+        if step.is_multiple_of(trainer.cfg.checkpoint_every) || step == total {
             trainer.save_checkpoint(run)?;
         }
     }
