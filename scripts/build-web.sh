@@ -18,7 +18,8 @@ fi
 have=$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }' || true)
 if [ "$have" != "$want" ]; then
   echo "build-web: installing wasm-bindgen-cli $want (found: ${have:-none})"
-  cargo install wasm-bindgen-cli --version "$want" --locked
+  # Not --locked: its lockfile can name crate versions that the registry mirror lacks.
+  cargo install wasm-bindgen-cli --version "$want"
 fi
 
 cargo build -p web --release --target wasm32-unknown-unknown

@@ -78,8 +78,12 @@ fn every_loss_trains_with_finite_losses() {
     let run = tiny_run(tmp.path(), 1);
     let base = load_run_config(&run).unwrap();
     let data = load_dataset(Path::new(&base.data), 16, OnBadEntry::Fail, &|_, _| {}).unwrap();
-    for loss in [LossKind::Hinge, LossKind::NonSaturating, LossKind::WganGp] {
-        let cfg = base.clone().with_loss(loss);
+    for (loss, n_critic) in [
+        (LossKind::Hinge, 1),
+        (LossKind::NonSaturating, 1),
+        (LossKind::WganGp, 2),
+    ] {
+        let cfg = base.clone().with_loss(loss).with_n_critic(n_critic);
         let mut t = Trainer::new(cfg, &data, &Device::flex()).unwrap();
         let (g0, d0) = (flat(&t.g), flat(&t.d));
         for _ in 0..2 {

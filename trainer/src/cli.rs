@@ -74,6 +74,9 @@ pub struct TrainArgs {
     /// Adversarial loss. Every loss also shows D real images with wrong tags (negative samples).
     #[arg(long, value_enum, default_value_t = LossKind::Hinge)]
     pub loss: LossKind,
+    /// Discriminator (critic) updates per generator update, each on a fresh batch.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub n_critic: u64,
     /// Weight (lambda) of the gradient penalty of --loss wgan-gp.
     #[arg(long, default_value_t = 20.0, value_parser = parse_gp_weight)]
     pub gp_weight: f64,
@@ -286,6 +289,7 @@ fn train(a: TrainArgs) -> Result<()> {
         _ => PairWeights::default(),
     })
     .with_gp_weight(a.gp_weight)
+    .with_n_critic(a.n_critic as usize)
     .with_lr(a.lr)
     .with_sample_every(a.sample_every)
     .with_checkpoint_every(a.checkpoint_every);

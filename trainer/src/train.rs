@@ -59,6 +59,9 @@ pub struct TrainConfig {
     pub loss: LossKind,
     #[config(default = "PairWeights::default()")]
     pub pair_weights: PairWeights,
+    /// Discriminator updates per generator update.
+    #[config(default = 1)]
+    pub n_critic: usize,
     /// Weight of the gradient penalty (lambda) with `--loss wgan-gp`.
     #[config(default = 20.0)]
     pub gp_weight: f64,
@@ -234,12 +237,28 @@ impl Trainer {
         (real.detach() * alpha.clone() + fake.detach() * alpha.neg().add_scalar(1.0)).detach()
     }
 
-    /// One D update then one G update, then the EMA.
+    /// `n_critic` D updates then one G update, then the EMA.
     pub fn step(&mut self, data: &Dataset) -> StepStats {
+        let mut stats = StepStats::default();
+        let mut cond = None;
+        for _ in 0..self.cfg.n_critic.max(1) {
+            let (c, s) = self.d_step(data);
+            cond = Some(c);
+            stats = s;
+        }
+        let cond = cond.expect("at least one critic step");
+        stats.loss_g = self.g_step(cond);
+        self.state.step += 1;
+        self.state.images_seen += self.cfg.batch_size as u64;
+        self.update_ema();
+        stats
+    }
+
+    /// One discriminator update on a fresh real batch; returns the batch's conditions `[B, T]`
+    /// (the generator step reuses them) and the D half of the statistics.
+    fn d_step(&mut self, data: &Dataset) -> (Tensor<2>, StepStats) {
         let (real, cond, wrong) = self.real_batch(data);
         let kind = self.cfg.loss;
-
-        // Discriminator.
         let z = self.latents();
         let fake = self.g.forward(z, cond.clone()).detach();
         let h_real = self.d.features(real.clone());
@@ -263,8 +282,21 @@ impl Trainer {
         let loss_d_value = loss_d.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss_d.backward(), &self.d);
         self.d = self.opt_d.step(self.cfg.lr, self.d.clone(), grads);
+        let stats = StepStats {
+            loss_d: loss_d_value,
+            loss_g: 0.0,
+            d_real: stats_scores[0],
+            d_fake: stats_scores[1],
+            d_wrong: stats_scores[2],
+            gp: gp_value,
+        };
+        (cond, stats)
+    }
 
-        // Generator, through a critic whose parameters take no gradient.
+    /// One generator update for conditions `cond` `[B, T]`, through a critic whose parameters take
+    /// no gradient; returns the generator loss.
+    fn g_step(&mut self, cond: Tensor<2>) -> f32 {
+        let kind = self.cfg.loss;
         let z = self.latents();
         let critic = self.d.clone().no_grad();
         let fake = self.g.forward(z, cond.clone());
@@ -272,18 +304,7 @@ impl Trainer {
         let loss_g_value = loss_g.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss_g.backward(), &self.g);
         self.g = self.opt_g.step(self.cfg.lr, self.g.clone(), grads);
-
-        self.state.step += 1;
-        self.state.images_seen += self.cfg.batch_size as u64;
-        self.update_ema();
-        StepStats {
-            loss_d: loss_d_value,
-            loss_g: loss_g_value,
-            d_real: stats_scores[0],
-            d_fake: stats_scores[1],
-            d_wrong: stats_scores[2],
-            gp: gp_value,
-        }
+        loss_g_value
     }
 
     /// stylegan2-ada's EMA: half-life in images, ramped up early in training.
