@@ -7,4 +7,5 @@ pub mod export;
 pub mod fsutil;
 pub mod generate;
 pub mod losses;
+pub mod metrics;
 pub mod train;

@@ -255,7 +255,7 @@ mod tests {
 
     fn values<const D: usize>(x: Tensor<D>) -> Vec<f64> {
         x.into_data()
-            .to_vec::<f32>()
+            .try_to_vec::<f32>()
             .unwrap()
             .into_iter()
             .map(f64::from)
