@@ -129,15 +129,7 @@ fn missing_dataset_folder_is_a_clear_error() {
 fn generate_rejects_unknown_tags_and_bad_weights_without_writing() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tiny_run(tmp.path(), 2);
-    let model = tmp.path().join("model");
-    let o = trainer(&[
-        "export",
-        "--run",
-        run.to_str().unwrap(),
-        "--out",
-        model.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let model = export_tiny(tmp.path(), &run);
 
     let out = tmp.path().join("out");
     let o = trainer(&[
@@ -230,29 +222,7 @@ fn a_broken_checkpoint_fails_resume_and_export_cleanly() {
 #[test]
 fn wgan_gp_runs_with_the_reference_weights() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tiny_dataset(tmp.path(), 6);
-    let runs = tmp.path().join("runs");
-    let mut args = vec![
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        runs.to_str().unwrap(),
-        "--steps",
-        "2",
-        "--quiet",
-        "--loss",
-        "wgan-gp",
-    ];
-    args.extend(TINY);
-    let o = trainer(&args);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let run = std::fs::read_dir(&runs)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
+    let run = tiny_run_with(tmp.path(), 2, &["--loss", "wgan-gp"]);
     let cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["loss"], "wgan-gp");

@@ -72,6 +72,11 @@ pub const TINY: [&str; 12] = [
 
 /// Trains a tiny run through the CLI and returns its folder.
 pub fn tiny_run(dir: &Path, steps: u32) -> PathBuf {
+    tiny_run_with(dir, steps, &[])
+}
+
+/// `tiny_run` with extra `train` arguments.
+pub fn tiny_run_with(dir: &Path, steps: u32, extra: &[&str]) -> PathBuf {
     let data = tiny_dataset(dir, 12);
     let runs = dir.join("runs");
     let steps = steps.to_string();
@@ -90,6 +95,7 @@ pub fn tiny_run(dir: &Path, steps: u32) -> PathBuf {
         "2",
     ];
     args.extend(TINY);
+    args.extend(extra);
     let o = trainer(&args);
     assert!(o.status.success(), "train failed: {}", stderr(&o));
 
@@ -99,6 +105,20 @@ pub fn tiny_run(dir: &Path, steps: u32) -> PathBuf {
         .next()
         .unwrap()
         .path()
+}
+
+/// Exports a run's model into `dir/model` through the CLI and returns that folder.
+pub fn export_tiny(dir: &Path, run: &Path) -> PathBuf {
+    let model_dir = dir.join("model");
+    let o = trainer(&[
+        "export",
+        "--run",
+        run.to_str().unwrap(),
+        "--out",
+        model_dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "export failed: {}", stderr(&o));
+    model_dir
 }
 
 /// Files (recursively) under a folder.

@@ -43,15 +43,7 @@ fn save_load_gives_identical_output() {
 fn export_then_web_facade_draws_the_same_pixels_as_trainer_generate() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tiny_run(tmp.path(), 2);
-    let model_dir = tmp.path().join("model");
-    let o = trainer(&[
-        "export",
-        "--run",
-        run.to_str().unwrap(),
-        "--out",
-        model_dir.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let model_dir = export_tiny(tmp.path(), &run);
     let faces = tmp.path().join("faces-out");
     let o = trainer(&[
         "generate",
@@ -103,15 +95,7 @@ fn export_then_web_facade_draws_the_same_pixels_as_trainer_generate() {
 fn facade_rejects_bad_bytes_and_tags_with_clear_messages() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tiny_run(tmp.path(), 2);
-    let model_dir = tmp.path().join("model");
-    let o = trainer(&[
-        "export",
-        "--run",
-        run.to_str().unwrap(),
-        "--out",
-        model_dir.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let model_dir = export_tiny(tmp.path(), &run);
     let card = std::fs::read_to_string(model_dir.join("model.json")).unwrap();
     let weights = std::fs::read(model_dir.join("generator.bpk")).unwrap();
 

@@ -229,24 +229,20 @@ impl Trainer {
     }
 
     /// Per-image random points on the segments between real and fake images (`[B, C, H, W]`), where
-    /// WGAN-GP evaluates its penalty.
+    /// WGAN-GP evaluates its penalty (which detaches them itself).
     fn interpolate(&mut self, real: Tensor<4>, fake: Tensor<4>) -> Tensor<4> {
         let b = real.dims()[0];
         let alpha: Vec<f32> = (0..b).map(|_| self.state.rng.next_f64() as f32).collect();
         let alpha = Tensor::<4>::from_data(TensorData::new(alpha, [b, 1, 1, 1]), &self.device);
-        (real.detach() * alpha.clone() + fake.detach() * alpha.neg().add_scalar(1.0)).detach()
+        real * alpha.clone() + fake * alpha.neg().add_scalar(1.0)
     }
 
     /// `n_critic` D updates then one G update, then the EMA.
     pub fn step(&mut self, data: &Dataset) -> StepStats {
-        let mut stats = StepStats::default();
-        let mut cond = None;
-        for _ in 0..self.cfg.n_critic.max(1) {
-            let (c, s) = self.d_step(data);
-            cond = Some(c);
-            stats = s;
+        let (mut cond, mut stats) = self.d_step(data);
+        for _ in 1..self.cfg.n_critic {
+            (cond, stats) = self.d_step(data);
         }
-        let cond = cond.expect("at least one critic step");
         stats.loss_g = self.g_step(cond);
         self.state.step += 1;
         self.state.images_seen += self.cfg.batch_size as u64;
