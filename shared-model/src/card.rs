@@ -6,7 +6,8 @@ use burn::prelude::*;
 use burn::store::ModuleRecord;
 use serde::{Deserialize, Serialize};
 
-use crate::{Generator, GeneratorConfig, ModelError, TagVocab};
+use crate::arch::{AnyGenerator, GeneratorSpec};
+use crate::{ModelError, TagVocab};
 
 pub const CARD_FORMAT: &str = "kyara-model";
 pub const CARD_VERSION: u32 = 1;
@@ -22,34 +23,86 @@ pub struct TrainingInfo {
     pub seconds: f64,
 }
 
+/// A model card. In JSON the architecture family is a top-level `"arch"` field
+/// (`"resnet-cgan"`, `"dcgan"`) and `"generator"` holds that family's config.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "RawCard", into = "RawCard")]
 pub struct ModelCard {
     pub format: String,
     pub version: u32,
     pub name: String,
-    /// Architecture family, "resnet-cgan" for [`Generator`].
-    pub arch: String,
     pub resolution: usize,
     /// File name of the weights, relative to the card.
     pub weights: String,
     pub vocab: TagVocab,
-    pub generator: GeneratorConfig,
+    pub generator: GeneratorSpec,
     pub training: TrainingInfo,
+}
+
+/// The card as it is in JSON.
+#[derive(Serialize, Deserialize)]
+struct RawCard {
+    format: String,
+    version: u32,
+    name: String,
+    arch: String,
+    resolution: usize,
+    weights: String,
+    vocab: TagVocab,
+    generator: serde_json::Value,
+    training: TrainingInfo,
+}
+
+impl TryFrom<RawCard> for ModelCard {
+    type Error = String;
+
+    fn try_from(raw: RawCard) -> Result<Self, String> {
+        let generator =
+            GeneratorSpec::from_arch_json(&raw.arch, raw.generator).map_err(|e| match e {
+                ModelError::BadCard(m) => m,
+                e => e.to_string(),
+            })?;
+        Ok(Self {
+            generator,
+            format: raw.format,
+            version: raw.version,
+            name: raw.name,
+            resolution: raw.resolution,
+            weights: raw.weights,
+            vocab: raw.vocab,
+            training: raw.training,
+        })
+    }
+}
+
+impl From<ModelCard> for RawCard {
+    fn from(card: ModelCard) -> Self {
+        Self {
+            arch: card.generator.arch().into(),
+            generator: card.generator.config_json(),
+            format: card.format,
+            version: card.version,
+            name: card.name,
+            resolution: card.resolution,
+            weights: card.weights,
+            vocab: card.vocab,
+            training: card.training,
+        }
+    }
 }
 
 impl ModelCard {
     pub fn new(
         name: &str,
         vocab: TagVocab,
-        generator: GeneratorConfig,
+        generator: GeneratorSpec,
         training: TrainingInfo,
     ) -> Self {
         Self {
             format: CARD_FORMAT.into(),
             version: CARD_VERSION,
             name: name.into(),
-            arch: "resnet-cgan".into(),
-            resolution: generator.resolution,
+            resolution: generator.resolution(),
             weights: "generator.bpk".into(),
             vocab,
             generator,
@@ -74,18 +127,19 @@ impl ModelCard {
                 card.version
             )));
         }
-        if card.arch != "resnet-cgan" {
-            return Err(ModelError::BadCard(format!(
-                "unknown architecture '{}'",
-                card.arch
-            )));
-        }
         card.vocab.validate()?;
-        if card.generator.num_tags != card.vocab.len() {
+        if card.generator.num_tags() != card.vocab.len() {
             return Err(ModelError::BadCard(format!(
                 "generator expects {} tags but the vocabulary has {}",
-                card.generator.num_tags,
+                card.generator.num_tags(),
                 card.vocab.len()
+            )));
+        }
+        if card.generator.resolution() != card.resolution {
+            return Err(ModelError::BadCard(format!(
+                "the card says {} pixels but the generator makes {}",
+                card.resolution,
+                card.generator.resolution()
             )));
         }
         card.generator.validate()?;
@@ -101,7 +155,7 @@ impl ModelCard {
 #[derive(Debug)]
 pub struct LoadedModel {
     pub card: ModelCard,
-    pub generator: Generator,
+    pub generator: AnyGenerator,
     pub device: Device,
 }
 

@@ -132,7 +132,7 @@ pub struct ResBlock {
 }
 
 impl ResBlock {
-    fn new(c: usize, kind: Activation, device: &Device) -> Self {
+    pub(crate) fn new(c: usize, kind: Activation, device: &Device) -> Self {
         Self {
             conv1: conv(c, c, 3, device),
             bn1: BatchNormConfig::new(c).init(device),

@@ -65,7 +65,12 @@ pub fn to_u8(v: f32) -> u8 {
 impl LoadedModel {
     /// One face: RGBA bytes (`resolution^2 * 4`) and the tags it was drawn with.
     pub fn generate(&self, seed: u64, tags: &str) -> Result<(Vec<u8>, Vec<String>), ModelError> {
-        let req = FaceRequest::new(&self.card.vocab, self.card.generator.latent_dim, seed, tags)?;
+        let req = FaceRequest::new(
+            &self.card.vocab,
+            self.card.generator.latent_dim(),
+            seed,
+            tags,
+        )?;
         let rgba = self.generate_request(&req);
         Ok((rgba, req.tags))
     }

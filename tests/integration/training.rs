@@ -73,37 +73,55 @@ fn a_few_steps_move_parameters_with_finite_losses() {
 }
 
 #[test]
-fn every_loss_trains_with_finite_losses() {
+fn every_arch_and_loss_trains_with_finite_losses() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = tiny_run(tmp.path(), 1);
-    let base = load_run_config(&run).unwrap();
-    let data = load_dataset(Path::new(&base.data), 16, OnBadEntry::Fail, &|_, _| {}).unwrap();
-    for (loss, n_critic) in [
-        (LossKind::Hinge, 1),
-        (LossKind::NonSaturating, 1),
-        (LossKind::WganGp, 2),
+    for (name, flags) in [
+        ("resnet-cgan", &[][..]),
+        ("dcgan", &["--arch", "dcgan"][..]),
+        (
+            "dcgan unconditional",
+            &["--arch", "dcgan", "--unconditional"][..],
+        ),
     ] {
-        let cfg = base.clone().with_loss(loss).with_n_critic(n_critic);
-        let mut t = Trainer::new(cfg, &data, &Device::flex()).unwrap();
-        let (g0, d0) = (flat(&t.g), flat(&t.d));
-        for _ in 0..2 {
-            let s = t.step(&data);
-            for v in [s.loss_d, s.loss_g, s.d_real, s.d_fake, s.d_wrong, s.gp] {
-                assert!(v.is_finite(), "{loss:?}: {s:?}");
+        let dir = tmp.path().join(name.replace(' ', "-"));
+        let run = tiny_run_with(&dir, 1, flags);
+        let base = load_run_config(&run).unwrap();
+        let data = load_dataset(Path::new(&base.data), 16, OnBadEntry::Fail, &|_, _| {}).unwrap();
+        for (loss, n_critic, spectral_norm) in [
+            (LossKind::Hinge, 1, false),
+            (LossKind::NonSaturating, 1, false),
+            (LossKind::WganGp, 2, false),
+            (LossKind::Hinge, 1, true),
+        ] {
+            let cfg = base
+                .clone()
+                .with_loss(loss)
+                .with_n_critic(n_critic)
+                .with_spectral_norm(spectral_norm);
+            let what = format!("{name} {loss:?} sn={spectral_norm}");
+            let mut t = Trainer::new(cfg, &data, &Device::flex()).unwrap();
+            let (g0, d0) = (flat(&t.g), flat(&t.d));
+            for _ in 0..2 {
+                let s = t.step(&data);
+                for v in [s.loss_d, s.loss_g, s.d_real, s.d_fake, s.d_wrong, s.gp] {
+                    assert!(v.is_finite(), "{what}: {s:?}");
+                }
+                // Only WGAN-GP has a penalty, and a random critic's input gradient is not unit-norm.
+                assert_eq!(s.gp > 0.0, loss == LossKind::WganGp, "{what}: {s:?}");
             }
-            // Only WGAN-GP has a penalty, and a random critic's input gradient is not unit-norm.
-            assert_eq!(s.gp > 0.0, loss == LossKind::WganGp, "{loss:?}: {s:?}");
+            assert_ne!(g0, flat(&t.g), "{what}: generator did not move");
+            assert_ne!(d0, flat(&t.d), "{what}: discriminator did not move");
+            assert_eq!(t.state.spectral.is_some(), spectral_norm, "{what}");
         }
-        assert_ne!(g0, flat(&t.g), "{loss:?}: generator did not move");
-        assert_ne!(d0, flat(&t.d), "{loss:?}: discriminator did not move");
     }
 }
 
 #[test]
 fn resumed_run_takes_the_same_next_steps_as_an_uninterrupted_one() {
     let tmp = tempfile::tempdir().unwrap();
-    // Uninterrupted: 4 steps, checkpoints at 2 and 4.
-    let run = tiny_run(tmp.path(), 4);
+    // Uninterrupted: 4 steps, checkpoints at 2 and 4. Spectral norm on, so its power-iteration
+    // state must be restored too.
+    let run = tiny_run_with(tmp.path(), 4, &["--spectral-norm"]);
     let cfg = load_run_config(&run).unwrap();
     let data = load_dataset(Path::new(&cfg.data), 16, OnBadEntry::Fail, &|_, _| {}).unwrap();
     let full = latest_checkpoint(&run).unwrap();
@@ -145,6 +163,8 @@ fn resumed_run_takes_the_same_next_steps_as_an_uninterrupted_one() {
             (a.state.step, a.state.images_seen, &a.state.rng),
             (b.state.step, b.state.images_seen, &b.state.rng)
         );
+        assert!(a.state.spectral.is_some());
+        assert_eq!(a.state.spectral, b.state.spectral);
         // The optimiser states agree too: the next step from each is identical.
         let sa = a.step(&data);
         let sb = b.step(&data);

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use shared_model::{DiscriminatorConfig, GeneratorConfig};
+use shared_model::{
+    DcganDiscriminatorConfig, DcganGeneratorConfig, DiscriminatorConfig, DiscriminatorSpec,
+    GeneratorConfig, GeneratorSpec,
+};
 
 use crate::data::{OnBadEntry, load_dataset};
 use crate::fsutil::write_atomic;
@@ -39,6 +42,8 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Export a run's EMA generator (weights + model card) for the web page.
     Export(ExportArgs),
+    /// Time training steps (every arch x loss) and generator forwards on synthetic data.
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -47,6 +52,15 @@ pub enum DeviceArg {
     Cpu,
     /// GPU through wgpu (Vulkan/Metal/DX12).
     Wgpu,
+}
+
+/// Architecture family of `trainer train --arch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArchArg {
+    /// Residual generator with pixel-shuffle upsampling + residual projection critic (the reference design).
+    ResnetCgan,
+    /// DCGAN: transposed convolutions + batch norm + ReLU; strided-convolution critic.
+    Dcgan,
 }
 
 #[derive(Args, Debug)]
@@ -71,9 +85,22 @@ pub struct TrainArgs {
     /// Seed of initialisation and of the training data order.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Adversarial loss. Every loss also shows D real images with wrong tags (negative samples).
-    #[arg(long, value_enum, default_value_t = LossKind::Hinge)]
+    /// Architecture family.
+    #[arg(long, value_enum, default_value_t = ArchArg::ResnetCgan)]
+    pub arch: ArchArg,
+    /// Ignore the tags (DCGAN only): G draws from noise alone and the critic scores images only.
+    #[arg(long)]
+    pub unconditional: bool,
+    /// Adversarial loss. Conditional models also show D real images with wrong tags (negative
+    /// samples); wgan-gp uses the reference weights -2 E[real] + 1.5 E[fake] + 0.5 E[wrong].
+    #[arg(long, value_enum, default_value_t = LossKind::WganGp)]
     pub loss: LossKind,
+    /// Spectral normalisation of every critic weight (power iteration, one step per update).
+    #[arg(long)]
+    pub spectral_norm: bool,
+    /// EMA half-life of the generator weights, in images.
+    #[arg(long, default_value_t = 10000.0, value_parser = parse_half_life)]
+    pub ema_half_life: f64,
     /// Discriminator (critic) updates per generator update, each on a fresh batch.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
     pub n_critic: u64,
@@ -83,16 +110,17 @@ pub struct TrainArgs {
     /// Image side in pixels (64, 128, ...); other sizes in the data are resized.
     #[arg(long, default_value_t = 64, value_parser = parse_resolution)]
     pub resolution: usize,
-    /// Generator trunk channels.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(4..=1024))]
-    pub g_channels: u64,
-    /// Generator residual blocks.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(0..=64))]
-    pub g_blocks: u64,
-    /// Discriminator channels after the stem (doubled per stage).
+    /// Generator channels: the residual trunk's (default 64), or DCGAN's last hidden map's,
+    /// doubled per stage towards 4x4 (default 32).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(4..=1024))]
+    pub g_channels: Option<u64>,
+    /// Generator residual blocks (default 4; DCGAN: 0, blocks run at 16x16).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=64))]
+    pub g_blocks: Option<u64>,
+    /// Discriminator channels of the first stage, doubled per stage.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(4..=1024))]
     pub d_channels: u64,
-    /// Size of the latent vector.
+    /// Size of the latent vector (noise), e.g. 64, 96 or 128.
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub latent_dim: u64,
     /// Learning rate of both Adam optimisers (beta1 0.5, beta2 0.999).
@@ -144,6 +172,26 @@ pub struct ExportArgs {
     pub name: Option<String>,
 }
 
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Images per training step.
+    #[arg(long, default_value_t = 64, value_parser = parse_batch)]
+    pub batch: usize,
+    /// Timed steps per case (the median is reported).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub steps: u64,
+    /// Untimed warm-up steps per case.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=100))]
+    pub warmup: u64,
+    #[arg(long, default_value_t = 64, value_parser = parse_resolution)]
+    pub resolution: usize,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
 fn parse_batch(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if (2..=4096).contains(&n) => Ok(n),
@@ -180,9 +228,26 @@ fn parse_gp_weight(s: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_half_life(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!(
+            "'{s}' is not a half-life (a positive number of images, e.g. 10000)"
+        )),
+    }
+}
+
 fn device_for(arg: DeviceArg) -> Result<Device> {
     match arg {
         DeviceArg::Cpu => Ok(Device::flex()),
+        #[cfg(feature = "wgpu")]
+        DeviceArg::Wgpu => Device::wgpu_options().init().map_err(|e| {
+            anyhow::anyhow!(
+                "--device wgpu: no usable GPU adapter ({e}); check the GPU driver and Vulkan \
+                 loader, or use --device cpu"
+            )
+        }),
+        #[cfg(not(feature = "wgpu"))]
         DeviceArg::Wgpu => bail!(
             "this trainer was built without the GPU backend; --device wgpu needs a build with \
              the `wgpu` feature (see the README); use --device cpu"
@@ -240,7 +305,7 @@ fn train(a: TrainArgs) -> Result<()> {
             cfg.steps = steps;
         }
         let data_dir = a.data.unwrap_or_else(|| PathBuf::from(&cfg.data));
-        let data = load(&data_dir, cfg.generator.resolution)?;
+        let data = load(&data_dir, cfg.generator.resolution())?;
         if data.vocab != cfg.vocab {
             bail!(
                 "{} has other tags than the run was trained on",
@@ -267,15 +332,51 @@ fn train(a: TrainArgs) -> Result<()> {
     let out = a.out.expect("clap requires --out");
     let data = load(&data_dir, a.resolution)?;
     let t = data.vocab.len();
+    let (generator, discriminator) = match a.arch {
+        ArchArg::ResnetCgan => {
+            if a.unconditional {
+                bail!("--unconditional needs --arch dcgan (resnet-cgan is always conditional)");
+            }
+            (
+                GeneratorSpec::Resnet(
+                    GeneratorConfig::new(t)
+                        .with_resolution(a.resolution)
+                        .with_channels(a.g_channels.unwrap_or(64) as usize)
+                        .with_res_blocks(a.g_blocks.unwrap_or(4) as usize)
+                        .with_latent_dim(a.latent_dim as usize),
+                ),
+                DiscriminatorSpec::Resnet(
+                    DiscriminatorConfig::new(t)
+                        .with_resolution(a.resolution)
+                        .with_channels(a.d_channels as usize),
+                ),
+            )
+        }
+        ArchArg::Dcgan => (
+            GeneratorSpec::Dcgan(
+                DcganGeneratorConfig::new(t)
+                    .with_conditional(!a.unconditional)
+                    .with_resolution(a.resolution)
+                    .with_channels(a.g_channels.unwrap_or(32) as usize)
+                    .with_res_blocks(a.g_blocks.unwrap_or(0) as usize)
+                    .with_latent_dim(a.latent_dim as usize),
+            ),
+            DiscriminatorSpec::Dcgan(
+                DcganDiscriminatorConfig::new(t)
+                    .with_conditional(!a.unconditional)
+                    .with_resolution(a.resolution)
+                    .with_channels(a.d_channels as usize),
+            ),
+        ),
+    };
+    let pair_weights = match (a.loss, a.unconditional) {
+        (_, true) => PairWeights::unconditional(),
+        (LossKind::WganGp, false) => PairWeights::reference_wgan(),
+        (_, false) => PairWeights::default(),
+    };
     let cfg = TrainConfig::new(
-        GeneratorConfig::new(t)
-            .with_resolution(a.resolution)
-            .with_channels(a.g_channels as usize)
-            .with_res_blocks(a.g_blocks as usize)
-            .with_latent_dim(a.latent_dim as usize),
-        DiscriminatorConfig::new(t)
-            .with_resolution(a.resolution)
-            .with_channels(a.d_channels as usize),
+        generator,
+        discriminator,
         data.vocab.clone(),
         data_dir.display().to_string(),
         data.name.clone(),
@@ -284,10 +385,9 @@ fn train(a: TrainArgs) -> Result<()> {
     .with_steps(a.steps.unwrap_or(2000))
     .with_seed(a.seed)
     .with_loss(a.loss)
-    .with_pair_weights(match a.loss {
-        LossKind::WganGp => PairWeights::reference_wgan(),
-        _ => PairWeights::default(),
-    })
+    .with_pair_weights(pair_weights)
+    .with_spectral_norm(a.spectral_norm)
+    .with_ema_half_life(a.ema_half_life)
     .with_gp_weight(a.gp_weight)
     .with_n_critic(a.n_critic as usize)
     .with_lr(a.lr)
@@ -344,11 +444,29 @@ fn export(a: ExportArgs) -> Result<()> {
     Ok(())
 }
 
+fn bench(a: BenchArgs) -> Result<()> {
+    let device = device_for(a.device)?;
+    let opts = crate::bench::BenchOptions {
+        batch: a.batch,
+        warmup: a.warmup as usize,
+        steps: a.steps as usize,
+        resolution: a.resolution,
+        forward_batches: vec![1, 16, 64],
+    };
+    let report = crate::bench::run(&opts, &device)?;
+    println!("{}", crate::bench::markdown(&report));
+    if let Some(path) = a.json {
+        write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    }
+    Ok(())
+}
+
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(a) => train(a),
         Command::Generate(a) => generate(a),
         Command::Export(a) => export(a),
+        Command::Bench(a) => bench(a),
     }
 }
 

@@ -1,6 +1,7 @@
 //! kyara's native trainer: data loading, losses, the training loop, generation and export.
 //! The networks themselves live in `shared-model`.
 
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod export;
@@ -8,4 +9,5 @@ pub mod fsutil;
 pub mod generate;
 pub mod losses;
 pub mod metrics;
+pub mod spectral;
 pub mod train;

@@ -41,6 +41,15 @@ impl Default for PairWeights {
 }
 
 impl PairWeights {
+    /// Unconditional models have no wrong-tag pairs: real and fake weigh the same.
+    pub fn unconditional() -> Self {
+        Self {
+            real: 1.0,
+            fake: 1.0,
+            wrong: 0.0,
+        }
+    }
+
     /// The reference recipe's weights for the Wasserstein loss: `-2 E[real] + 1.5 E[fake] + 0.5 E[wrong]`.
     pub fn reference_wgan() -> Self {
         Self {
@@ -118,8 +127,11 @@ pub const GP_EPS: f64 = 1e-3;
 /// `target = 1` on interpolations of real and fake images it is WGAN-GP's penalty (Gulrajani et
 /// al. 2017); with `target = 0` on real images it is R1 (Mescheder et al. 2018).
 ///
-/// `critic` maps images `[B, C, H, W]` to scores `[B]`; it is called three times (at `x` and at
-/// `x +- eps v`), always on `B` images.
+/// `critic` maps images `[B, C, H, W]` to scores `[B]`; it is called twice (at `x +- eps v`),
+/// always on `B` images. `frozen` is the same function with the critic's parameters detached
+/// (`Module::no_grad` on a copy): it gives the input gradient at `x`, a pass that needs no
+/// parameter gradients, and it must not consume the tracked critic's graph (a reparameterised
+/// critic, e.g. spectrally normalised, shares weight nodes between all its calls).
 /// Returns a `[1]` tensor whose value is the penalty and whose gradient with respect to the
 /// critic's parameters is the penalty's gradient.
 ///
@@ -136,6 +148,7 @@ pub const GP_EPS: f64 = 1e-3;
 /// `tests::gp_matches_double_backward` checks it against PyTorch's exact double backward.
 pub fn gradient_penalty(
     critic: impl Fn(Tensor<4>) -> Tensor<1>,
+    frozen: impl Fn(Tensor<4>) -> Tensor<1>,
     x: Tensor<4>,
     target: f64,
 ) -> Tensor<1> {
@@ -143,7 +156,7 @@ pub fn gradient_penalty(
     let x = x.detach();
     // g = grad_x D(x) by an ordinary backward pass on a copy of x that asks for its gradient.
     let probe = x.clone().require_grad();
-    let grads = critic(probe.clone()).sum().backward();
+    let grads = frozen(probe.clone()).sum().backward();
     let g = match probe.grad(&grads) {
         Some(g) => g.reshape([b, c * h * w]),
         // D ignores its input: the gradient is zero.
@@ -279,7 +292,7 @@ mod tests {
                     .sum_dim(1)
                     .reshape([-1])
             };
-            let gp = gradient_penalty(critic, x.clone(), target);
+            let gp = gradient_penalty(&critic, &critic, x.clone(), target);
             let value = gp.clone().into_scalar::<f32>() as f64;
             assert!(
                 (value - (norm - target).powi(2)).abs() < 1e-5,
@@ -316,7 +329,7 @@ mod tests {
             out.reshape([-1])
         };
         let x = fill([2, 3, 8, 8], 0.8, 0.0, &dev);
-        let gp = gradient_penalty(critic, x, target);
+        let gp = gradient_penalty(&critic, &critic, x, target);
         let value = gp.clone().into_scalar::<f32>() as f64;
         let grads = gp.backward();
         let g1 = |p: &Tensor<1>| p.grad(&grads).map(values).unwrap_or(vec![0.0; p.dims()[0]]);

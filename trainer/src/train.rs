@@ -25,18 +25,21 @@ use serde::{Deserialize, Serialize};
 use shared_model::card::{load_weights, weights_bytes};
 use shared_model::sample::{FaceRequest, to_rgba};
 use shared_model::{
-    Discriminator, DiscriminatorConfig, Generator, GeneratorConfig, SplitMix64, TagVocab,
+    AnyDiscriminator, AnyGenerator, DiscriminatorSpec, GeneratorSpec, SplitMix64, TagVocab,
 };
 
 use crate::data::Dataset;
 use crate::fsutil::{png_bytes, sheet, write_atomic};
 use crate::losses::{LossKind, PairWeights, d_loss, g_loss, gradient_penalty};
+use crate::spectral::SpectralNorm;
 
 /// Everything that defines a run. Written to `RUN/config.json` first.
 #[derive(Config, Debug)]
 pub struct TrainConfig {
-    pub generator: GeneratorConfig,
-    pub discriminator: DiscriminatorConfig,
+    /// Generator architecture (`"arch"`) and its config.
+    pub generator: GeneratorSpec,
+    /// Discriminator architecture and its config.
+    pub discriminator: DiscriminatorSpec,
     /// The tag vocabulary of the training data (stored so a resumed run and the export agree).
     pub vocab: TagVocab,
     /// Dataset folder as given on the command line, and its name.
@@ -55,10 +58,13 @@ pub struct TrainConfig {
     pub beta2: f32,
     #[config(default = 0)]
     pub seed: u64,
-    #[config(default = "LossKind::Hinge")]
+    #[config(default = "LossKind::WganGp")]
     pub loss: LossKind,
-    #[config(default = "PairWeights::default()")]
+    #[config(default = "PairWeights::reference_wgan()")]
     pub pair_weights: PairWeights,
+    /// Spectral normalisation of every critic weight (see [`crate::spectral`]).
+    #[config(default = false)]
+    pub spectral_norm: bool,
     /// Discriminator updates per generator update.
     #[config(default = 1)]
     pub n_critic: usize,
@@ -92,6 +98,9 @@ pub struct TrainState {
     pub images_seen: u64,
     pub rng: SplitMix64,
     pub seconds: f64,
+    /// Power-iteration vectors of spectral normalisation, when the run uses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spectral: Option<SpectralNorm>,
 }
 
 /// Losses and critic scores of one step.
@@ -109,9 +118,9 @@ pub struct StepStats {
 /// A training session: the networks, their optimisers and the random stream.
 pub struct Trainer {
     pub cfg: TrainConfig,
-    pub g: Generator,
-    pub d: Discriminator,
-    pub g_ema: Generator,
+    pub g: AnyGenerator,
+    pub d: AnyDiscriminator,
+    pub g_ema: AnyGenerator,
     opt_g: ModuleOptimizer,
     opt_d: ModuleOptimizer,
     pub state: TrainState,
@@ -165,14 +174,17 @@ impl Trainer {
         let d = cfg.discriminator.try_init(&device)?;
         let g_ema = g.valid();
         let conds = encode_all(&cfg.vocab, data)?;
+        let mut rng = SplitMix64::new(cfg.seed ^ 0x006B_7961_7261);
+        let spectral = cfg.spectral_norm.then(|| SpectralNorm::new(&d, &mut rng));
         Ok(Self {
             opt_g: adam(&cfg),
             opt_d: adam(&cfg),
             state: TrainState {
                 step: 0,
                 images_seen: 0,
-                rng: SplitMix64::new(cfg.seed ^ 0x006B_7961_7261),
+                rng,
                 seconds: 0.0,
+                spectral,
             },
             cfg,
             g,
@@ -223,7 +235,7 @@ impl Trainer {
 
     fn latents(&mut self) -> Tensor<2> {
         let b = self.cfg.batch_size;
-        let l = self.cfg.generator.latent_dim;
+        let l = self.cfg.generator.latent_dim();
         let z = self.state.rng.normals(b * l);
         Tensor::from_data(TensorData::new(z, [b, l]), &self.device)
     }
@@ -257,10 +269,11 @@ impl Trainer {
         let kind = self.cfg.loss;
         let z = self.latents();
         let fake = self.g.forward(z, cond.clone()).detach();
-        let h_real = self.d.features(real.clone());
-        let s_real = self.d.score(h_real.clone(), cond.clone());
-        let s_wrong = self.d.score(h_real, wrong);
-        let s_fake = self.d.forward(fake.clone(), cond.clone());
+        let critic = self.critic(self.d.clone(), 1);
+        let h_real = critic.features(real.clone());
+        let s_real = critic.score(h_real.clone(), cond.clone());
+        let s_wrong = critic.score(h_real, wrong);
+        let s_fake = critic.forward(fake.clone(), cond.clone());
         let stats_scores = [
             s_real.clone().mean().into_scalar::<f32>(),
             s_fake.clone().mean().into_scalar::<f32>(),
@@ -270,8 +283,13 @@ impl Trainer {
         let mut gp_value = 0.0;
         if kind == LossKind::WganGp && self.cfg.gp_weight > 0.0 {
             let x_hat = self.interpolate(real, fake);
-            let d = &self.d;
-            let gp = gradient_penalty(|x| d.forward(x, cond.clone()), x_hat, 1.0);
+            let frozen = critic.clone().no_grad();
+            let gp = gradient_penalty(
+                |x| critic.forward(x, cond.clone()),
+                |x| frozen.forward(x, cond.clone()),
+                x_hat,
+                1.0,
+            );
             gp_value = gp.clone().into_scalar::<f32>();
             loss_d = loss_d + gp.mul_scalar(self.cfg.gp_weight);
         }
@@ -294,13 +312,22 @@ impl Trainer {
     fn g_step(&mut self, cond: Tensor<2>) -> f32 {
         let kind = self.cfg.loss;
         let z = self.latents();
-        let critic = self.d.clone().no_grad();
+        let critic = self.critic(self.d.clone().no_grad(), 0);
         let fake = self.g.forward(z, cond.clone());
         let loss_g = g_loss(kind, critic.forward(fake, cond));
         let loss_g_value = loss_g.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss_g.backward(), &self.g);
         self.g = self.opt_g.step(self.cfg.lr, self.g.clone(), grads);
         loss_g_value
+    }
+
+    /// The critic as the losses see it: `d` itself, or its spectrally normalised copy (after
+    /// `iterations` power-iteration steps) whose gradients still reach `d`'s parameters.
+    fn critic(&mut self, d: AnyDiscriminator, iterations: usize) -> AnyDiscriminator {
+        match &mut self.state.spectral {
+            Some(sn) => sn.apply(d, iterations),
+            None => d,
+        }
     }
 
     /// stylegan2-ada's EMA: half-life in images, ramped up early in training.
@@ -323,10 +350,13 @@ impl Trainer {
     /// Samples of the EMA generator on the run's fixed grid: `rows` tag sets x `cols` latents.
     pub fn sample_grid(&self, rows: usize, cols: usize) -> Result<Vec<Vec<u8>>> {
         let (z, c) =
-            sample_grid_inputs(&self.cfg.vocab, self.cfg.generator.latent_dim, rows, cols)?;
+            sample_grid_inputs(&self.cfg.vocab, self.cfg.generator.latent_dim(), rows, cols)?;
         let dev = self.device.clone().inner();
         let n = rows * cols;
-        let z = Tensor::from_data(TensorData::new(z, [n, self.cfg.generator.latent_dim]), &dev);
+        let z = Tensor::from_data(
+            TensorData::new(z, [n, self.cfg.generator.latent_dim()]),
+            &dev,
+        );
         let c = Tensor::from_data(TensorData::new(c, [n, self.num_tags()]), &dev);
         Ok(to_rgba(self.g_ema.forward(z, c)))
     }

@@ -34,7 +34,7 @@ impl Facade {
     pub fn resolve_tags(&self, seed: u64, tags: &str) -> Result<Vec<String>, ModelError> {
         let req = shared_model::sample::FaceRequest::new(
             &self.model.card.vocab,
-            self.model.card.generator.latent_dim,
+            self.model.card.generator.latent_dim(),
             seed,
             tags,
         )?;

@@ -1,0 +1,345 @@
+//! The DCGAN baseline family (Radford et al. 2016): a generator of transposed convolutions with
+//! batch norm and ReLU, and a critic of strided convolutions with leaky ReLU that outputs one
+//! number per image. Both come unconditional or tag-conditional.
+//!
+//! - Conditional G concatenates the tag vector to the noise before the first transposed
+//!   convolution (cDCGAN); unconditional G reads only the noise (the tags are ignored).
+//! - The critic has **no batch norm**: WGAN-GP's penalty is per sample, which batch statistics
+//!   would break (Gulrajani et al. 2017, section 4). Conditioning is by projection on the last
+//!   feature map, as in [`crate::cgan`], so the trainer can score an image against true and wrong
+//!   tags from one feature pass.
+//! - Optional residual blocks run in G at 16x16 (or at the last map if the image is smaller).
+
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d,
+    conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig},
+};
+use burn::prelude::*;
+use burn::tensor::activation::{leaky_relu, relu, tanh};
+
+use crate::ModelError;
+use crate::cgan::{Activation, ResBlock};
+
+/// DCGAN's weight initialisation: N(0, 0.02).
+fn dcgan_init() -> Initializer {
+    Initializer::Normal {
+        mean: 0.0,
+        std: 0.02,
+    }
+}
+
+/// Number of x2 stages from a 4x4 map to `resolution`.
+fn stages(resolution: usize) -> Result<usize, ModelError> {
+    if resolution < 8 || !resolution.is_power_of_two() {
+        return Err(ModelError::BadConfig(format!(
+            "DCGAN resolution must be a power of two >= 8, not {resolution}"
+        )));
+    }
+    Ok(resolution.trailing_zeros() as usize - 2)
+}
+
+/// DCGAN generator. The first map is 4x4 with `channels * 2^(stages-1)` channels; every stage
+/// doubles the side and halves the channels down to `channels`, and the last one makes RGB.
+#[derive(Config, Debug)]
+pub struct DcganGeneratorConfig {
+    /// Noise size (64, 96 and 128 are the usual ones).
+    #[config(default = 128)]
+    pub latent_dim: usize,
+    /// Length of the tag-condition vector (the vocabulary size).
+    pub num_tags: usize,
+    /// Whether the tags are an input (cDCGAN). If not, G draws from noise alone.
+    #[config(default = true)]
+    pub conditional: bool,
+    #[config(default = 64)]
+    pub resolution: usize,
+    /// Channels of the last hidden map (DCGAN's `ngf`).
+    #[config(default = 32)]
+    pub channels: usize,
+    /// Residual blocks at 16x16 (0 = plain DCGAN).
+    #[config(default = 0)]
+    pub res_blocks: usize,
+}
+
+/// DCGAN critic: strided 4x4 convolutions with leaky ReLU from `channels` up (doubling) to a
+/// 4x4 map, then one score per image.
+#[derive(Config, Debug)]
+pub struct DcganDiscriminatorConfig {
+    pub num_tags: usize,
+    #[config(default = true)]
+    pub conditional: bool,
+    #[config(default = 64)]
+    pub resolution: usize,
+    /// Channels of the first convolution (DCGAN's `ndf`).
+    #[config(default = 32)]
+    pub channels: usize,
+    #[config(default = 0.2)]
+    pub leaky_slope: f64,
+}
+
+/// Transposed conv 4x4 - BN - ReLU.
+#[derive(Module, Debug)]
+pub struct UpConv {
+    conv: ConvTranspose2d,
+    bn: BatchNorm,
+}
+
+impl UpConv {
+    /// `x`: `[B, C_in, H, W]` -> `[B, C_out, 2H, 2W]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        relu(self.bn.forward(self.conv.forward(x)))
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct DcganGenerator {
+    /// `[B, L(+T), 1, 1]` -> `[B, C0, 4, 4]`
+    project: ConvTranspose2d,
+    bn0: BatchNorm,
+    ups: Vec<UpConv>,
+    blocks: Vec<ResBlock>,
+    /// Index into `ups` after which the residual blocks run (`usize::MAX` before any).
+    blocks_after: usize,
+    to_rgb: ConvTranspose2d,
+    conditional: bool,
+}
+
+impl DcganGeneratorConfig {
+    pub fn validate(&self) -> Result<(), ModelError> {
+        stages(self.resolution)?;
+        if self.latent_dim == 0 || self.channels == 0 {
+            return Err(ModelError::BadConfig("sizes must be positive".into()));
+        }
+        Ok(())
+    }
+
+    /// Channels of the map at `2^(i+2)` pixels.
+    fn channels_at(&self, i: usize, n: usize) -> usize {
+        self.channels << (n - 1 - i)
+    }
+
+    pub fn try_init(&self, device: &Device) -> Result<DcganGenerator, ModelError> {
+        self.validate()?;
+        let n = stages(self.resolution)?;
+        let input = self.latent_dim + if self.conditional { self.num_tags } else { 0 };
+        let up = |c_in: usize, c_out: usize| {
+            ConvTranspose2dConfig::new([c_in, c_out], [4, 4])
+                .with_stride([2, 2])
+                .with_padding([1, 1])
+                .with_initializer(dcgan_init())
+                .init(device)
+        };
+        // Hidden maps are 4, 8, ..., resolution/2: n maps; the last stage makes RGB.
+        let ups = (1..n)
+            .map(|i| UpConv {
+                conv: up(self.channels_at(i - 1, n), self.channels_at(i, n)),
+                bn: BatchNormConfig::new(self.channels_at(i, n)).init(device),
+            })
+            .collect();
+        // Map i has side 2^(i+2); residual blocks at side 16 (i = 2) or the last hidden map.
+        let at = 2.min(n - 1);
+        let c_at = self.channels_at(at, n);
+        Ok(DcganGenerator {
+            project: ConvTranspose2dConfig::new([input, self.channels_at(0, n)], [4, 4])
+                .with_initializer(dcgan_init())
+                .init(device),
+            bn0: BatchNormConfig::new(self.channels_at(0, n)).init(device),
+            ups,
+            blocks: (0..self.res_blocks)
+                .map(|_| ResBlock::new(c_at, Activation::Relu, device))
+                .collect(),
+            blocks_after: if at == 0 { usize::MAX } else { at - 1 },
+            to_rgb: up(self.channels_at(n - 1, n), 3),
+            conditional: self.conditional,
+        })
+    }
+
+    pub fn init(&self, device: &Device) -> DcganGenerator {
+        self.try_init(device)
+            .expect("invalid DCGAN generator config")
+    }
+}
+
+impl DcganGenerator {
+    /// - `z`: `[B, latent_dim]`
+    /// - `c`: `[B, num_tags]` (ignored by an unconditional generator)
+    /// - returns `[B, 3, resolution, resolution]` in `[-1, 1]`
+    pub fn forward(&self, z: Tensor<2>, c: Tensor<2>) -> Tensor<4> {
+        let [b, _] = z.dims();
+        let x = if self.conditional {
+            Tensor::cat(vec![z, c], 1)
+        } else {
+            z
+        };
+        let [_, k] = x.dims();
+        let mut h = relu(
+            self.bn0
+                .forward(self.project.forward(x.reshape([b, k, 1, 1]))),
+        );
+        if self.blocks_after == usize::MAX {
+            h = self.run_blocks(h);
+        }
+        for (i, up) in self.ups.iter().enumerate() {
+            h = up.forward(h);
+            if i == self.blocks_after {
+                h = self.run_blocks(h);
+            }
+        }
+        tanh(self.to_rgb.forward(h))
+    }
+
+    fn run_blocks(&self, mut h: Tensor<4>) -> Tensor<4> {
+        for block in &self.blocks {
+            h = block.forward(h);
+        }
+        h
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct DcganDiscriminator {
+    convs: Vec<Conv2d>,
+    psi: Linear,
+    embed: Option<Linear>,
+    slope: f64,
+}
+
+impl DcganDiscriminatorConfig {
+    /// Length of the feature vector `h` (the flattened 4x4 map).
+    pub fn feature_dim(&self) -> Result<usize, ModelError> {
+        let n = stages(self.resolution)?;
+        Ok((self.channels << (n - 1)) * 16)
+    }
+
+    pub fn try_init(&self, device: &Device) -> Result<DcganDiscriminator, ModelError> {
+        let n = stages(self.resolution)?;
+        if self.channels == 0 {
+            return Err(ModelError::BadConfig("sizes must be positive".into()));
+        }
+        let f = self.feature_dim()?;
+        let convs = (0..n)
+            .map(|i| {
+                let c_in = if i == 0 { 3 } else { self.channels << (i - 1) };
+                Conv2dConfig::new([c_in, self.channels << i], [4, 4])
+                    .with_stride([2, 2])
+                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                    .with_initializer(dcgan_init())
+                    .init(device)
+            })
+            .collect();
+        Ok(DcganDiscriminator {
+            convs,
+            psi: LinearConfig::new(f, 1)
+                .with_initializer(dcgan_init())
+                .init(device),
+            embed: self.conditional.then(|| {
+                LinearConfig::new(self.num_tags, f)
+                    .with_bias(false)
+                    .with_initializer(dcgan_init())
+                    .init(device)
+            }),
+            slope: self.leaky_slope,
+        })
+    }
+
+    pub fn init(&self, device: &Device) -> DcganDiscriminator {
+        self.try_init(device)
+            .expect("invalid DCGAN discriminator config")
+    }
+}
+
+impl DcganDiscriminator {
+    /// `x`: `[B, 3, R, R]` -> `[B, F]`, the last (4x4) map flattened.
+    pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
+        let mut h = x;
+        for conv in &self.convs {
+            h = leaky_relu(conv.forward(h), self.slope);
+        }
+        h.flatten(1, 3)
+    }
+
+    /// `h`: `[B, F]`, `c`: `[B, num_tags]` -> `[B]`. Unconditional critics ignore `c`.
+    pub fn score(&self, h: Tensor<2>, c: Tensor<2>) -> Tensor<1> {
+        let s = self.psi.forward(h.clone());
+        let s = match &self.embed {
+            Some(embed) => s + (embed.forward(c) * h).sum_dim(1),
+            None => s,
+        };
+        s.flatten(0, 1)
+    }
+
+    /// `x`: `[B, 3, R, R]`, `c`: `[B, num_tags]` -> `[B]`.
+    pub fn forward(&self, x: Tensor<4>, c: Tensor<2>) -> Tensor<1> {
+        self.score(self.features(x), c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_at_several_resolutions() {
+        let device = Device::flex();
+        for (res, blocks) in [(8, 1), (16, 0), (32, 2), (64, 1)] {
+            let g = DcganGeneratorConfig::new(3)
+                .with_latent_dim(8)
+                .with_resolution(res)
+                .with_channels(4)
+                .with_res_blocks(blocks)
+                .init(&device);
+            let img = g.forward(
+                Tensor::random([2, 8], burn::tensor::Distribution::Default, &device),
+                Tensor::ones([2, 3], &device),
+            );
+            assert_eq!(img.dims(), [2, 3, res, res], "resolution {res}");
+            let cfg = DcganDiscriminatorConfig::new(3)
+                .with_resolution(res)
+                .with_channels(4);
+            let d = cfg.init(&device);
+            let h = d.features(img.clone());
+            assert_eq!(h.dims(), [2, cfg.feature_dim().unwrap()]);
+            assert_eq!(d.forward(img, Tensor::ones([2, 3], &device)).dims(), [2]);
+        }
+    }
+
+    #[test]
+    fn conditioning_matters_only_when_conditional() {
+        let device = Device::flex();
+        let z = Tensor::<2>::random([1, 8], burn::tensor::Distribution::Default, &device);
+        let c1 = Tensor::<2>::from_floats([[1.0, 0.0]], &device);
+        let c2 = Tensor::<2>::from_floats([[0.0, 1.0]], &device);
+        for conditional in [true, false] {
+            let g = DcganGeneratorConfig::new(2)
+                .with_latent_dim(8)
+                .with_resolution(16)
+                .with_channels(4)
+                .with_conditional(conditional)
+                .init(&device)
+                .valid();
+            let diff = (g.forward(z.clone(), c1.clone()) - g.forward(z.clone(), c2.clone()))
+                .abs()
+                .max()
+                .into_scalar::<f32>();
+            assert_eq!(diff > 0.0, conditional, "conditional = {conditional}");
+            let d = DcganDiscriminatorConfig::new(2)
+                .with_resolution(16)
+                .with_channels(4)
+                .with_conditional(conditional)
+                .init(&device);
+            let x = Tensor::<4>::ones([1, 3, 16, 16], &device);
+            let diff = (d.forward(x.clone(), c1.clone()) - d.forward(x, c2.clone()))
+                .abs()
+                .into_scalar::<f32>();
+            assert_eq!(diff > 0.0, conditional, "conditional = {conditional}");
+        }
+    }
+
+    #[test]
+    fn bad_resolutions_are_errors() {
+        let device = Device::flex();
+        let g = DcganGeneratorConfig::new(2).with_resolution(48);
+        assert!(g.try_init(&device).is_err());
+        let d = DcganDiscriminatorConfig::new(2).with_resolution(4);
+        assert!(d.try_init(&device).is_err());
+    }
+}

@@ -1,0 +1,263 @@
+//! `trainer bench`: seconds per training step for every architecture x loss, and generator
+//! forward times, on synthetic data (so it needs no dataset and measures only compute).
+//!
+//! Numbers come from wall-clock time of whole steps (one D and one G update) after warm-up
+//! steps; the median of the timed steps is reported. Run it on a quiet machine.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use burn::prelude::*;
+use serde::Serialize;
+use shared_model::{
+    DcganDiscriminatorConfig, DcganGeneratorConfig, DiscriminatorConfig, DiscriminatorSpec,
+    GeneratorConfig, GeneratorSpec, SplitMix64, TagVocab,
+};
+
+use crate::data::Dataset;
+use crate::losses::{LossKind, PairWeights};
+use crate::train::{TrainConfig, Trainer};
+
+/// What to measure.
+pub struct BenchOptions {
+    pub batch: usize,
+    pub warmup: usize,
+    pub steps: usize,
+    pub resolution: usize,
+    /// Generator forward batch sizes.
+    pub forward_batches: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRow {
+    pub arch: String,
+    pub loss: String,
+    pub spectral_norm: bool,
+    pub batch: usize,
+    pub g_params: usize,
+    pub d_params: usize,
+    /// Median seconds per step (one D + one G update).
+    pub seconds_per_step: f64,
+    pub images_per_second: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ForwardRow {
+    pub arch: String,
+    pub batch: usize,
+    /// Median milliseconds per generator forward (inference mode).
+    pub ms: f64,
+    pub ms_per_image: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub threads: usize,
+    pub steps: Vec<StepRow>,
+    pub forward: Vec<ForwardRow>,
+}
+
+/// A synthetic dataset shaped like anime-faces-64: 12 hair and 10 eye colours.
+pub fn synthetic_dataset(n: usize, resolution: usize, seed: u64) -> Dataset {
+    let hair: Vec<String> = (0..12).map(|i| format!("c{i} hair")).collect();
+    let eyes: Vec<String> = (0..10).map(|i| format!("c{i} eyes")).collect();
+    let mut rng = SplitMix64::new(seed);
+    let tags: Vec<Vec<String>> = (0..n)
+        .map(|i| vec![hair[i % 12].clone(), eyes[(i / 12) % 10].clone()])
+        .collect();
+    let pixels = (0..n * resolution * resolution * 3)
+        .map(|_| rng.below(256) as u8)
+        .collect();
+    let vocab = TagVocab::from_tag_sets(tags.iter().map(|t| t.as_slice()));
+    Dataset {
+        name: "synthetic".into(),
+        resolution,
+        pixels,
+        files: (0..n).map(|i| format!("{i}.png").into()).collect(),
+        tags,
+        vocab,
+        skipped: Vec::new(),
+    }
+}
+
+/// The architectures the bench compares, at their CLI defaults.
+fn archs(t: usize, r: usize) -> Vec<(GeneratorSpec, DiscriminatorSpec)> {
+    vec![
+        (
+            GeneratorSpec::Resnet(GeneratorConfig::new(t).with_resolution(r)),
+            DiscriminatorSpec::Resnet(DiscriminatorConfig::new(t).with_resolution(r)),
+        ),
+        (
+            GeneratorSpec::Dcgan(DcganGeneratorConfig::new(t).with_resolution(r)),
+            DiscriminatorSpec::Dcgan(DcganDiscriminatorConfig::new(t).with_resolution(r)),
+        ),
+    ]
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+struct Count(usize);
+impl burn::module::ModuleVisitor for Count {
+    fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+        self.0 += p.val().shape().num_elements();
+    }
+}
+fn params<M: Module>(m: &M) -> usize {
+    let mut c = Count(0);
+    m.visit(&mut c);
+    c.0
+}
+
+/// Runs the benchmark on `device`, printing progress lines to stderr.
+pub fn run(opts: &BenchOptions, device: &Device) -> Result<BenchReport> {
+    let data = synthetic_dataset(512, opts.resolution, 1);
+    let t = data.vocab.len();
+    let mut steps = Vec::new();
+    let mut forward = Vec::new();
+    for (g, d) in archs(t, opts.resolution) {
+        let cases = [
+            (LossKind::Hinge, false),
+            (LossKind::NonSaturating, false),
+            (LossKind::WganGp, false),
+            (LossKind::Hinge, true),
+        ];
+        for (loss, sn) in cases {
+            let cfg = TrainConfig::new(
+                g.clone(),
+                d.clone(),
+                data.vocab.clone(),
+                "synthetic".into(),
+                "synthetic".into(),
+            )
+            .with_batch_size(opts.batch)
+            .with_loss(loss)
+            .with_pair_weights(if loss == LossKind::WganGp {
+                PairWeights::reference_wgan()
+            } else {
+                PairWeights::default()
+            })
+            .with_spectral_norm(sn);
+            let mut trainer = Trainer::new(cfg, &data, device)?;
+            for _ in 0..opts.warmup {
+                trainer.step(&data);
+            }
+            let times: Vec<f64> = (0..opts.steps)
+                .map(|_| {
+                    let t0 = Instant::now();
+                    let s = trainer.step(&data);
+                    // The step's statistics were read back, so its work has finished.
+                    let _ = s.loss_g;
+                    t0.elapsed().as_secs_f64()
+                })
+                .collect();
+            let sps = median(times);
+            let row = StepRow {
+                arch: g.arch().into(),
+                loss: serde_json::to_value(loss)?
+                    .as_str()
+                    .unwrap_or_default()
+                    .into(),
+                spectral_norm: sn,
+                batch: opts.batch,
+                g_params: params(&trainer.g),
+                d_params: params(&trainer.d),
+                seconds_per_step: sps,
+                images_per_second: opts.batch as f64 / sps,
+            };
+            eprintln!(
+                "{} {}{}: {:.3} s/step",
+                row.arch,
+                row.loss,
+                if sn { " +SN" } else { "" },
+                sps
+            );
+            steps.push(row);
+        }
+        let generator = g.try_init(device)?;
+        for &b in &opts.forward_batches {
+            let l = g.latent_dim();
+            let z =
+                Tensor::<2>::random([b, l], burn::tensor::Distribution::Normal(0.0, 1.0), device);
+            let c = Tensor::<2>::ones([b, t], device);
+            let run_once = || {
+                let t0 = Instant::now();
+                let out = generator.forward(z.clone(), c.clone());
+                let _ = out.into_data();
+                t0.elapsed().as_secs_f64() * 1e3
+            };
+            for _ in 0..opts.warmup.max(1) {
+                run_once();
+            }
+            let reps = if b <= 16 { 20 } else { 5 };
+            let ms = median((0..reps).map(|_| run_once()).collect());
+            eprintln!("{} forward batch {b}: {ms:.2} ms", g.arch());
+            forward.push(ForwardRow {
+                arch: g.arch().into(),
+                batch: b,
+                ms,
+                ms_per_image: ms / b as f64,
+            });
+        }
+    }
+    Ok(BenchReport {
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        steps,
+        forward,
+    })
+}
+
+/// The report as Markdown tables.
+pub fn markdown(r: &BenchReport) -> String {
+    let mut s = String::from(
+        "| arch | loss | batch | G params | D params | s/step | images/s |\n|---|---|---|---|---|---|---|\n",
+    );
+    for row in &r.steps {
+        s.push_str(&format!(
+            "| {} | {}{} | {} | {} | {} | {:.3} | {:.1} |\n",
+            row.arch,
+            row.loss,
+            if row.spectral_norm { " + SN" } else { "" },
+            row.batch,
+            row.g_params,
+            row.d_params,
+            row.seconds_per_step,
+            row.images_per_second
+        ));
+    }
+    s.push_str("\n| arch | G forward batch | ms | ms/image |\n|---|---|---|---|\n");
+    for row in &r.forward {
+        s.push_str(&format!(
+            "| {} | {} | {:.2} | {:.2} |\n",
+            row.arch, row.batch, row.ms, row.ms_per_image
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synthetic_dataset_is_well_formed() {
+        let d = synthetic_dataset(120, 8, 3);
+        assert_eq!(d.len(), 120);
+        assert_eq!(d.pixels.len(), 120 * 8 * 8 * 3);
+        assert_eq!(d.vocab.groups.len(), 2);
+        assert_eq!(d.vocab.len(), 22);
+    }
+
+    #[test]
+    fn median_of_odd_and_even() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+}
