@@ -1,0 +1,302 @@
+"""PyTorch twins of kyara's networks, timed the way `trainer bench` times kyara.
+
+Same layer shapes and parameter counts as shared-model's defaults (the script prints the counts;
+bench/compare.py checks them against kyara's), same step: one critic update on a real batch, its
+wrong-tag pairs and a detached fake batch, then one generator update through a frozen critic, then
+the EMA of the generator. WGAN-GP uses PyTorch's exact double backward.
+
+    python3 bench/reference/bench_torch.py --batch 64 --steps 3 --json out.json
+"""
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+T = 22  # 12 hair + 10 eye colours, as in anime-faces-64 and kyara's synthetic bench data
+LATENT = 128
+RES = 64
+
+
+class ResBlock(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(c)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        return x + self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+
+
+class UpStage(nn.Module):
+    def __init__(self, c_in, c_out):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, 4 * c_out, 3, padding=1)
+        self.bn = nn.BatchNorm2d(c_out)
+
+    def forward(self, x):
+        return F.relu(self.bn(F.pixel_shuffle(self.conv(x), 2)))
+
+
+class ResnetG(nn.Module):
+    """shared_model::cgan::Generator with GeneratorConfig defaults."""
+
+    def __init__(self, c=64, s=16, blocks=4, min_c=16):
+        super().__init__()
+        self.c, self.s = c, s
+        self.dense = nn.Linear(LATENT + T, c * s * s)
+        self.bn0 = nn.BatchNorm2d(c)
+        self.blocks = nn.ModuleList(ResBlock(c) for _ in range(blocks))
+        self.bn_trunk = nn.BatchNorm2d(c)
+        stages = (RES // s).bit_length() - 1
+        chans = [max(c >> (i + 1), min_c) for i in range(stages)]
+        ins = [c] + chans[:-1]
+        self.ups = nn.ModuleList(UpStage(a, b) for a, b in zip(ins, chans))
+        self.to_rgb = nn.Conv2d(chans[-1], 3, 3, padding=1)
+
+    def forward(self, z, c):
+        x = self.dense(torch.cat([z, c], 1)).view(-1, self.c, self.s, self.s)
+        x = F.relu(self.bn0(x))
+        h = x
+        for b in self.blocks:
+            h = b(h)
+        h = F.relu(self.bn_trunk(h) + x)
+        for u in self.ups:
+            h = u(h)
+        return torch.tanh(self.to_rgb(h))
+
+
+class DownBlock(nn.Module):
+    def __init__(self, c_in, c_out):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.skip = nn.Conv2d(c_in, c_out, 1)
+
+    def forward(self, x):
+        h = self.conv1(F.leaky_relu(x, 0.2))
+        h = self.conv2(F.leaky_relu(F.avg_pool2d(h, 2), 0.2))
+        return h + F.avg_pool2d(self.skip(x), 2)
+
+
+class ResnetD(nn.Module):
+    """shared_model::cgan::Discriminator with DiscriminatorConfig defaults."""
+
+    def __init__(self, c=32, max_c=256, final=4):
+        super().__init__()
+        self.stem = nn.Conv2d(3, c, 4, stride=2, padding=1)
+        stages = (RES // 2 // final).bit_length() - 1
+        ch = [min(c << i, max_c) for i in range(stages + 1)]
+        self.blocks = nn.ModuleList(DownBlock(ch[i], ch[i + 1]) for i in range(stages))
+        f = sum(ch)
+        self.psi = nn.Linear(f, 1)
+        self.embed = nn.Linear(T, f, bias=False)
+
+    def features(self, x):
+        h = self.stem(x)
+        pooled = []
+        for b in self.blocks:
+            pooled.append(F.leaky_relu(h, 0.2).mean((2, 3)))
+            h = b(h)
+        pooled.append(F.leaky_relu(h, 0.2).mean((2, 3)))
+        return torch.cat(pooled, 1)
+
+    def score(self, h, c):
+        return (self.psi(h) + (self.embed(c) * h).sum(1, keepdim=True)).flatten()
+
+    def forward(self, x, c):
+        return self.score(self.features(x), c)
+
+
+class DcganG(nn.Module):
+    """shared_model::dcgan::DcganGenerator with DcganGeneratorConfig defaults (conditional)."""
+
+    def __init__(self, c=32):
+        super().__init__()
+        n = RES.bit_length() - 3
+        ch = [c << (n - 1 - i) for i in range(n)]
+        self.project = nn.ConvTranspose2d(LATENT + T, ch[0], 4)
+        self.bn0 = nn.BatchNorm2d(ch[0])
+        self.ups = nn.ModuleList(
+            nn.Sequential(nn.ConvTranspose2d(ch[i - 1], ch[i], 4, 2, 1), nn.BatchNorm2d(ch[i]), nn.ReLU())
+            for i in range(1, n)
+        )
+        self.to_rgb = nn.ConvTranspose2d(ch[-1], 3, 4, 2, 1)
+
+    def forward(self, z, c):
+        x = torch.cat([z, c], 1)[:, :, None, None]
+        h = F.relu(self.bn0(self.project(x)))
+        for u in self.ups:
+            h = u(h)
+        return torch.tanh(self.to_rgb(h))
+
+
+class DcganD(nn.Module):
+    """shared_model::dcgan::DcganDiscriminator with defaults (conditional, projection)."""
+
+    def __init__(self, c=32):
+        super().__init__()
+        n = RES.bit_length() - 3
+        self.convs = nn.ModuleList(
+            nn.Conv2d(3 if i == 0 else c << (i - 1), c << i, 4, 2, 1) for i in range(n)
+        )
+        f = (c << (n - 1)) * 16
+        self.psi = nn.Linear(f, 1)
+        self.embed = nn.Linear(T, f, bias=False)
+
+    def features(self, x):
+        h = x
+        for conv in self.convs:
+            h = F.leaky_relu(conv(h), 0.2)
+        return h.flatten(1)
+
+    def score(self, h, c):
+        return (self.psi(h) + (self.embed(c) * h).sum(1, keepdim=True)).flatten()
+
+    def forward(self, x, c):
+        return self.score(self.features(x), c)
+
+
+def d_loss(kind, real, fake, wrong):
+    if kind == "hinge":
+        return F.relu(1 - real).mean() + 0.75 * F.relu(1 + fake).mean() + 0.25 * F.relu(1 + wrong).mean()
+    if kind == "non-saturating":
+        return F.softplus(-real).mean() + 0.75 * F.softplus(fake).mean() + 0.25 * F.softplus(wrong).mean()
+    return -2 * real.mean() + 1.5 * fake.mean() + 0.5 * wrong.mean()
+
+
+def g_loss(kind, fake):
+    if kind == "non-saturating":
+        return F.softplus(-fake).mean()
+    return -fake.mean()
+
+
+def one_hot_conds(b, gen):
+    c = torch.zeros(b, T)
+    hair = torch.randint(0, 12, (b,), generator=gen)
+    eyes = torch.randint(12, 22, (b,), generator=gen)
+    c[torch.arange(b), hair] = 1
+    c[torch.arange(b), eyes] = 1
+    return c
+
+
+def count(m):
+    params = sum(p.numel() for p in m.parameters())
+    buffers = sum(b.numel() for n, b in m.named_buffers() if "num_batches" not in n)
+    return params, buffers
+
+
+def bench_steps(arch, kind, sn, batch, warmup, steps):
+    torch.manual_seed(0)
+    g, d = (ResnetG(), ResnetD()) if arch == "resnet-cgan" else (DcganG(), DcganD())
+    counts = (count(g), count(d))
+    if sn:
+        for m in list(d.modules()):
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.utils.parametrizations.spectral_norm(m)
+    g_ema = copy.deepcopy(g).eval()
+    opt_g = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999))
+    gen = torch.Generator().manual_seed(1)
+    data = torch.randint(0, 256, (512, 3, RES, RES), dtype=torch.uint8, generator=gen)
+
+    def step():
+        idx = torch.randint(0, 512, (batch,), generator=gen)
+        real = data[idx].float() / 127.5 - 1
+        cond = one_hot_conds(batch, gen)
+        wrong = one_hot_conds(batch, gen)
+        with torch.no_grad():
+            fake = g(torch.randn(batch, LATENT, generator=gen), cond)
+        h = d.features(real)
+        loss = d_loss(kind, d.score(h, cond), d(fake, cond), d.score(h, wrong))
+        if kind == "wgan-gp":
+            a = torch.rand(batch, 1, 1, 1, generator=gen)
+            x_hat = (a * real + (1 - a) * fake).requires_grad_(True)
+            (grad,) = torch.autograd.grad(d(x_hat, cond).sum(), x_hat, create_graph=True)
+            loss = loss + 20 * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+        opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_d.step()
+        for p in d.parameters():
+            p.requires_grad_(False)
+        lg = g_loss(kind, d(g(torch.randn(batch, LATENT, generator=gen), cond), cond))
+        opt_g.zero_grad(set_to_none=True)
+        lg.backward()
+        opt_g.step()
+        for p in d.parameters():
+            p.requires_grad_(True)
+        with torch.no_grad():
+            for pe, p in zip(g_ema.parameters(), g.parameters()):
+                pe.lerp_(p, 0.01)
+        return float(lg)
+
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    sps = statistics.median(times)
+    return {
+        "arch": arch, "loss": kind, "spectral_norm": sn, "batch": batch,
+        "g_params": counts[0][0], "g_buffers": counts[0][1],
+        "d_params": counts[1][0], "d_buffers": counts[1][1],
+        "seconds_per_step": sps, "images_per_second": batch / sps,
+    }
+
+
+def bench_forward(arch, b, warmup):
+    torch.manual_seed(0)
+    g = (ResnetG() if arch == "resnet-cgan" else DcganG()).eval()
+    z = torch.randn(b, LATENT)
+    c = torch.ones(b, T)
+    with torch.inference_mode():
+        for _ in range(max(warmup, 1)):
+            g(z, c)
+        reps = 20 if b <= 16 else 5
+        ms = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            g(z, c)
+            ms.append((time.perf_counter() - t0) * 1e3)
+    m = statistics.median(ms)
+    return {"arch": arch, "batch": b, "ms": m, "ms_per_image": m / b}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    rows, fwd = [], []
+    for arch in ["resnet-cgan", "dcgan"]:
+        for kind, sn in [("hinge", False), ("non-saturating", False), ("wgan-gp", False), ("hinge", True)]:
+            r = bench_steps(arch, kind, sn, a.batch, a.warmup, a.steps)
+            print(f"{arch} {kind}{' +SN' if sn else ''}: {r['seconds_per_step']:.3f} s/step", flush=True)
+            rows.append(r)
+        for b in [1, 16, 64]:
+            r = bench_forward(arch, b, a.warmup)
+            print(f"{arch} forward batch {b}: {r['ms']:.2f} ms", flush=True)
+            fwd.append(r)
+    report = {"torch": torch.__version__, "threads": torch.get_num_threads(), "steps": rows, "forward": fwd}
+    if a.json:
+        with open(a.json + ".tmp", "w") as f:
+            json.dump(report, f, indent=2)
+        os.replace(a.json + ".tmp", a.json)
+
+
+if __name__ == "__main__":
+    main()
