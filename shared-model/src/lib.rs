@@ -11,10 +11,12 @@ pub mod cgan;
 pub mod error;
 pub mod rng;
 pub mod sample;
+pub mod tagger;
 pub mod vocab;
 
 pub use card::ModelCard;
 pub use cgan::{Discriminator, DiscriminatorConfig, Generator, GeneratorConfig};
 pub use error::ModelError;
 pub use rng::SplitMix64;
+pub use tagger::{LoadedTagger, Tagger, TaggerCard, TaggerConfig};
 pub use vocab::TagVocab;
