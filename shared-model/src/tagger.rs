@@ -202,7 +202,11 @@ pub fn group_indices(vocab: &TagVocab) -> Vec<Vec<usize>> {
 
 /// Vocabulary positions of the free tags.
 pub fn free_indices(vocab: &TagVocab) -> Vec<usize> {
-    vocab.free.iter().filter_map(|t| vocab.index_of(t)).collect()
+    vocab
+        .free
+        .iter()
+        .filter_map(|t| vocab.index_of(t))
+        .collect()
 }
 
 /// Probabilities of one row of logits (`vocab.len()` values): a softmax within each exclusive
@@ -437,7 +441,11 @@ impl LoadedTagger {
         for row in logits.chunks(t) {
             probs.extend(tag_probabilities(&self.card.vocab, row));
         }
-        let feats = h.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
+        let feats = h
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap_or_default();
         (probs, feats)
     }
 }

@@ -24,8 +24,7 @@ pub fn varied_dataset(dir: &Path, name: &str, n: usize, with_metadata: bool) -> 
             let (fx, fy) = (x as i32 - dx, y as i32 - dy);
             let base = if fy < 5 || !(2..=13).contains(&fx) {
                 hc
-            } else if (8..=9).contains(&fy) && ((4..=5).contains(&fx) || (10..=11).contains(&fx))
-            {
+            } else if (8..=9).contains(&fy) && ((4..=5).contains(&fx) || (10..=11).contains(&fx)) {
                 ec
             } else {
                 [250, 225, 205]
@@ -201,7 +200,14 @@ fn eval_reports_every_figure_with_its_floor_and_writes_sheets() {
     ]);
     assert!(o.status.success(), "eval failed: {}", stderr(&o));
     let table = String::from_utf8_lossy(&o.stdout);
-    for needle in ["label accuracy", "hair", "eyes", "FD", "KID", "real train vs held-out"] {
+    for needle in [
+        "label accuracy",
+        "hair",
+        "eyes",
+        "FD",
+        "KID",
+        "real train vs held-out",
+    ] {
         assert!(table.contains(needle), "table lacks {needle}: {table}");
     }
     let r = json(&report)["report"].clone();
@@ -217,7 +223,10 @@ fn eval_reports_every_figure_with_its_floor_and_writes_sheets() {
         assert!((0.0..=1.0).contains(&all));
     }
     // The tagger reads the held-out reals well: the ceiling of label accuracy.
-    assert!(r["tagger_on_heldout_reals"]["all"].as_f64().unwrap() >= 0.9, "{r}");
+    assert!(
+        r["tagger_on_heldout_reals"]["all"].as_f64().unwrap() >= 0.9,
+        "{r}"
+    );
     let made = &r["generated_vs_heldout"];
     let floor = &r["real_train_vs_heldout"];
     for d in [made, floor] {
@@ -264,10 +273,11 @@ fn interpolation_strip_ends_are_the_generated_faces() {
     let strip = image::open(&strip).unwrap().to_rgba8();
     // Sheet layout: 16-pixel tiles, 2-pixel gutters, one row of 5.
     assert_eq!(strip.dimensions(), (5 * 16 + 6 * 2, 16 + 2 * 2));
-    let tile = |k: u32| {
-        image::imageops::crop_imm(&strip, 2 + k * 18, 2, 16, 16).to_image()
-    };
-    for (k, seed, tags) in [(0, "3", "red hair, green eyes"), (4, "9", "blue hair, purple eyes")] {
+    let tile = |k: u32| image::imageops::crop_imm(&strip, 2 + k * 18, 2, 16, 16).to_image();
+    for (k, seed, tags) in [
+        (0, "3", "red hair, green eyes"),
+        (4, "9", "blue hair, purple eyes"),
+    ] {
         let out = tmp.path().join(format!("gen{seed}"));
         let o = trainer(&[
             "generate",
@@ -322,14 +332,46 @@ fn measuring_commands_reject_bad_input_by_name() {
     let data = varied_dataset(tmp.path(), "faces", 6, true);
     let d = data.to_str().unwrap();
     let cases: [(&[&str], &str); 5] = [
-        (&["tag", "--tagger", "t", "--data", d, "--threshold", "2"], "not a probability"),
         (
-            &["interpolate", "--model", "m", "--from", "banana", "--to", "1", "--out", "x.png"],
+            &["tag", "--tagger", "t", "--data", d, "--threshold", "2"],
+            "not a probability",
+        ),
+        (
+            &[
+                "interpolate",
+                "--model",
+                "m",
+                "--from",
+                "banana",
+                "--to",
+                "1",
+                "--out",
+                "x.png",
+            ],
             "not an endpoint",
         ),
-        (&["eval", "--model", "m", "--tagger", "t", "--data", d, "--per-combo", "0"], "per-combo"),
-        (&["tag", "--tagger", d, "--data", d], "cannot read tagger card"),
-        (&["train", "--data", d, "--out", "x", "--eval-every", "5"], "--tagger"),
+        (
+            &[
+                "eval",
+                "--model",
+                "m",
+                "--tagger",
+                "t",
+                "--data",
+                d,
+                "--per-combo",
+                "0",
+            ],
+            "per-combo",
+        ),
+        (
+            &["tag", "--tagger", d, "--data", d],
+            "cannot read tagger card",
+        ),
+        (
+            &["train", "--data", d, "--out", "x", "--eval-every", "5"],
+            "--tagger",
+        ),
     ];
     for (args, needle) in cases {
         let o = trainer(args);
@@ -337,17 +379,37 @@ fn measuring_commands_reject_bad_input_by_name() {
         assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
     }
     // A model card is not a tagger card; a truncated tagger is a clear error.
-    let (_, model) = tiny_model(tmp.path(), &varied_dataset(tmp.path(), "more", 12, true), &[]);
-    let o = trainer(&["tag", "--tagger", model.join("model.json").to_str().unwrap(), "--data", d]);
+    let (_, model) = tiny_model(
+        tmp.path(),
+        &varied_dataset(tmp.path(), "more", 12, true),
+        &[],
+    );
+    let o = trainer(&[
+        "tag",
+        "--tagger",
+        model.join("model.json").to_str().unwrap(),
+        "--data",
+        d,
+    ]);
     assert!(stderr(&o).contains("not a tagger card"), "{}", stderr(&o));
     let (_, tagger) = trained_tagger(&tmp.path().join("t"));
     let w = tagger.join("tagger.bpk");
     let bytes = std::fs::read(&w).unwrap();
     std::fs::write(&w, &bytes[..bytes.len() / 3]).unwrap();
     let before = std::fs::read_to_string(data.join("metadata.csv")).unwrap();
-    let o = trainer(&["tag", "--tagger", tagger.to_str().unwrap(), "--data", d, "--overwrite"]);
+    let o = trainer(&[
+        "tag",
+        "--tagger",
+        tagger.to_str().unwrap(),
+        "--data",
+        d,
+        "--overwrite",
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("weights"), "{}", stderr(&o));
-    assert_eq!(std::fs::read_to_string(data.join("metadata.csv")).unwrap(), before);
+    assert_eq!(
+        std::fs::read_to_string(data.join("metadata.csv")).unwrap(),
+        before
+    );
     assert!(!tmp.path().join("x").exists());
 }

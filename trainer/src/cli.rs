@@ -276,7 +276,14 @@ fn train(a: TrainArgs) -> Result<()> {
             &run.join("config.json"),
             serde_json::to_string_pretty(&cfg)?.as_bytes(),
         )?;
-        let hook = eval_hook(&a.tagger, a.eval_every, a.eval_per_combo, &data_dir, &data, &run)?;
+        let hook = eval_hook(
+            &a.tagger,
+            a.eval_every,
+            a.eval_per_combo,
+            &data_dir,
+            &data,
+            &run,
+        )?;
         let after = |t: &Trainer| hook.as_ref().map_or(Ok(()), |h| h.after_step(t));
         let t = run_training_with(trainer, &data, &run, &RunOptions { progress }, Some(&after))?;
         eprintln!("done: {} steps in {}", t.state.step, run.display());
@@ -316,7 +323,14 @@ fn train(a: TrainArgs) -> Result<()> {
     cfg.generator.validate()?;
     cfg.discriminator.feature_dim()?;
     let run = next_run_dir(&out, &data.name)?;
-    let hook = eval_hook(&a.tagger, a.eval_every, a.eval_per_combo, &data_dir, &data, &run)?;
+    let hook = eval_hook(
+        &a.tagger,
+        a.eval_every,
+        a.eval_per_combo,
+        &data_dir,
+        &data,
+        &run,
+    )?;
     std::fs::create_dir_all(&run)?;
     write_atomic(
         &run.join("config.json"),

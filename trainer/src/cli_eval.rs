@@ -298,7 +298,10 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     }
     if let Some(dir) = &a.sheets {
         write_sheets(&faces, dir, a.sheet_size as usize)?;
-        eprintln!("wrote good.png, bad.png and sheets.csv to {}", dir.display());
+        eprintln!(
+            "wrote good.png, bad.png and sheets.csv to {}",
+            dir.display()
+        );
     }
     Ok(())
 }
@@ -310,10 +313,7 @@ pub fn interpolate_cmd(a: InterpolateArgs) -> Result<()> {
     let model = load_model_or_run(&a.model, &device)?;
     let frames = interpolate(&model, &from, &to, a.steps as usize)?;
     let side = model.card.resolution;
-    write_atomic(
-        &a.out,
-        &png_bytes(&sheet(&frames, side, frames.len()))?,
-    )?;
+    write_atomic(&a.out, &png_bytes(&sheet(&frames, side, frames.len()))?)?;
     eprintln!("wrote {} faces to {}", frames.len(), a.out.display());
     Ok(())
 }
@@ -346,8 +346,8 @@ impl TrainEval {
             reloaded = load_data(data_dir, t.card.resolution)?;
             &reloaded
         };
-        let ctx = EvalContext::new(t, data, data_dir, per_combo, 0)
-            .context("preparing --eval-every")?;
+        let ctx =
+            EvalContext::new(t, data, data_dir, per_combo, 0).context("preparing --eval-every")?;
         Ok(Self {
             ctx,
             every,

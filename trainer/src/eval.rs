@@ -181,8 +181,8 @@ impl EvalContext {
         let (_, train_feats) = read(&train_sel);
         let truth: Vec<Vec<String>> = held_sel.iter().map(|&i| data.tags[i].clone()).collect();
         let heldout_feats = to_matrix(&held_feats, f);
-        let floor = distances(&to_matrix(&train_feats, f), &heldout_feats)
-            .context("real-vs-real floor")?;
+        let floor =
+            distances(&to_matrix(&train_feats, f), &heldout_feats).context("real-vs-real floor")?;
         Ok(Self {
             tagger_on_heldout_reals: accuracy(tv, &held_probs, &truth),
             tagger,
@@ -217,8 +217,10 @@ impl EvalContext {
             let tags = combo.tags.join(", ");
             for j in 0..self.per_combo {
                 let seed = self.seed + (ci * self.per_combo + j) as u64;
-                let req = FaceRequest::new(model_vocab, latent_dim, seed, &tags)
-                    .with_context(|| format!("the model cannot draw '{tags}', a tag combination of the data"))?;
+                let req =
+                    FaceRequest::new(model_vocab, latent_dim, seed, &tags).with_context(|| {
+                        format!("the model cannot draw '{tags}', a tag combination of the data")
+                    })?;
                 reqs.push(req);
             }
         }
@@ -284,10 +286,7 @@ impl EvalContext {
 
 /// RGBA `side`-sided pixels -> RGB at `res` pixels (resized when the sides differ).
 fn to_rgb(rgba: &[u8], side: usize, res: usize) -> Vec<u8> {
-    let rgb: Vec<u8> = rgba
-        .chunks(4)
-        .flat_map(|p| [p[0], p[1], p[2]])
-        .collect();
+    let rgb: Vec<u8> = rgba.chunks(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
     if side == res {
         return rgb;
     }
@@ -314,11 +313,21 @@ pub fn report_table(r: &EvalReport) -> String {
         "", "generated", "held-out reals"
     ));
     for (g, a) in &r.label_accuracy.groups {
-        let real = r.tagger_on_heldout_reals.groups.get(g).copied().unwrap_or(0.0);
+        let real = r
+            .tagger_on_heldout_reals
+            .groups
+            .get(g)
+            .copied()
+            .unwrap_or(0.0);
         s.push_str(&format!("  {g:<14} {:>10} {:>16}\n", pct(*a), pct(real)));
     }
     if let (Some(a), Some(b)) = (r.label_accuracy.free, r.tagger_on_heldout_reals.free) {
-        s.push_str(&format!("  {:<14} {:>10} {:>16}\n", "free tags", pct(a), pct(b)));
+        s.push_str(&format!(
+            "  {:<14} {:>10} {:>16}\n",
+            "free tags",
+            pct(a),
+            pct(b)
+        ));
     }
     s.push_str(&format!(
         "  {:<14} {:>10} {:>16}\n",

@@ -30,7 +30,11 @@ pub fn parse_endpoint(s: &str) -> Result<Endpoint> {
 /// Spherical interpolation between `a` and `b` at `t` in `[0, 1]`; linear when they are
 /// (anti)parallel or zero.
 pub fn slerp(a: &[f32], b: &[f32], t: f64) -> Vec<f32> {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
     let na = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     let nb = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     let cos = if na > 0.0 && nb > 0.0 {
@@ -75,12 +79,11 @@ pub fn strip_requests(
             out.push(b.clone());
         } else {
             let t = k as f64 / (steps - 1) as f64;
-            let c = a
-                .c
-                .iter()
-                .zip(&b.c)
-                .map(|(x, y)| ((1.0 - t) * f64::from(*x) + t * f64::from(*y)) as f32)
-                .collect();
+            let c =
+                a.c.iter()
+                    .zip(&b.c)
+                    .map(|(x, y)| ((1.0 - t) * f64::from(*x) + t * f64::from(*y)) as f32)
+                    .collect();
             out.push(FaceRequest {
                 seed: a.seed,
                 tags: Vec::new(),

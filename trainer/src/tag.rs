@@ -115,7 +115,9 @@ fn csv_line(fields: &[String]) -> Result<String> {
         .quote_style(csv::QuoteStyle::Necessary)
         .from_writer(Vec::new());
     w.write_record(fields)?;
-    Ok(String::from_utf8(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?)
+    Ok(String::from_utf8(
+        w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?,
+    )?)
 }
 
 /// Writes `bytes` to `path` via a temporary file in the same folder and a rename.
@@ -222,7 +224,9 @@ pub fn tag_folder_with(
     }
     summary.tagged = new_tags.len();
     if new_tags.is_empty() {
-        summary.kept = existing.as_ref().map_or(sidecar_tags.len(), |e| e.rows.len());
+        summary.kept = existing
+            .as_ref()
+            .map_or(sidecar_tags.len(), |e| e.rows.len());
         return Ok(summary);
     }
 
@@ -355,15 +359,14 @@ mod tests {
         assert_eq!(lines[0], "file_name,tags");
         assert!(lines[1].starts_with("a.png,") && lines[2].starts_with("sub/b.png,"));
         // Threshold 0: a hair tag and the free tag on every row.
-        assert!(lines[1].contains("hair") && lines[1].contains("smile"), "{text}");
+        assert!(
+            lines[1].contains("hair") && lines[1].contains("smile"),
+            "{text}"
+        );
         // The result is a dataset the loader reads.
-        let ds = crate::data::load_dataset(
-            dir.path(),
-            8,
-            crate::data::OnBadEntry::Fail,
-            &|_, _| {},
-        )
-        .unwrap();
+        let ds =
+            crate::data::load_dataset(dir.path(), 8, crate::data::OnBadEntry::Fail, &|_, _| {})
+                .unwrap();
         assert_eq!(ds.len(), 2);
     }
 
@@ -378,7 +381,10 @@ mod tests {
         assert!(text.starts_with(old), "{text}");
         assert_eq!(text.lines().count(), 4);
         assert!(text.lines().nth(2).unwrap().starts_with("a.png,"), "{text}");
-        assert!(text.lines().nth(2).unwrap().ends_with(','), "empty note column");
+        assert!(
+            text.lines().nth(2).unwrap().ends_with(','),
+            "empty note column"
+        );
 
         // Nothing left to tag: the file is not touched.
         let s = tag_folder(&tagger(), dir.path(), KEEP).unwrap();
@@ -411,7 +417,10 @@ mod tests {
             // The complete new file exists next to the old one, the old one is untouched.
             let new = std::fs::read_to_string(tmp).unwrap();
             assert!(new.starts_with(old) && new.contains("a.png"));
-            assert_eq!(std::fs::read_to_string(dir.path().join("metadata.csv")).unwrap(), old);
+            assert_eq!(
+                std::fs::read_to_string(dir.path().join("metadata.csv")).unwrap(),
+                old
+            );
             *seen.borrow_mut() = Some(tmp.to_path_buf());
             bail!("simulated crash before the rename")
         })

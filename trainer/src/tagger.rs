@@ -106,11 +106,20 @@ pub fn read_images(
         let h = tagger.features(images_tensor(chunk, res, device));
         let logits = tagger.head(h.clone());
         let t = logits.dims()[1];
-        let logits = logits.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 data");
+        let logits = logits
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("f32 data");
         for row in logits.chunks(t) {
             probs.extend(tag_probabilities(vocab, row));
         }
-        feats.extend(h.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 data"));
+        feats.extend(
+            h.into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .expect("f32 data"),
+        );
     }
     (probs, feats)
 }
@@ -312,7 +321,10 @@ pub fn train_tagger(
     let held = heldout_mask(data, dir, &split);
     let (heldout, train): (Vec<usize>, Vec<usize>) = (0..data.len()).partition(|&i| held[i]);
     if train.is_empty() {
-        bail!("no training images left after holding out {} %", opts.holdout);
+        bail!(
+            "no training images left after holding out {} %",
+            opts.holdout
+        );
     }
     if heldout.is_empty() {
         bail!(
@@ -450,7 +462,10 @@ mod tests {
             row(&["y eyes", "a hair"], 0.1),
         ]
         .concat();
-        let truth = vec![parse_tags("a hair, x eyes, smile"), parse_tags("b hair, y eyes")];
+        let truth = vec![
+            parse_tags("a hair, x eyes, smile"),
+            parse_tags("b hair, y eyes"),
+        ];
         let acc = accuracy(&v, &probs, &truth);
         assert_eq!(acc.groups["eyes"], 1.0);
         assert_eq!(acc.groups["hair"], 0.5);
@@ -463,7 +478,10 @@ mod tests {
         let v = vocab();
         let device = Device::flex();
         let target = Tensor::<2>::from_data(
-            TensorData::new(v.encode(&parse_tags("a hair, x eyes, smile")).unwrap(), [1, 5]),
+            TensorData::new(
+                v.encode(&parse_tags("a hair, x eyes, smile")).unwrap(),
+                [1, 5],
+            ),
             &device,
         );
         let good = target.clone().mul_scalar(20.0).sub_scalar(10.0);
