@@ -10,6 +10,9 @@
 //!   scale (a perfect generator scores about that), plus the tagger's label accuracy on those
 //!   held-out reals (the ceiling of label accuracy).
 //!
+//! Features are centred on the held-out reals' mean and scaled so that their mean per-dimension
+//! variance is 1 ([`FeatureScale`]), the same map for every set.
+//!
 //! Distribution metrics compare like with like: for each combination the same number of faces,
 //! `k_c = min(per_combo, held-out images of c, training images of c)`, enters each of the three
 //! sets (generated, held-out, training), so all sets share one tag distribution and one size.
@@ -101,6 +104,7 @@ pub struct EvalContext {
     tagger: LoadedTagger,
     combos: Vec<Combo>,
     heldout_feats: DMatrix<f64>,
+    scale: FeatureScale,
     tagger_on_heldout_reals: TaggerAccuracy,
     floor: Distances,
     pub per_combo: usize,
@@ -109,6 +113,35 @@ pub struct EvalContext {
 
 fn to_matrix(feats: &[f32], dim: usize) -> DMatrix<f64> {
     DMatrix::from_row_iterator(feats.len() / dim, dim, feats.iter().map(|&v| f64::from(v)))
+}
+
+/// The fixed affine map applied to every feature set before the metrics: centred on the
+/// reference set's mean and scaled by one factor so that the reference's mean per-dimension
+/// variance is 1. FD, precision and recall only change scale (FD by a constant factor); KID's
+/// cubic kernel needs values of order 1 to have a usable variance.
+#[derive(Debug, Clone)]
+pub struct FeatureScale {
+    mean: nalgebra::RowDVector<f64>,
+    scale: f64,
+}
+
+impl FeatureScale {
+    pub fn fit(reference: &DMatrix<f64>) -> Self {
+        let (mean, cov) = crate::metrics::mean_cov(reference);
+        let var = cov.trace() / reference.ncols() as f64;
+        Self {
+            mean: mean.transpose(),
+            scale: if var > 0.0 { 1.0 / var.sqrt() } else { 1.0 },
+        }
+    }
+
+    pub fn apply(&self, mut m: DMatrix<f64>) -> DMatrix<f64> {
+        for mut row in m.row_iter_mut() {
+            row -= &self.mean;
+            row *= self.scale;
+        }
+        m
+    }
 }
 
 impl EvalContext {
@@ -180,14 +213,17 @@ impl EvalContext {
         let (held_probs, held_feats) = read(&held_sel);
         let (_, train_feats) = read(&train_sel);
         let truth: Vec<Vec<String>> = held_sel.iter().map(|&i| data.tags[i].clone()).collect();
-        let heldout_feats = to_matrix(&held_feats, f);
-        let floor =
-            distances(&to_matrix(&train_feats, f), &heldout_feats).context("real-vs-real floor")?;
+        let heldout_raw = to_matrix(&held_feats, f);
+        let scale = FeatureScale::fit(&heldout_raw);
+        let heldout_feats = scale.apply(heldout_raw);
+        let floor = distances(&scale.apply(to_matrix(&train_feats, f)), &heldout_feats)
+            .context("real-vs-real floor")?;
         Ok(Self {
             tagger_on_heldout_reals: accuracy(tv, &held_probs, &truth),
             tagger,
             combos,
             heldout_feats,
+            scale,
             floor,
             per_combo,
             seed,
@@ -267,7 +303,10 @@ impl EvalContext {
             let start = ci * self.per_combo;
             dist_feats.extend_from_slice(&feats[start * f..(start + combo.take) * f]);
         }
-        let generated_vs_heldout = distances(&to_matrix(&dist_feats, f), &self.heldout_feats)?;
+        let generated_vs_heldout = distances(
+            &self.scale.apply(to_matrix(&dist_feats, f)),
+            &self.heldout_feats,
+        )?;
         let report = EvalReport {
             per_combo: self.per_combo,
             combos: self.combos.len(),
@@ -410,6 +449,25 @@ mod tests {
         let d = distances(&a, &a).unwrap();
         assert!(d.fd < 1e-9);
         assert_eq!((d.precision, d.recall, d.n), (1.0, 1.0, 40));
+    }
+
+    #[test]
+    fn feature_scale_centres_and_normalises_the_reference() {
+        let z = shared_model::SplitMix64::new(5).normals(200 * 4);
+        let a = DMatrix::from_row_iterator(200, 4, z.into_iter().map(|v| 3.0 + 7.0 * f64::from(v)));
+        let s = FeatureScale::fit(&a);
+        let b = s.apply(a.clone());
+        let (mean, cov) = crate::metrics::mean_cov(&b);
+        assert!(mean.norm() < 1e-9);
+        assert!((cov.trace() / 4.0 - 1.0).abs() < 1e-9);
+        // FD scales by the square of the factor.
+        let c = a.map(|v| v + 1.0);
+        let fd_raw = frechet_distance(&a, &c).unwrap();
+        let fd = frechet_distance(&b, &s.apply(c)).unwrap();
+        assert!(
+            (fd - fd_raw * s.scale * s.scale).abs() < 1e-9,
+            "{fd} vs {fd_raw}"
+        );
     }
 
     #[test]
