@@ -279,7 +279,7 @@ pub fn tag_folder_with(
             let mut rows: Vec<(String, String)> = new_tags.clone();
             if !opts.overwrite {
                 summary.kept = sidecar_tags.len();
-                rows.extend(sidecar_tags.into_iter());
+                rows.extend(sidecar_tags);
             }
             rows.sort();
             let mut out = String::from("file_name,tags\n");

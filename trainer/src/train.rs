@@ -543,6 +543,9 @@ pub fn run_training(
     run_training_with(trainer, data, run, opts, None)
 }
 
+/// Runs after a training step (see [`run_training_with`]).
+pub type StepHook<'a> = &'a dyn Fn(&Trainer) -> Result<()>;
+
 /// [`run_training`] with a hook that runs after every step (once its checkpoint, if any, is
 /// written), e.g. the `--eval-every` evaluation.
 pub fn run_training_with(
@@ -550,7 +553,7 @@ pub fn run_training_with(
     data: &Dataset,
     run: &Path,
     opts: &RunOptions,
-    after_step: Option<&dyn Fn(&Trainer) -> Result<()>>,
+    after_step: Option<StepHook>,
 ) -> Result<Trainer> {
     std::fs::create_dir_all(run.join("samples"))?;
     let total = trainer.cfg.steps;
