@@ -13,6 +13,7 @@ pub mod dcgan;
 pub mod error;
 pub mod rng;
 pub mod sample;
+pub mod tagger;
 pub mod vocab;
 
 pub use arch::{AnyDiscriminator, AnyGenerator, DiscriminatorSpec, GeneratorSpec};
@@ -21,4 +22,5 @@ pub use cgan::{Discriminator, DiscriminatorConfig, Generator, GeneratorConfig};
 pub use dcgan::{DcganDiscriminatorConfig, DcganGeneratorConfig};
 pub use error::ModelError;
 pub use rng::SplitMix64;
+pub use tagger::{LoadedTagger, Tagger, TaggerCard, TaggerConfig};
 pub use vocab::TagVocab;

@@ -15,7 +15,7 @@ use crate::data::{OnBadEntry, load_dataset};
 use crate::fsutil::write_atomic;
 use crate::losses::{LossKind, PairWeights};
 use crate::train::{
-    RunOptions, TrainConfig, Trainer, latest_checkpoint, load_run_config, run_training,
+    RunOptions, TrainConfig, Trainer, latest_checkpoint, load_run_config, run_training_with,
 };
 
 /// kyara's trainer: train a tag-conditional anime face generator, draw faces, export for the web page.
@@ -44,6 +44,15 @@ pub enum Command {
     Export(ExportArgs),
     /// Time training steps (every arch x loss) and generator forwards on synthetic data.
     Bench(BenchArgs),
+    /// Train the tagger (tag classifier) used by `tag` and `eval`.
+    Tagger(crate::cli_eval::TaggerArgs),
+    /// Write metadata.csv for a folder of untagged images with a trained tagger.
+    Tag(crate::cli_eval::TagArgs),
+    /// Score a model: label accuracy, FD, KID, precision/recall vs held-out reals and the
+    /// real-vs-real floor.
+    Eval(crate::cli_eval::EvalArgs),
+    /// Draw a strip of faces between two SEED:TAGS endpoints.
+    Interpolate(crate::cli_eval::InterpolateArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -138,6 +147,15 @@ pub struct TrainArgs {
     /// No progress bar (log lines instead).
     #[arg(long)]
     pub quiet: bool,
+    /// Evaluate the EMA generator every N steps (needs --tagger); appends metric-tagger-eval.jsonl.
+    #[arg(long, requires = "tagger", value_parser = clap::value_parser!(u64).range(1..))]
+    pub eval_every: Option<u64>,
+    /// Tagger used by --eval-every.
+    #[arg(long, requires = "eval_every")]
+    pub tagger: Option<PathBuf>,
+    /// Faces per tag combination in --eval-every evaluations.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub eval_per_combo: u64,
 }
 
 #[derive(Args, Debug)]
@@ -323,7 +341,16 @@ fn train(a: TrainArgs) -> Result<()> {
             &run.join("config.json"),
             serde_json::to_string_pretty(&cfg)?.as_bytes(),
         )?;
-        let t = run_training(trainer, &data, &run, &RunOptions { progress })?;
+        let hook = eval_hook(
+            &a.tagger,
+            a.eval_every,
+            a.eval_per_combo,
+            &data_dir,
+            &data,
+            &run,
+        )?;
+        let after = |t: &Trainer| hook.as_ref().map_or(Ok(()), |h| h.after_step(t));
+        let t = run_training_with(trainer, &data, &run, &RunOptions { progress }, Some(&after))?;
         eprintln!("done: {} steps in {}", t.state.step, run.display());
         return Ok(());
     }
@@ -396,6 +423,14 @@ fn train(a: TrainArgs) -> Result<()> {
     cfg.generator.validate()?;
     cfg.discriminator.feature_dim()?;
     let run = next_run_dir(&out, &data.name)?;
+    let hook = eval_hook(
+        &a.tagger,
+        a.eval_every,
+        a.eval_per_combo,
+        &data_dir,
+        &data,
+        &run,
+    )?;
     std::fs::create_dir_all(&run)?;
     write_atomic(
         &run.join("config.json"),
@@ -403,9 +438,32 @@ fn train(a: TrainArgs) -> Result<()> {
     )?;
     eprintln!("run folder: {}", run.display());
     let trainer = Trainer::new(cfg, &data, &device)?;
-    let t = run_training(trainer, &data, &run, &RunOptions { progress })?;
+    let after = |t: &Trainer| hook.as_ref().map_or(Ok(()), |h| h.after_step(t));
+    let t = run_training_with(trainer, &data, &run, &RunOptions { progress }, Some(&after))?;
     eprintln!("done: {} steps in {}", t.state.step, run.display());
     Ok(())
+}
+
+/// The `--eval-every` hook, when asked for.
+fn eval_hook(
+    tagger: &Option<PathBuf>,
+    every: Option<u64>,
+    per_combo: u64,
+    data_dir: &Path,
+    data: &crate::data::Dataset,
+    run: &Path,
+) -> Result<Option<crate::cli_eval::TrainEval>> {
+    match (tagger, every) {
+        (Some(t), Some(k)) => Ok(Some(crate::cli_eval::TrainEval::new(
+            t,
+            data_dir,
+            data,
+            run,
+            k,
+            per_combo as usize,
+        )?)),
+        _ => Ok(None),
+    }
 }
 
 fn generate(a: GenerateArgs) -> Result<()> {
@@ -467,6 +525,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Generate(a) => generate(a),
         Command::Export(a) => export(a),
         Command::Bench(a) => bench(a),
+        Command::Tagger(a) => crate::cli_eval::tagger(a),
+        Command::Tag(a) => crate::cli_eval::tag(a),
+        Command::Eval(a) => crate::cli_eval::eval(a),
+        Command::Interpolate(a) => crate::cli_eval::interpolate_cmd(a),
     }
 }
 

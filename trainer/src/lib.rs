@@ -3,11 +3,16 @@
 
 pub mod bench;
 pub mod cli;
+pub mod cli_eval;
 pub mod data;
+pub mod eval;
 pub mod export;
 pub mod fsutil;
 pub mod generate;
+pub mod interpolate;
 pub mod losses;
 pub mod metrics;
 pub mod spectral;
+pub mod tag;
+pub mod tagger;
 pub mod train;

@@ -565,10 +565,25 @@ pub struct RunOptions {
 
 /// Trains until `cfg.steps`, writing the run folder. `resume` continues from its latest checkpoint.
 pub fn run_training(
+    trainer: Trainer,
+    data: &Dataset,
+    run: &Path,
+    opts: &RunOptions,
+) -> Result<Trainer> {
+    run_training_with(trainer, data, run, opts, None)
+}
+
+/// Runs after a training step (see [`run_training_with`]).
+pub type StepHook<'a> = &'a dyn Fn(&Trainer) -> Result<()>;
+
+/// [`run_training`] with a hook that runs after every step (once its checkpoint, if any, is
+/// written), e.g. the `--eval-every` evaluation.
+pub fn run_training_with(
     mut trainer: Trainer,
     data: &Dataset,
     run: &Path,
     opts: &RunOptions,
+    after_step: Option<StepHook>,
 ) -> Result<Trainer> {
     std::fs::create_dir_all(run.join("samples"))?;
     let total = trainer.cfg.steps;
@@ -677,6 +692,9 @@ pub fn run_training(
         }
         if step.is_multiple_of(trainer.cfg.checkpoint_every) || step == total {
             trainer.save_checkpoint(run)?;
+        }
+        if let Some(hook) = after_step {
+            hook(&trainer)?;
         }
     }
     bar.finish();

@@ -1,0 +1,566 @@
+//! The tagger: a small CNN that reads a face and says which tags it shows. kyara uses it to
+//! label untagged datasets (`trainer tag`), to score generated faces for the tags they were
+//! asked for (label accuracy) and as the feature network of FD/KID/precision/recall (there are
+//! no pretrained Inception weights here, and Inception features know little about anime faces).
+//!
+//! Outputs follow the vocabulary: a softmax over each exclusive group ("hair", "eyes") and an
+//! independent sigmoid for every free tag. The card (`format: "kyara-tagger"`) carries the
+//! config, the vocabulary, the rule that split the data into training and held-out images, and
+//! the accuracy measured on the held-out part.
+
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d,
+    conv::{Conv2d, Conv2dConfig},
+};
+use burn::prelude::*;
+use burn::tensor::activation::leaky_relu;
+use serde::{Deserialize, Serialize};
+
+use crate::card::load_weights;
+use crate::{ModelError, TagVocab};
+
+pub const TAGGER_FORMAT: &str = "kyara-tagger";
+pub const TAGGER_VERSION: u32 = 1;
+
+/// Tagger architecture.
+#[derive(Config, Debug)]
+pub struct TaggerConfig {
+    /// Number of outputs (the vocabulary size).
+    pub num_tags: usize,
+    /// Input side in pixels.
+    #[config(default = 64)]
+    pub resolution: usize,
+    /// Channels after the stem; doubled per stage up to `max_channels`.
+    #[config(default = 32)]
+    pub channels: usize,
+    #[config(default = 96)]
+    pub max_channels: usize,
+    /// Side of the last feature map before global pooling.
+    #[config(default = 4)]
+    pub final_size: usize,
+    /// Width of the embedding returned by [`Tagger::features`].
+    #[config(default = 128)]
+    pub feature_dim: usize,
+    #[config(default = 0.2)]
+    pub leaky_slope: f64,
+}
+
+/// conv3x3 (optionally stride 2) - BN - leaky ReLU.
+#[derive(Module, Debug)]
+pub struct ConvBn {
+    conv: Conv2d,
+    bn: BatchNorm,
+}
+
+impl ConvBn {
+    fn new(c_in: usize, c_out: usize, k: usize, stride: usize, device: &Device) -> Self {
+        let pad = (k - stride).div_ceil(2);
+        Self {
+            conv: Conv2dConfig::new([c_in, c_out], [k, k])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+                .with_bias(false)
+                .init(device),
+            bn: BatchNormConfig::new(c_out).init(device),
+        }
+    }
+
+    /// `x`: `[B, C_in, H, W]` -> `[B, C_out, H / stride, W / stride]` (before the activation).
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.bn.forward(self.conv.forward(x))
+    }
+}
+
+/// One downsampling stage: a stride-2 conv then a same-size conv, each with BN and leaky ReLU.
+#[derive(Module, Debug)]
+pub struct TaggerStage {
+    down: ConvBn,
+    same: ConvBn,
+}
+
+/// The tagger network: a stride-2 stem, stages of (stride-2 conv, conv), global mean+max pooling,
+/// a feature layer and a linear head over the vocabulary.
+#[derive(Module, Debug)]
+pub struct Tagger {
+    stem: ConvBn,
+    stages: Vec<TaggerStage>,
+    feature: Linear,
+    head: Linear,
+    slope: f64,
+}
+
+impl TaggerConfig {
+    fn stage_channels(&self, i: usize) -> usize {
+        (self.channels << i).min(self.max_channels)
+    }
+
+    /// Number of downsampling stages after the stem.
+    fn stages(&self) -> Result<usize, ModelError> {
+        let half = self.resolution / 2;
+        let f = self.final_size;
+        if self.resolution < 4
+            || f == 0
+            || half < f
+            || !half.is_multiple_of(f)
+            || !(half / f).is_power_of_two()
+        {
+            return Err(ModelError::BadConfig(format!(
+                "tagger resolution {} / 2 is not a power-of-two multiple of final_size {f}",
+                self.resolution
+            )));
+        }
+        Ok((half / f).trailing_zeros() as usize)
+    }
+
+    /// Checks the config without building anything.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        self.stages()?;
+        if self.num_tags == 0 || self.channels == 0 || self.feature_dim == 0 {
+            return Err(ModelError::BadConfig(
+                "tagger sizes must be positive".into(),
+            ));
+        }
+        if self.max_channels < self.channels {
+            return Err(ModelError::BadConfig(
+                "tagger max_channels is smaller than channels".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn try_init(&self, device: &Device) -> Result<Tagger, ModelError> {
+        self.validate()?;
+        let n = self.stages()?;
+        let stem = ConvBn::new(3, self.stage_channels(0), 4, 2, device);
+        let stages = (0..n)
+            .map(|i| {
+                let (c_in, c_out) = (self.stage_channels(i), self.stage_channels(i + 1));
+                TaggerStage {
+                    down: ConvBn::new(c_in, c_out, 3, 2, device),
+                    same: ConvBn::new(c_out, c_out, 3, 1, device),
+                }
+            })
+            .collect();
+        let c_last = self.stage_channels(n);
+        Ok(Tagger {
+            stem,
+            stages,
+            feature: LinearConfig::new(2 * c_last, self.feature_dim).init(device),
+            head: LinearConfig::new(self.feature_dim, self.num_tags).init(device),
+            slope: self.leaky_slope,
+        })
+    }
+
+    /// Builds the tagger. Panics on an invalid config; use [`Self::try_init`] for untrusted ones.
+    pub fn init(&self, device: &Device) -> Tagger {
+        self.try_init(device).expect("invalid tagger config")
+    }
+}
+
+impl Tagger {
+    /// The embedding used for FD, KID and precision/recall.
+    /// `x`: `[B, 3, R, R]` RGB in `[-1, 1]` -> `[B, feature_dim]` (after a leaky ReLU).
+    pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
+        let mut h = leaky_relu(self.stem.forward(x), self.slope); // [B, C0, R/2, R/2]
+        for stage in &self.stages {
+            h = leaky_relu(stage.down.forward(h), self.slope); // [B, C_i+1, S/2, S/2]
+            h = leaky_relu(stage.same.forward(h), self.slope);
+        }
+        let [b, c, hh, ww] = h.dims();
+        let flat = h.reshape([b, c, hh * ww]); // [B, C, S*S]
+        let mean = flat.clone().mean_dim(2).reshape([b, c]);
+        let max = flat.max_dim(2).reshape([b, c]);
+        let pooled = Tensor::cat(vec![mean, max], 1); // [B, 2C]
+        leaky_relu(self.feature.forward(pooled), self.slope) // [B, F]
+    }
+
+    /// Head over features. `h`: `[B, feature_dim]` -> logits `[B, num_tags]`.
+    pub fn head(&self, h: Tensor<2>) -> Tensor<2> {
+        self.head.forward(h)
+    }
+
+    /// `x`: `[B, 3, R, R]` RGB in `[-1, 1]` -> logits `[B, num_tags]`. Turn them into
+    /// probabilities with [`tag_probabilities`].
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.head(self.features(x))
+    }
+}
+
+/// Vocabulary positions of each exclusive group's tags, in group order.
+pub fn group_indices(vocab: &TagVocab) -> Vec<Vec<usize>> {
+    vocab
+        .groups
+        .iter()
+        .map(|g| {
+            g.tags
+                .iter()
+                .filter_map(|t| vocab.index_of(t))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Vocabulary positions of the free tags.
+pub fn free_indices(vocab: &TagVocab) -> Vec<usize> {
+    vocab
+        .free
+        .iter()
+        .filter_map(|t| vocab.index_of(t))
+        .collect()
+}
+
+/// Probabilities of one row of logits (`vocab.len()` values): a softmax within each exclusive
+/// group (so a group's probabilities sum to 1) and a sigmoid for every free tag.
+pub fn tag_probabilities(vocab: &TagVocab, logits: &[f32]) -> Vec<f32> {
+    let mut p = vec![0.0f32; logits.len()];
+    for idx in group_indices(vocab) {
+        let max = idx
+            .iter()
+            .map(|&i| logits[i])
+            .fold(f32::NEG_INFINITY, f32::max);
+        let exps: Vec<f32> = idx.iter().map(|&i| (logits[i] - max).exp()).collect();
+        let sum: f32 = exps.iter().sum();
+        for (&i, e) in idx.iter().zip(exps) {
+            p[i] = e / sum;
+        }
+    }
+    for i in free_indices(vocab) {
+        p[i] = 1.0 / (1.0 + (-logits[i]).exp());
+    }
+    p
+}
+
+/// The most probable tag of each group plus every free tag with probability >= `threshold`;
+/// a group's tag is left out when even its best tag is below `threshold`. `probs` is one row
+/// from [`tag_probabilities`].
+pub fn predicted_tags(vocab: &TagVocab, probs: &[f32], threshold: f32) -> Vec<String> {
+    let mut out = Vec::new();
+    for idx in group_indices(vocab) {
+        if let Some(&best) = idx.iter().max_by(|&&a, &&b| probs[a].total_cmp(&probs[b]))
+            && probs[best] >= threshold
+        {
+            out.push(vocab.tags[best].clone());
+        }
+    }
+    for i in free_indices(vocab) {
+        if probs[i] >= threshold {
+            out.push(vocab.tags[i].clone());
+        }
+    }
+    out
+}
+
+/// How the data was split into training and held-out images.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HoldoutSplit {
+    /// Human-readable statement of the rule.
+    pub rule: String,
+    /// Percentage of images held out (the hash bucket threshold).
+    pub percent: u32,
+}
+
+impl HoldoutSplit {
+    pub fn new(percent: u32) -> Self {
+        Self {
+            rule: format!(
+                "an image is held out when fnv1a64(key) % 100 < {percent}; key = its file name \
+                 relative to the data folder ('/' separated), or for images whose decoded pixels \
+                 equal other images', the smallest of those file names (so duplicates never \
+                 straddle the split)"
+            ),
+            percent,
+        }
+    }
+
+    /// Whether the image with split key `key` is held out.
+    pub fn is_heldout(&self, key: &str) -> bool {
+        fnv1a64(key.as_bytes()) % 100 < u64::from(self.percent)
+    }
+}
+
+/// 64-bit FNV-1a, a fixed hash anyone can recompute.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Held-out accuracy of a tagger.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaggerAccuracy {
+    /// Group name -> fraction of held-out images whose group tag is the most probable one.
+    pub groups: std::collections::BTreeMap<String, f64>,
+    /// Fraction of (image, free tag) decisions right at probability 0.5; `None` without free tags.
+    pub free: Option<f64>,
+    /// Fraction of images with every group and free tag right.
+    pub all: f64,
+    /// Number of held-out images.
+    pub images: usize,
+}
+
+/// What the tagger was trained on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaggerTraining {
+    pub data: String,
+    pub steps: u64,
+    pub batch_size: usize,
+    pub seed: u64,
+    pub train_images: usize,
+    pub seconds: f64,
+    pub augmentation: String,
+}
+
+/// The tagger's card: `tagger.json` next to `tagger.bpk`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaggerCard {
+    pub format: String,
+    pub version: u32,
+    pub name: String,
+    pub resolution: usize,
+    /// File name of the weights, relative to the card.
+    pub weights: String,
+    pub vocab: TagVocab,
+    pub tagger: TaggerConfig,
+    pub split: HoldoutSplit,
+    pub training: TaggerTraining,
+    pub heldout_accuracy: TaggerAccuracy,
+}
+
+impl TaggerCard {
+    pub fn new(
+        name: &str,
+        vocab: TagVocab,
+        tagger: TaggerConfig,
+        split: HoldoutSplit,
+        training: TaggerTraining,
+        heldout_accuracy: TaggerAccuracy,
+    ) -> Self {
+        Self {
+            format: TAGGER_FORMAT.into(),
+            version: TAGGER_VERSION,
+            name: name.into(),
+            resolution: tagger.resolution,
+            weights: "tagger.bpk".into(),
+            vocab,
+            tagger,
+            split,
+            training,
+            heldout_accuracy,
+        }
+    }
+
+    /// Parses and checks a tagger card from JSON text.
+    pub fn from_json(text: &str) -> Result<Self, ModelError> {
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| ModelError::BadCard(format!("not JSON: {e}")))?;
+        match value.get("format").and_then(|f| f.as_str()) {
+            Some(TAGGER_FORMAT) => {}
+            Some(other) => {
+                return Err(ModelError::BadCard(format!(
+                    "this is a '{other}' card, not a tagger card (\"format\": \"{TAGGER_FORMAT}\")"
+                )));
+            }
+            None => {
+                return Err(ModelError::BadCard(format!(
+                    "missing \"format\": \"{TAGGER_FORMAT}\" (is this a kyara tagger card?)"
+                )));
+            }
+        }
+        let card: TaggerCard =
+            serde_json::from_value(value).map_err(|e| ModelError::BadCard(e.to_string()))?;
+        if card.version > TAGGER_VERSION {
+            return Err(ModelError::BadCard(format!(
+                "tagger card version {} is newer than this kyara understands ({TAGGER_VERSION})",
+                card.version
+            )));
+        }
+        card.vocab.validate()?;
+        if card.tagger.num_tags != card.vocab.len() {
+            return Err(ModelError::BadCard(format!(
+                "tagger has {} outputs but the vocabulary has {} tags",
+                card.tagger.num_tags,
+                card.vocab.len()
+            )));
+        }
+        if card.tagger.resolution != card.resolution {
+            return Err(ModelError::BadCard(
+                "card resolution and tagger resolution differ".into(),
+            ));
+        }
+        if card.split.percent >= 100 {
+            return Err(ModelError::BadCard(
+                "held-out percentage must be below 100".into(),
+            ));
+        }
+        card.tagger.validate()?;
+        Ok(card)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("card serialises")
+    }
+}
+
+/// A tagger ready to read faces: its card plus weights, in inference mode.
+#[derive(Debug)]
+pub struct LoadedTagger {
+    pub card: TaggerCard,
+    pub tagger: Tagger,
+    pub device: Device,
+}
+
+impl LoadedTagger {
+    /// Builds the tagger the card describes and loads `weights` (burnpack bytes) into it.
+    /// Truncated, corrupt or foreign bytes are an error, never a panic.
+    pub fn from_bytes(
+        card: TaggerCard,
+        weights: Vec<u8>,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let tagger = card.tagger.try_init(device)?;
+        let tagger = load_weights(tagger, weights)?;
+        Ok(Self {
+            card,
+            tagger,
+            device: device.clone(),
+        })
+    }
+
+    /// Reads a batch: `x` `[B, 3, R, R]` in `[-1, 1]` -> (probabilities `B * T` row-major,
+    /// features `B * F` row-major).
+    pub fn predict(&self, x: Tensor<4>) -> (Vec<f32>, Vec<f32>) {
+        let h = self.tagger.features(x);
+        let logits = self.tagger.head(h.clone());
+        let [b, t] = logits.dims();
+        let logits = logits.into_data().convert::<f32>();
+        let logits = logits.as_slice::<f32>().expect("f32 data");
+        let mut probs = Vec::with_capacity(b * t);
+        for row in logits.chunks(t) {
+            probs.extend(tag_probabilities(&self.card.vocab, row));
+        }
+        let feats = h
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap_or_default();
+        (probs, feats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vocab::parse_tags;
+
+    fn vocab() -> TagVocab {
+        let sets: Vec<Vec<String>> = [
+            "red hair, green eyes, smile",
+            "blue hair, purple eyes",
+            "blonde hair, green eyes",
+        ]
+        .iter()
+        .map(|s| parse_tags(s))
+        .collect();
+        TagVocab::from_tag_sets(sets.iter().map(|s| s.as_slice()))
+    }
+
+    fn tiny(t: usize) -> TaggerConfig {
+        TaggerConfig::new(t)
+            .with_resolution(16)
+            .with_channels(4)
+            .with_max_channels(8)
+            .with_final_size(2)
+            .with_feature_dim(6)
+    }
+
+    #[test]
+    fn shapes_of_every_output() {
+        let device = Device::flex();
+        let t = tiny(6).init(&device);
+        let x = Tensor::<4>::zeros([3, 3, 16, 16], &device);
+        assert_eq!(t.features(x.clone()).dims(), [3, 6]);
+        assert_eq!(t.forward(x).dims(), [3, 6]);
+    }
+
+    #[test]
+    fn probabilities_sum_to_one_per_group() {
+        let v = vocab();
+        let logits = [3.0, -1.0, 0.5, 2.0, -4.0, 7.0];
+        let p = tag_probabilities(&v, &logits);
+        for idx in group_indices(&v) {
+            let s: f32 = idx.iter().map(|&i| p[i]).sum();
+            assert!((s - 1.0).abs() < 1e-6, "{s}");
+        }
+        let smile = v.index_of("smile").unwrap();
+        assert!((p[smile] - 1.0 / (1.0 + (-logits[smile]).exp())).abs() < 1e-7);
+        // Large logits do not overflow.
+        let p = tag_probabilities(&v, &[1e4, -1e4, 0.0, 500.0, 0.0, -1e4]);
+        assert!(p.iter().all(|x| x.is_finite()));
+    }
+
+    #[test]
+    fn predicted_tags_follow_groups_and_threshold() {
+        let v = vocab();
+        let mut logits = vec![0.0; v.len()];
+        logits[v.index_of("blue hair").unwrap()] = 5.0;
+        logits[v.index_of("purple eyes").unwrap()] = 5.0;
+        logits[v.index_of("smile").unwrap()] = -5.0;
+        let p = tag_probabilities(&v, &logits);
+        assert_eq!(predicted_tags(&v, &p, 0.5), ["purple eyes", "blue hair"]);
+        logits[v.index_of("smile").unwrap()] = 5.0;
+        let p = tag_probabilities(&v, &logits);
+        assert!(predicted_tags(&v, &p, 0.5).contains(&"smile".to_string()));
+        // A flat group is left out at a high threshold.
+        assert!(predicted_tags(&v, &tag_probabilities(&v, &[0.0; 6]), 0.9).is_empty());
+    }
+
+    #[test]
+    fn split_is_deterministic_and_near_its_percentage() {
+        let s = HoldoutSplit::new(10);
+        let held = (0..10_000)
+            .filter(|i| s.is_heldout(&format!("images/{i}.jpg")))
+            .count();
+        assert!((800..1200).contains(&held), "{held}");
+        assert_eq!(s.is_heldout("images/7.jpg"), s.is_heldout("images/7.jpg"));
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn cards_round_trip_and_bad_ones_are_errors() {
+        let device = Device::flex();
+        let v = vocab();
+        let cfg = tiny(v.len());
+        let card = TaggerCard::new(
+            "t",
+            v.clone(),
+            cfg.clone(),
+            HoldoutSplit::new(10),
+            TaggerTraining::default(),
+            TaggerAccuracy::default(),
+        );
+        let back = TaggerCard::from_json(&card.to_json()).unwrap();
+        assert_eq!(back.vocab, v);
+        let model_card = r#"{"format": "kyara-model", "version": 1}"#;
+        let e = TaggerCard::from_json(model_card).unwrap_err().to_string();
+        assert!(e.contains("not a tagger card"), "{e}");
+        assert!(TaggerCard::from_json("{").is_err());
+        let mut wrong = card.clone();
+        wrong.tagger.num_tags = 99;
+        assert!(TaggerCard::from_json(&wrong.to_json()).is_err());
+
+        let weights = crate::card::weights_bytes(cfg.init(&device)).unwrap();
+        let loaded = LoadedTagger::from_bytes(card.clone(), weights.clone(), &device).unwrap();
+        let (p, f) = loaded.predict(Tensor::zeros([2, 3, 16, 16], &device));
+        assert_eq!((p.len(), f.len()), (2 * v.len(), 2 * 6));
+        let half = weights[..weights.len() / 2].to_vec();
+        let e = LoadedTagger::from_bytes(card.clone(), half, &device).unwrap_err();
+        assert!(e.to_string().contains("weights"), "{e}");
+        // Weights of another architecture do not load either.
+        let other = crate::card::weights_bytes(tiny(v.len()).with_channels(8).init(&device));
+        assert!(LoadedTagger::from_bytes(card, other.unwrap(), &device).is_err());
+    }
+}

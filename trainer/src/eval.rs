@@ -1,0 +1,492 @@
+//! `trainer eval`: how good are the faces a model makes, measured with kyara's own tagger.
+//!
+//! For every tag combination that occurs in the data (restricted to the tagger's vocabulary),
+//! `per_combo` faces are drawn with fixed seeds (`seed + combo * per_combo + j`). Then:
+//! - **label accuracy**: does the tagger see the asked tags? Per exclusive group, for free tags,
+//!   and for all tags of a face at once;
+//! - **FD, KID, precision, recall** between the generated faces and held-out real faces, in the
+//!   tagger's feature space;
+//! - the same figures for **real training vs real held-out** faces: the floor that gives them a
+//!   scale (a perfect generator scores about that), plus the tagger's label accuracy on those
+//!   held-out reals (the ceiling of label accuracy).
+//!
+//! Features are centred on the held-out reals' mean and scaled so that their mean per-dimension
+//! variance is 1 ([`FeatureScale`]), the same map for every set.
+//!
+//! Distribution metrics compare like with like: for each combination the same number of faces,
+//! `k_c = min(per_combo, held-out images of c, training images of c)`, enters each of the three
+//! sets (generated, held-out, training), so all sets share one tag distribution and one size.
+//! "Held out" means held out from the *tagger*; the split is the tagger card's.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+use nalgebra::DMatrix;
+use serde::Serialize;
+use shared_model::TagVocab;
+use shared_model::sample::{FaceRequest, to_rgba};
+use shared_model::tagger::{LoadedTagger, TaggerAccuracy, fnv1a64};
+
+use crate::data::Dataset;
+use crate::fsutil::{png_bytes, sheet, write_atomic};
+use crate::metrics::{frechet_distance, kid, precision_recall};
+use crate::tagger::{accuracy, read_images, split_keys};
+
+/// k of the k-NN manifolds of precision and recall (the paper's choice).
+pub const PR_K: usize = 3;
+/// Faces per generator batch.
+const GEN_BATCH: usize = 64;
+
+/// Distances between a set of faces and the held-out reals, in tagger feature space.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Distances {
+    /// Faces per set.
+    pub n: usize,
+    pub fd: f64,
+    pub kid: f64,
+    pub precision: f64,
+    pub recall: f64,
+}
+
+/// Compares `set` with `reference` (the held-out reals).
+pub fn distances(set: &DMatrix<f64>, reference: &DMatrix<f64>) -> Result<Distances> {
+    let (precision, recall) = precision_recall(reference, set, PR_K)?;
+    Ok(Distances {
+        n: set.nrows(),
+        fd: frechet_distance(set, reference)?,
+        kid: kid(set, reference)?,
+        precision,
+        recall,
+    })
+}
+
+/// Everything `trainer eval` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub per_combo: usize,
+    pub combos: usize,
+    pub generated: usize,
+    pub seed: u64,
+    pub pr_k: usize,
+    /// Does the tagger see the asked tags on the generated faces?
+    pub label_accuracy: TaggerAccuracy,
+    /// The same on the held-out reals of the distribution sets (the ceiling).
+    pub tagger_on_heldout_reals: TaggerAccuracy,
+    pub generated_vs_heldout: Distances,
+    /// Real training faces vs real held-out faces: the floor.
+    pub real_train_vs_heldout: Distances,
+    pub seconds: f64,
+}
+
+/// One generated face with what it was asked for and how sure the tagger is that it shows it.
+#[derive(Debug, Clone)]
+pub struct Face {
+    pub seed: u64,
+    pub tags: Vec<String>,
+    pub rgba: Vec<u8>,
+    /// Product of the tagger's probabilities of the asked tags.
+    pub confidence: f64,
+}
+
+/// One tag combination of the data and its real images (sorted by split-key hash).
+#[derive(Debug, Clone)]
+struct Combo {
+    tags: Vec<String>,
+    /// Faces of this combination in each distribution set.
+    take: usize,
+}
+
+/// What stays fixed between evaluations: the tagger, the combinations and the real sets.
+pub struct EvalContext {
+    tagger: LoadedTagger,
+    combos: Vec<Combo>,
+    heldout_feats: DMatrix<f64>,
+    scale: FeatureScale,
+    tagger_on_heldout_reals: TaggerAccuracy,
+    floor: Distances,
+    pub per_combo: usize,
+    pub seed: u64,
+}
+
+fn to_matrix(feats: &[f32], dim: usize) -> DMatrix<f64> {
+    DMatrix::from_row_iterator(feats.len() / dim, dim, feats.iter().map(|&v| f64::from(v)))
+}
+
+/// The fixed affine map applied to every feature set before the metrics: centred on the
+/// reference set's mean and scaled by one factor so that the reference's mean per-dimension
+/// variance is 1. FD, precision and recall only change scale (FD by a constant factor); KID's
+/// cubic kernel needs values of order 1 to have a usable variance.
+#[derive(Debug, Clone)]
+pub struct FeatureScale {
+    mean: nalgebra::RowDVector<f64>,
+    scale: f64,
+}
+
+impl FeatureScale {
+    pub fn fit(reference: &DMatrix<f64>) -> Self {
+        let (mean, cov) = crate::metrics::mean_cov(reference);
+        let var = cov.trace() / reference.ncols() as f64;
+        Self {
+            mean: mean.transpose(),
+            scale: if var > 0.0 { 1.0 / var.sqrt() } else { 1.0 },
+        }
+    }
+
+    pub fn apply(&self, mut m: DMatrix<f64>) -> DMatrix<f64> {
+        for mut row in m.row_iter_mut() {
+            row -= &self.mean;
+            row *= self.scale;
+        }
+        m
+    }
+}
+
+impl EvalContext {
+    /// Prepares the evaluation on `data` (loaded from `dir` at the tagger's resolution).
+    pub fn new(
+        tagger: LoadedTagger,
+        data: &Dataset,
+        dir: &Path,
+        per_combo: usize,
+        seed: u64,
+    ) -> Result<Self> {
+        let tv = &tagger.card.vocab;
+        let res = tagger.card.resolution;
+        if data.resolution != res {
+            bail!(
+                "the data was loaded at {} px but the tagger reads {res} px",
+                data.resolution
+            );
+        }
+        if per_combo == 0 {
+            bail!("--per-combo must be at least 1");
+        }
+        let keys = split_keys(data, dir);
+        let mut by_combo: BTreeMap<Vec<String>, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
+        for (i, tags) in data.tags.iter().enumerate() {
+            let mut combo: Vec<usize> = tags.iter().filter_map(|t| tv.index_of(t)).collect();
+            if combo.is_empty() {
+                continue;
+            }
+            combo.sort_unstable();
+            let combo: Vec<String> = combo.iter().map(|&j| tv.tags[j].clone()).collect();
+            let e = by_combo.entry(combo).or_default();
+            if tagger.card.split.is_heldout(&keys[i]) {
+                e.0.push(i);
+            } else {
+                e.1.push(i);
+            }
+        }
+        if by_combo.is_empty() {
+            bail!("no image of the data carries a tag the tagger knows");
+        }
+        let order = |v: &mut Vec<usize>| {
+            v.sort_by_key(|&i| (fnv1a64(keys[i].as_bytes()), keys[i].clone()));
+        };
+        let mut combos = Vec::new();
+        let (mut held_sel, mut train_sel) = (Vec::new(), Vec::new());
+        for (tags, (mut held, mut train)) in by_combo {
+            order(&mut held);
+            order(&mut train);
+            let take = per_combo.min(held.len()).min(train.len());
+            held_sel.extend_from_slice(&held[..take]);
+            train_sel.extend_from_slice(&train[..take]);
+            combos.push(Combo { tags, take });
+        }
+        if held_sel.len() <= PR_K {
+            bail!(
+                "only {} held-out real images fall into the distribution sets; FD, KID and \
+                 precision/recall need at least {} (use a larger --per-combo, more data, or a \
+                 tagger trained with a larger --holdout)",
+                held_sel.len(),
+                PR_K + 1
+            );
+        }
+        let read = |idx: &[usize]| {
+            let imgs: Vec<&[u8]> = idx.iter().map(|&i| data.image(i)).collect();
+            read_images(&tagger.tagger, tv, res, &imgs, &tagger.device)
+        };
+        let f = tagger.card.tagger.feature_dim;
+        let (held_probs, held_feats) = read(&held_sel);
+        let (_, train_feats) = read(&train_sel);
+        let truth: Vec<Vec<String>> = held_sel.iter().map(|&i| data.tags[i].clone()).collect();
+        let heldout_raw = to_matrix(&held_feats, f);
+        let scale = FeatureScale::fit(&heldout_raw);
+        let heldout_feats = scale.apply(heldout_raw);
+        let floor = distances(&scale.apply(to_matrix(&train_feats, f)), &heldout_feats)
+            .context("real-vs-real floor")?;
+        Ok(Self {
+            tagger_on_heldout_reals: accuracy(tv, &held_probs, &truth),
+            tagger,
+            combos,
+            heldout_feats,
+            scale,
+            floor,
+            per_combo,
+            seed,
+        })
+    }
+
+    /// Number of tag combinations.
+    pub fn combos(&self) -> usize {
+        self.combos.len()
+    }
+
+    /// Draws and scores the faces of a generator. `generate` maps `z` `[B, latent_dim]` and
+    /// `c` `[B, T]` (model vocabulary `model_vocab`) to `[B, 3, R, R]` in `[-1, 1]`; `device` is
+    /// where its inputs live.
+    pub fn evaluate(
+        &self,
+        model_vocab: &TagVocab,
+        latent_dim: usize,
+        generate: &dyn Fn(Tensor<2>, Tensor<2>) -> Tensor<4>,
+        device: &Device,
+    ) -> Result<(EvalReport, Vec<Face>)> {
+        let started = Instant::now();
+        let tv = &self.tagger.card.vocab;
+        let res = self.tagger.card.resolution;
+        let mut reqs = Vec::new();
+        for (ci, combo) in self.combos.iter().enumerate() {
+            let tags = combo.tags.join(", ");
+            for j in 0..self.per_combo {
+                let seed = self.seed + (ci * self.per_combo + j) as u64;
+                let req =
+                    FaceRequest::new(model_vocab, latent_dim, seed, &tags).with_context(|| {
+                        format!("the model cannot draw '{tags}', a tag combination of the data")
+                    })?;
+                reqs.push(req);
+            }
+        }
+        let mut faces = Vec::with_capacity(reqs.len());
+        let mut probs = Vec::new();
+        let mut feats = Vec::new();
+        for chunk in reqs.chunks(GEN_BATCH) {
+            let b = chunk.len();
+            let z: Vec<f32> = chunk.iter().flat_map(|r| r.z.iter().copied()).collect();
+            let c: Vec<f32> = chunk.iter().flat_map(|r| r.c.iter().copied()).collect();
+            let z = Tensor::<2>::from_data(TensorData::new(z, [b, latent_dim]), device);
+            let c = Tensor::<2>::from_data(TensorData::new(c, [b, model_vocab.len()]), device);
+            let out = generate(z, c);
+            let side = out.dims()[2];
+            let rgba = to_rgba(out);
+            let rgb: Vec<Vec<u8>> = rgba.iter().map(|p| to_rgb(p, side, res)).collect();
+            let refs: Vec<&[u8]> = rgb.iter().map(|v| v.as_slice()).collect();
+            let (p, f) = read_images(&self.tagger.tagger, tv, res, &refs, &self.tagger.device);
+            probs.extend(p);
+            feats.extend(f);
+            for (req, img) in chunk.iter().zip(rgba) {
+                faces.push(Face {
+                    seed: req.seed,
+                    tags: req.tags.clone(),
+                    rgba: img,
+                    confidence: 0.0,
+                });
+            }
+        }
+        let t = tv.len();
+        for (face, p) in faces.iter_mut().zip(probs.chunks(t)) {
+            face.confidence = face
+                .tags
+                .iter()
+                .filter_map(|tag| tv.index_of(tag))
+                .map(|i| f64::from(p[i]))
+                .product();
+        }
+        let truth: Vec<Vec<String>> = faces.iter().map(|f| f.tags.clone()).collect();
+        let label_accuracy = accuracy(tv, &probs, &truth);
+        let f = self.tagger.card.tagger.feature_dim;
+        let mut dist_feats = Vec::new();
+        for (ci, combo) in self.combos.iter().enumerate() {
+            let start = ci * self.per_combo;
+            dist_feats.extend_from_slice(&feats[start * f..(start + combo.take) * f]);
+        }
+        let generated_vs_heldout = distances(
+            &self.scale.apply(to_matrix(&dist_feats, f)),
+            &self.heldout_feats,
+        )?;
+        let report = EvalReport {
+            per_combo: self.per_combo,
+            combos: self.combos.len(),
+            generated: faces.len(),
+            seed: self.seed,
+            pr_k: PR_K,
+            label_accuracy,
+            tagger_on_heldout_reals: self.tagger_on_heldout_reals.clone(),
+            generated_vs_heldout,
+            real_train_vs_heldout: self.floor,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        Ok((report, faces))
+    }
+}
+
+/// RGBA `side`-sided pixels -> RGB at `res` pixels (resized when the sides differ).
+fn to_rgb(rgba: &[u8], side: usize, res: usize) -> Vec<u8> {
+    let rgb: Vec<u8> = rgba.chunks(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+    if side == res {
+        return rgb;
+    }
+    let img = image::RgbImage::from_raw(side as u32, side as u32, rgb).expect("sized");
+    image::imageops::resize(
+        &img,
+        res as u32,
+        res as u32,
+        image::imageops::FilterType::Triangle,
+    )
+    .into_raw()
+}
+
+/// The report as a table for people.
+pub fn report_table(r: &EvalReport) -> String {
+    let mut s = String::new();
+    let pct = |v: f64| format!("{:.1} %", 100.0 * v);
+    s.push_str(&format!(
+        "label accuracy ({} faces: {} tag combinations x {})\n",
+        r.generated, r.combos, r.per_combo
+    ));
+    s.push_str(&format!(
+        "  {:<14} {:>10} {:>16}\n",
+        "", "generated", "held-out reals"
+    ));
+    for (g, a) in &r.label_accuracy.groups {
+        let real = r
+            .tagger_on_heldout_reals
+            .groups
+            .get(g)
+            .copied()
+            .unwrap_or(0.0);
+        s.push_str(&format!("  {g:<14} {:>10} {:>16}\n", pct(*a), pct(real)));
+    }
+    if let (Some(a), Some(b)) = (r.label_accuracy.free, r.tagger_on_heldout_reals.free) {
+        s.push_str(&format!(
+            "  {:<14} {:>10} {:>16}\n",
+            "free tags",
+            pct(a),
+            pct(b)
+        ));
+    }
+    s.push_str(&format!(
+        "  {:<14} {:>10} {:>16}\n",
+        "all at once",
+        pct(r.label_accuracy.all),
+        pct(r.tagger_on_heldout_reals.all)
+    ));
+    s.push_str(&format!(
+        "distribution (tagger features; {} faces per set, k = {})\n",
+        r.generated_vs_heldout.n, r.pr_k
+    ));
+    s.push_str(&format!(
+        "  {:<28} {:>9} {:>9} {:>9} {:>9}\n",
+        "", "FD", "KID", "precision", "recall"
+    ));
+    for (name, d) in [
+        ("generated vs held-out", &r.generated_vs_heldout),
+        ("real train vs held-out", &r.real_train_vs_heldout),
+    ] {
+        s.push_str(&format!(
+            "  {name:<28} {:>9.3} {:>9.4} {:>9.3} {:>9.3}\n",
+            d.fd, d.kid, d.precision, d.recall
+        ));
+    }
+    s
+}
+
+/// Writes `good.png` (highest tagger confidence in the asked tags first) and `bad.png` (lowest
+/// first), `count` faces each, plus `sheets.csv` (sheet, rank, seed, tags, confidence) so any face
+/// can be drawn again with `trainer generate`.
+pub fn write_sheets(faces: &[Face], dir: &Path, count: usize) -> Result<()> {
+    if faces.is_empty() {
+        bail!("no faces to put on sheets");
+    }
+    let side = ((faces[0].rgba.len() / 4) as f64).sqrt().round() as usize;
+    let mut order: Vec<usize> = (0..faces.len()).collect();
+    order.sort_by(|&a, &b| {
+        faces[b]
+            .confidence
+            .total_cmp(&faces[a].confidence)
+            .then(faces[a].seed.cmp(&faces[b].seed))
+    });
+    let n = count.min(faces.len());
+    let good: Vec<usize> = order[..n].to_vec();
+    let bad: Vec<usize> = order.iter().rev().take(n).copied().collect();
+    let mut csv = String::from("sheet,rank,seed,tags,confidence\n");
+    for (name, idx) in [("good", &good), ("bad", &bad)] {
+        let tiles: Vec<Vec<u8>> = idx.iter().map(|&i| faces[i].rgba.clone()).collect();
+        write_atomic(
+            &dir.join(format!("{name}.png")),
+            &png_bytes(&sheet(&tiles, side, 8))?,
+        )?;
+        for (rank, &i) in idx.iter().enumerate() {
+            csv.push_str(&format!(
+                "{name},{rank},{},\"{}\",{:.6}\n",
+                faces[i].seed,
+                faces[i].tags.join(", "),
+                faces[i].confidence
+            ));
+        }
+    }
+    write_atomic(&dir.join("sheets.csv"), csv.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rgb_conversion_drops_alpha_and_resizes() {
+        let rgba = [10u8, 20, 30, 255].repeat(4);
+        assert_eq!(to_rgb(&rgba, 2, 2), [10u8, 20, 30].repeat(4));
+        assert_eq!(to_rgb(&rgba, 2, 4), [10u8, 20, 30].repeat(16));
+    }
+
+    #[test]
+    fn distances_of_a_set_with_itself_are_perfect() {
+        let z = shared_model::SplitMix64::new(3).normals(40 * 3);
+        let a = DMatrix::from_row_iterator(40, 3, z.into_iter().map(f64::from));
+        let d = distances(&a, &a).unwrap();
+        assert!(d.fd < 1e-9);
+        assert_eq!((d.precision, d.recall, d.n), (1.0, 1.0, 40));
+    }
+
+    #[test]
+    fn feature_scale_centres_and_normalises_the_reference() {
+        let z = shared_model::SplitMix64::new(5).normals(200 * 4);
+        let a = DMatrix::from_row_iterator(200, 4, z.into_iter().map(|v| 3.0 + 7.0 * f64::from(v)));
+        let s = FeatureScale::fit(&a);
+        let b = s.apply(a.clone());
+        let (mean, cov) = crate::metrics::mean_cov(&b);
+        assert!(mean.norm() < 1e-9);
+        assert!((cov.trace() / 4.0 - 1.0).abs() < 1e-9);
+        // FD scales by the square of the factor.
+        let c = a.map(|v| v + 1.0);
+        let fd_raw = frechet_distance(&a, &c).unwrap();
+        let fd = frechet_distance(&b, &s.apply(c)).unwrap();
+        assert!(
+            (fd - fd_raw * s.scale * s.scale).abs() < 1e-9,
+            "{fd} vs {fd_raw}"
+        );
+    }
+
+    #[test]
+    fn sheets_order_by_confidence() {
+        let dir = tempfile::tempdir().unwrap();
+        let faces: Vec<Face> = (0..5)
+            .map(|i| Face {
+                seed: i,
+                tags: vec!["a hair".into()],
+                rgba: [i as u8 * 50, 0, 0, 255].repeat(4),
+                confidence: i as f64 / 10.0,
+            })
+            .collect();
+        write_sheets(&faces, dir.path(), 2).unwrap();
+        let csv = std::fs::read_to_string(dir.path().join("sheets.csv")).unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert!(lines[1].starts_with("good,0,4,"), "{csv}");
+        assert!(lines[3].starts_with("bad,0,0,"), "{csv}");
+        let good = image::open(dir.path().join("good.png")).unwrap().to_rgba8();
+        assert_eq!(good.get_pixel(2, 2).0, [200, 0, 0, 255]);
+    }
+}
