@@ -270,7 +270,7 @@ function buildSliders() {
   const tags = state.card.vocab.tags || [];
   ui.strengths.replaceChildren(...tags.map((tag, i) => {
     const row = slider({
-      id: `strength-${i}`, label: tag, min: -1, max: 2, step: 0.05, value: 0,
+      id: `strength-${i}`, label: tag, min: -1, max: 2, step: 0.05, value: state.strengths[tag] ?? 0,
       onInput: (v) => {
         state.strengths[tag] = v;
         row.classList.add('moved');
@@ -278,6 +278,7 @@ function buildSliders() {
       },
     });
     row.dataset.tag = tag;
+    row.classList.toggle('moved', tag in state.strengths);
     return row;
   }));
   const dirs = state.card.directions || [];
