@@ -43,8 +43,7 @@ async function open(hash) {
 const strength = (tag) => page.locator(`#strengths .slider[data-tag="${tag}"] input`);
 
 test('the page stays responsive while the worker draws a grid', T, async (t) => {
-  // Samples the main thread's event loop while the grid is drawn. Were faces drawn on the main
-  // thread, it would be blocked for at least (faces x ms per face) in all.
+  // Samples the main thread's event loop while the grid is drawn: no pause as long as a face.
   const gaps = await page.evaluate(async () => {
     const grid = document.getElementById('grid');
     document.getElementById('generate').click();
@@ -68,9 +67,12 @@ test('the page stays responsive while the worker draws a grid', T, async (t) => 
   t.diagnostic(`${gaps.faces} faces at ${ms} ms per face in ${gaps.wall.toFixed(0)} ms; main thread blocked `
     + `${gaps.blocked.toFixed(1)} ms in all, longest pause ${gaps.max.toFixed(1)} ms over ${gaps.ticks} ticks`);
   assert.ok(gaps.faces >= 4);
-  assert.ok(gaps.blocked < 0.5 * gaps.faces * ms,
-    `main thread blocked ${gaps.blocked.toFixed(1)} ms while ${gaps.faces} faces of ${ms} ms were drawn`);
-  assert.ok(gaps.max < Math.max(50, 0.8 * ms), `main thread paused for ${gaps.max.toFixed(1)} ms`);
+  assert.ok(gaps.max < Math.max(60, 0.8 * ms), `main thread paused for ${gaps.max.toFixed(1)} ms`);
+  // The page itself never loads the WebAssembly: only the worker does.
+  const mainThreadWasm = await page.evaluate(() => performance.getEntriesByType('resource')
+    .map((e) => e.name).filter((n) => n.endsWith('.wasm') || n.endsWith('.bpk')));
+  assert.deepEqual(mainThreadWasm, [], 'the main thread fetched the generator or the weights');
+  assert.equal(await page.evaluate(() => typeof window.KyaraModel), 'undefined');
 });
 
 test('tag strength sliders show the condition vector and change the face', T, async (t) => {
