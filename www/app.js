@@ -154,13 +154,13 @@ function buildPickers(vocab, preset) {
     lock.setAttribute('aria-pressed', 'false');
     lock.setAttribute('aria-label', `Lock ${group.name} when randomizing`);
     lock.title = `Keep the ${group.name} when randomizing`;
-    lock.textContent = '🔓';
+    lock.textContent = 'Lock';
     lock.addEventListener('click', () => {
       const on = !state.locks.has(gi);
       if (on) state.locks.add(gi);
       else state.locks.delete(gi);
       lock.setAttribute('aria-pressed', String(on));
-      lock.textContent = on ? '🔒' : '🔓';
+      lock.textContent = on ? 'Locked' : 'Lock';
     });
     const head = document.createElement('div');
     head.className = 'picker-head';

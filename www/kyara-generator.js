@@ -38,6 +38,8 @@ const STYLE = `
 canvas { flex: 1; min-height: 0; width: 100%; object-fit: contain; image-rendering: pixelated;
   border-radius: 10px; background: color-mix(in srgb, currentColor 8%, transparent); }
 :host([smooth]) canvas { image-rendering: auto; }
+:host([controls]) { aspect-ratio: auto; }
+:host([controls]) canvas { flex: none; aspect-ratio: 1; height: auto; }
 .bar { display: flex; gap: 6px; }
 .bar[hidden] { display: none; }
 button { flex: 1; font: inherit; min-height: 32px; border-radius: 8px; cursor: pointer;

@@ -1,7 +1,7 @@
 // Takes screenshots of the page (not a test): node tests/browser/screenshot.mjs OUT_DIR [seed]
-// Writes OUT_DIR/desktop-light.png, desktop-dark.png, phone.png, readme.png (the small one for
-// docs/screenshot.png) and widget.png (www/embed.html, for docs/widget.png). Uses the model in
-// www/ (KYARA_WWW to point elsewhere).
+// Writes OUT_DIR/desktop-light.png, desktop-dark.png, phone.png, readme.png (for
+// docs/screenshot.png), expert.png (tag strength sliders) and widget.png (www/embed.html, for
+// docs/widget.png). Uses the model in www/ (KYARA_WWW to point elsewhere).
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,7 +16,8 @@ const shots = [
   { file: 'desktop-light.png', viewport: { width: 1100, height: 860 }, colorScheme: 'light' },
   { file: 'desktop-dark.png', viewport: { width: 1100, height: 860 }, colorScheme: 'dark' },
   { file: 'phone.png', viewport: { width: 390, height: 844 }, colorScheme: 'light', fullPage: true },
-  { file: 'readme.png', viewport: { width: 1060, height: 1000 }, colorScheme: 'light', expert: true },
+  { file: 'readme.png', viewport: { width: 1060, height: 1060 }, colorScheme: 'light' },
+  { file: 'expert.png', viewport: { width: 1060, height: 1000 }, colorScheme: 'light', expert: true },
   { file: 'widget.png', viewport: { width: 800, height: 560 }, colorScheme: 'light', page: 'embed.html' },
 ];
 try {

@@ -113,7 +113,11 @@ pub fn vary(z: &[f32], seed: u64, strength: f32) -> Vec<f32> {
 /// Falls back to linear interpolation for (nearly) parallel vectors.
 pub fn slerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
     assert_eq!(a.len(), b.len(), "slerp of vectors of different lengths");
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64) * (*y as f64)).sum();
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64) * (*y as f64))
+        .sum();
     let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
     let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
     let cos = if na > 0.0 && nb > 0.0 {
@@ -269,13 +273,19 @@ mod tests {
         let c = f.condition(42, tags).unwrap();
         assert_eq!(z.len(), f.latent_dim());
         assert_eq!(c.iter().filter(|v| **v == 1.0).count(), 2);
-        assert_eq!(f.generate_with(&z, &c).unwrap(), f.generate(42, tags).unwrap());
+        assert_eq!(
+            f.generate_with(&z, &c).unwrap(),
+            f.generate(42, tags).unwrap()
+        );
 
         // A real-valued strength changes the face; the wrong lengths and NaN are errors.
         let mut weaker = c.clone();
         let i = f.card().vocab.index_of("blonde hair").unwrap();
         weaker[i] = 0.4;
-        assert_ne!(f.generate_with(&z, &weaker).unwrap(), f.generate(42, tags).unwrap());
+        assert_ne!(
+            f.generate_with(&z, &weaker).unwrap(),
+            f.generate(42, tags).unwrap()
+        );
         assert!(f.generate_with(&z[1..], &c).is_err());
         assert!(f.generate_with(&z, &c[1..]).is_err());
         let mut nan = c;
@@ -296,7 +306,10 @@ mod tests {
         assert!(close(&slerp(&a, &b, 1.0), &b));
         let norm = |x: &[f32]| x.iter().map(|v| v * v).sum::<f32>().sqrt();
         let mid = slerp(&a, &b, 0.5);
-        assert!(norm(&mid) > 0.9 * norm(&a).min(norm(&b)), "slerp keeps the norm");
+        assert!(
+            norm(&mid) > 0.9 * norm(&a).min(norm(&b)),
+            "slerp keeps the norm"
+        );
         assert_eq!(lerp(&[0.0, 1.0], &[1.0, 1.0], 0.25), vec![0.25, 1.0]);
     }
 }
