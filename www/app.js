@@ -111,7 +111,7 @@ function noteTime(ms) {
   const text = `${formatMs(median)} ms per face`;
   const speed = document.getElementById('speed');
   if (speed) speed.textContent = text;
-  ui.perf.ms.textContent = `${text} (median of the last ${t.length}, CPU in a Web Worker)`;
+  ui.perf.ms.textContent = `${text} (median of the last ${t.length}, ${state.info?.backend === 'webgpu' ? 'WebGPU' : 'CPU'})`;
 }
 
 // ---------- tags ----------
@@ -702,7 +702,9 @@ function describeModel(card, name) {
   const speed = document.createElement('span');
   speed.id = 'speed';
   speed.textContent = '– ms per face';
-  about.append(speed, ' · runs on your device with WebAssembly, in a Web Worker.');
+  const backend = document.createElement('span');
+  backend.id = 'backend';
+  about.append(speed, ' · runs on your device with ', backend, ', in a Web Worker.');
   ui.about.replaceChildren(about);
 }
 
@@ -750,7 +752,13 @@ async function load() {
   ui.progress.removeAttribute('value');
   const got = { wasm: [0, 0], weights: [0, 0] };
   state.gen = new Generator({
-    onProgress: ({ what, got: n, total }) => {
+    onProgress: ({ what, got: n, total, note }) => {
+      if (what === 'backend') {
+        state.info.backend = 'cpu';
+        state.info.backendNote = note;
+        showBackend();
+        return;
+      }
       if (!(what in got)) return;
       got[what] = [n, total];
       const sum = got.wasm[0] + got.weights[0];
@@ -760,8 +768,9 @@ async function load() {
     },
   });
   const cache = 'serviceWorker' in navigator && !navigator.serviceWorker.controller;
+  const prefer = new URLSearchParams(location.search).get('backend') === 'cpu' ? 'cpu' : 'auto';
   try {
-    state.info = await state.gen.load(new URL(`models/${name}/`, location.href), { cache });
+    state.info = await state.gen.load(new URL(`models/${name}/`, location.href), { cache, prefer });
   } catch (e) {
     const msg = messageOf(e);
     throw new Error(msg.includes(`“${name}”`) ? msg : `Could not load model “${name}”: ${msg}`);
@@ -771,10 +780,20 @@ async function load() {
   state.card = state.info.card;
   state.res = state.info.resolution;
   const i = state.info;
-  ui.perf.backend.textContent = `CPU (WebAssembly${i.simd ? ' with SIMD' : ''}, Burn Flex backend) in a Web Worker`
-    + ('gpu' in navigator ? '; this browser offers WebGPU, which this build does not use yet' : '');
+  showBackend();
   ui.perf.wasm.textContent = `${formatBytes(i.wasmBytes)} (${i.wasmBytes.toLocaleString('en')} bytes)`;
   ui.perf.weights.textContent = `${formatBytes(i.weightsBytes)}, ${i.latentDim}-value latent, ${i.numTags} tags`;
+}
+
+function showBackend() {
+  const i = state.info;
+  const text = i.backend === 'webgpu'
+    ? `WebGPU (Burn wgpu backend${i.adapter ? `, adapter: ${i.adapter}` : ''}) in a Web Worker`
+    : `CPU (WebAssembly${i.simd ? ' with SIMD' : ''}, Burn Flex backend) in a Web Worker`;
+  ui.perf.backend.textContent = i.backendNote ? `${text}; ${i.backendNote}` : text;
+  document.body.dataset.backend = i.backend;
+  const b = document.getElementById('backend');
+  if (b) b.textContent = i.backend === 'webgpu' ? 'WebGPU' : 'the CPU (WebAssembly)';
 }
 
 function wireControls() {
@@ -890,7 +909,8 @@ async function watchOffline() {
     await navigator.serviceWorker.register('sw.js');
     await navigator.serviceWorker.ready;
     const weights = new URL(`models/${state.name}/${state.card.weights || 'generator.bpk'}`, location.href).href;
-    const needed = ['index.html', 'app.js', 'worker.js', 'pkg/web.js', 'pkg/web_bg.wasm', `models/${state.name}/model.json`, weights];
+    const glue = new URL('web.js', state.info.wasmUrl).href;
+    const needed = ['index.html', 'app.js', 'worker.js', glue, state.info.wasmUrl, `models/${state.name}/model.json`, weights];
     for (let tries = 0; tries < 120; tries++) {
       const cache = await caches.open(CACHE);
       const found = await Promise.all(needed.map((u) => cache.match(new URL(u, location.href).href)));
@@ -922,6 +942,7 @@ async function main() {
   const fromUrl = applyUrl();
   for (const c of [ui.face, ui.transA, ui.transB, ui.transCanvas]) c.width = c.height = state.res;
   describeModel(state.card, state.name);
+  showBackend();
   buildGrid();
 
   const first = fromUrl.seed ?? randomSeed();

@@ -5,9 +5,10 @@
 //
 // Attributes: model (folder of a model card, relative to the page; default: this script's
 // models/anime64), tags (comma-separated), seed (a whole number; random when absent), controls
-// (shows "another one" and "download" buttons). The element fills the box the host gives it
+// (shows "another one" and "download" buttons), backend ("cpu" to stay off WebGPU; default: WebGPU
+// when the build and the browser have it). The element fills the box the host gives it
 // (square by default). Events (bubbling, composed):
-//   generated  detail: { seed, tags, resolved, width, height, imageData, ms, toBlob() }
+//   generated  detail: { seed, tags, resolved, width, height, imageData, ms, backend, toBlob() }
 //   error      detail: { message }
 // Its own shadow DOM; elements with the same model share one generator worker.
 
@@ -17,17 +18,18 @@ const DEFAULT_MODEL = new URL('./models/anime64/', import.meta.url).href;
 const U64_MAX = (1n << 64n) - 1n;
 const shared = new Map(); // model URL -> Promise<{ gen, info }>
 
-function generatorFor(modelUrl) {
-  if (!shared.has(modelUrl)) {
+function generatorFor(modelUrl, prefer) {
+  const key = `${prefer} ${modelUrl}`;
+  if (!shared.has(key)) {
     const gen = new Generator();
-    const p = gen.load(modelUrl).then((info) => ({ gen, info }));
+    const p = gen.load(modelUrl, { prefer }).then((info) => ({ gen, info }));
     p.catch(() => {
-      shared.delete(modelUrl);
+      shared.delete(key);
       gen.terminate();
     });
-    shared.set(modelUrl, p);
+    shared.set(key, p);
   }
-  return shared.get(modelUrl);
+  return shared.get(key);
 }
 
 const STYLE = `
@@ -53,7 +55,7 @@ button:focus-visible { outline: 3px solid var(--kyara-accent); outline-offset: 2
 `;
 
 class KyaraGeneratorElement extends HTMLElement {
-  static observedAttributes = ['model', 'tags', 'seed', 'controls'];
+  static observedAttributes = ['model', 'tags', 'seed', 'controls', 'backend'];
 
   #root;
   #canvas;
@@ -141,7 +143,7 @@ class KyaraGeneratorElement extends HTMLElement {
     let gen;
     let info;
     try {
-      ({ gen, info } = await generatorFor(this.modelUrl));
+      ({ gen, info } = await generatorFor(this.modelUrl, this.getAttribute('backend') === 'cpu' ? 'cpu' : 'auto'));
     } catch (e) {
       if (job === this.#job) this.#fail(messageOf(e));
       return;
@@ -188,7 +190,7 @@ class KyaraGeneratorElement extends HTMLElement {
       composed: true,
       detail: {
         seed: seed.toString(), tags: tags.join(', '), resolved: r.tags, width: res, height: res,
-        imageData, ms: r.ms, toBlob: () => this.toBlob(),
+        imageData, ms: r.ms, backend: r.backend, toBlob: () => this.toBlob(),
       },
     }));
   }

@@ -73,13 +73,19 @@ export class Generator {
   }
 
   /** Downloads the WebAssembly and the model in `modelUrl` (a folder URL); resolves to its facts. */
-  load(modelUrl, { cache = false } = {}) {
+  /** `prefer`: 'auto' (WebGPU when the build and the browser have it, else CPU) or 'cpu'. */
+  load(modelUrl, { cache = false, prefer = 'auto' } = {}) {
     const base = new URL(modelUrl);
     if (!base.pathname.endsWith('/')) base.pathname += '/';
-    return this.call('load', { modelUrl: base.href, cache });
+    return this.call('load', { modelUrl: base.href, cache, prefer });
   }
 
-  /** One face: { rgba: Uint8ClampedArray, tags: resolved tags string, cond: number[], ms }. */
+  /** Leaves WebGPU for the CPU. */
+  useCpu() {
+    return this.call('useCpu');
+  }
+
+  /** One face: { rgba: Uint8ClampedArray, tags: resolved tags string, cond: number[], ms, backend }. */
   face(spec) {
     return this.call('face', { spec });
   }

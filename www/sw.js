@@ -9,7 +9,8 @@
 const CACHE = 'kyara-v1'; // same name as kyara.js
 const SHELL = [
   './', 'index.html', 'app.js', 'style.css', 'kyara.js', 'worker.js', 'favicon.svg',
-  'kyara-generator.js', 'embed.html', 'models/index.json', 'pkg/web.js',
+  'kyara-generator.js', 'embed.html', 'models/index.json', 'pkg/web.js', 'pkg/build.json',
+  'pkg-gpu/web.js', // only in builds with WebGPU; skipped when missing
 ];
 
 self.addEventListener('install', (event) => {

@@ -1,13 +1,20 @@
-// kyara's generator worker: owns the WebAssembly model (pkg/web.js) and answers requests from
-// kyara.js one at a time. Messages in: { id, op, args }; out: { id, ok, result | error } and
+// kyara's generator worker: owns the WebAssembly model and answers requests from kyara.js one at
+// a time. Messages in: { id, op, args }; out: { id, ok, result | error } and
 // { progress: { what, got, total } } while downloading.
-
-import init, { KyaraModel, varyLatent, slerpLatent, lerpCondition, builtWithSimd } from './pkg/web.js';
+//
+// Backends: the CPU build (pkg/, Burn Flex) always works. When the build has a WebGPU module
+// (pkg-gpu/, listed in pkg/build.json) and navigator.gpu gives an adapter, the worker loads that
+// module instead: it holds the same CPU model (for z, c and as the fallback) plus the model on
+// WebGPU. If WebGPU fails to start or fails during a run, the worker falls back to the CPU and
+// says why.
 
 const CACHE = 'kyara-v1'; // same name as kyara.js / sw.js
 const U64_MAX = (1n << 64n) - 1n;
 
-let model = null;
+let wasm = null; // the wasm-bindgen module in use (pkg/web.js or pkg-gpu/web.js)
+let model = null; // KyaraModel (CPU)
+let gpu = null; // KyaraGpuModel, when WebGPU runs
+let backend = { kind: 'cpu', note: '' };
 let card = null;
 let crashed = null;
 
@@ -85,7 +92,7 @@ function inputs(spec) {
   for (const v of spec.vary || []) {
     const strength = Number(v.strength);
     if (!Number.isFinite(strength) || strength < 0) throw new Error(`Variation strength "${v.strength}" is not a number >= 0.`);
-    z = varyLatent(z, parseSeed(v.seed, 'variation seed'), strength);
+    z = wasm.varyLatent(z, parseSeed(v.seed, 'variation seed'), strength);
   }
   const directions = card.directions || [];
   for (const [name, value] of Object.entries(spec.directions || {})) {
@@ -108,7 +115,7 @@ function inputs(spec) {
 }
 
 const ops = {
-  async load({ modelUrl, cache }) {
+  async load({ modelUrl, cache, prefer = 'auto' }) {
     const t0 = performance.now();
     const base = new URL(modelUrl);
     const cardUrl = new URL('model.json', base);
@@ -124,22 +131,44 @@ const ops = {
     if (raw.format !== 'kyara-model') {
       throw new Error(`${cardUrl.href} is not a kyara model card (format is ${JSON.stringify(raw.format)}).`);
     }
-    const wasmUrl = new URL('./pkg/web_bg.wasm', import.meta.url);
+    const build = await buildInfo();
+    const choice = await chooseBackend(prefer, build);
+    let pkg = choice.kind === 'webgpu' ? 'pkg-gpu' : 'pkg';
     const weightsUrl = new URL(raw.weights || 'generator.bpk', cardUrl);
-    const [wasmBytes, weights] = await Promise.all([
-      fetchOk(wasmUrl.href, 'WebAssembly generator').then((r) => readBytes(r, 'wasm')),
+    const fetchWasm = (dir) => fetchOk(new URL(`./${dir}/web_bg.wasm`, import.meta.url).href, 'WebAssembly generator')
+      .then((r) => readBytes(r, 'wasm'));
+    let [wasmBytes, weights] = await Promise.all([
+      fetchWasm(pkg).catch((e) => {
+        if (pkg === 'pkg') throw e;
+        choice.kind = 'cpu';
+        choice.note = `the WebGPU module could not be downloaded (${messageOf(e)})`;
+        pkg = 'pkg';
+        return fetchWasm(pkg);
+      }),
       fetchOk(weightsUrl.href, `weights of model “${name}”`).then((r) => readBytes(r, 'weights')),
     ]);
+    const wasmUrl = new URL(`./${pkg}/web_bg.wasm`, import.meta.url);
     const t1 = performance.now();
     try {
-      await init({ module_or_path: wasmBytes });
+      wasm = await import(`./${pkg}/web.js`);
+      await wasm.default({ module_or_path: wasmBytes });
     } catch (e) {
-      throw new Error(`Could not start the WebAssembly generator (pkg/web_bg.wasm): ${messageOf(e)}`);
+      throw new Error(`Could not start the WebAssembly generator (${pkg}/web_bg.wasm): ${messageOf(e)}`);
     }
     try {
-      model = KyaraModel.load(cardText, weights);
+      model = wasm.KyaraModel.load(cardText, weights);
     } catch (e) {
       throw new Error(`Could not load model “${name}”: ${messageOf(e)}`);
+    }
+    backend = { kind: 'cpu', note: choice.note };
+    if (choice.kind === 'webgpu') {
+      try {
+        gpu = await wasm.KyaraGpuModel.load(cardText, weights);
+        backend = { kind: 'webgpu', note: choice.note };
+      } catch (e) {
+        gpu = null;
+        backend = { kind: 'cpu', note: `WebGPU failed to start (${messageOf(e)}), so the CPU runs` };
+      }
     }
     card = JSON.parse(model.card_json());
     card.directions = Array.isArray(raw.directions) ? raw.directions : [];
@@ -151,30 +180,37 @@ const ops = {
         { url: wasmUrl.href, bytes: wasmBytes, type: 'application/wasm' },
       ]);
     }
+    wasmBytes = wasmBytes.length;
     return {
       name,
       card,
       resolution: model.resolution(),
       latentDim: model.latent_dim(),
       numTags: model.num_tags(),
-      wasmBytes: wasmBytes.length,
+      wasmBytes,
+      wasmUrl: wasmUrl.href,
       weightsBytes: weights.length,
       downloadMs: t1 - t0,
       buildMs: t2 - t1,
-      backend: 'cpu',
-      simd: builtWithSimd(),
+      backend: backend.kind,
+      backendNote: backend.note,
+      adapter: choice.adapter || '',
+      simd: wasm.builtWithSimd(),
     };
   },
 
-  face({ spec }) {
+  async face({ spec }) {
     const { z, c, resolved } = inputs(spec);
     const t0 = performance.now();
-    const rgba = model.generate_with(z, c);
+    const rgba = await draw(z, c);
     const ms = performance.now() - t0;
-    return { result: { rgba: new Uint8ClampedArray(rgba.buffer), tags: resolved, cond: Array.from(c), ms }, transfer: [rgba.buffer] };
+    return {
+      result: { rgba: new Uint8ClampedArray(rgba.buffer), tags: resolved, cond: Array.from(c), ms, backend: backend.kind },
+      transfer: [rgba.buffer],
+    };
   },
 
-  frames({ a, b, count }) {
+  async frames({ a, b, count }) {
     const n = Math.max(2, Math.min(64, Math.floor(Number(count) || 0)));
     const A = inputs(a);
     const B = inputs(b);
@@ -182,13 +218,59 @@ const ops = {
     const frames = [];
     for (let i = 0; i < n; i++) {
       const t = i / (n - 1);
-      const px = model.generate_with(slerpLatent(A.z, B.z, t), lerpCondition(A.c, B.c, t));
+      const px = await draw(wasm.slerpLatent(A.z, B.z, t), wasm.lerpCondition(A.c, B.c, t));
       frames.push(new Uint8ClampedArray(px.buffer));
       postMessage({ progress: { what: 'frames', got: i + 1, total: n } });
     }
     return { result: { frames, ms: (performance.now() - t0) / n }, transfer: frames.map((f) => f.buffer) };
   },
+
+  /** Leaves WebGPU for the CPU (tests compare the two; people can too). */
+  useCpu() {
+    gpu = null;
+    backend = { kind: 'cpu', note: 'switched to the CPU on request' };
+    return { backend: backend.kind };
+  },
 };
+
+/** One face on the current backend; a WebGPU failure falls back to the CPU for good. */
+async function draw(z, c) {
+  if (gpu) {
+    try {
+      return await gpu.generate_with(z, c);
+    } catch (e) {
+      gpu = null;
+      backend = { kind: 'cpu', note: `WebGPU failed during a run (${messageOf(e)}), so the CPU runs` };
+      postMessage({ progress: { what: 'backend', backend: backend.kind, note: backend.note } });
+    }
+  }
+  return model.generate_with(z, c);
+}
+
+/** What scripts/build-web.sh built: { simd, webgpu } (pkg/build.json). */
+async function buildInfo() {
+  try {
+    const res = await fetch(new URL('./pkg/build.json', import.meta.url));
+    return res.ok ? await res.json() : {};
+  } catch {
+    return {};
+  }
+}
+
+async function chooseBackend(prefer, build) {
+  if (prefer === 'cpu') return { kind: 'cpu', note: 'the CPU was asked for' };
+  if (!build.webgpu) return { kind: 'cpu', note: 'this build has no WebGPU module' };
+  if (!self.navigator?.gpu) return { kind: 'cpu', note: 'this browser has no WebGPU' };
+  let adapter = null;
+  try {
+    adapter = await navigator.gpu.requestAdapter();
+  } catch {
+    // handled below
+  }
+  if (!adapter) return { kind: 'cpu', note: 'WebGPU gives no adapter here' };
+  const info = adapter.info || {};
+  return { kind: 'webgpu', note: '', adapter: [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') };
+}
 
 let queue = Promise.resolve();
 

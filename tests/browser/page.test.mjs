@@ -59,8 +59,11 @@ const radio = (tag) => page.getByRole('radio', { name: tag, exact: true });
 
 test('the page loads the default model and draws a face', T, async (t) => {
   const t0 = Date.now();
-  await page.goto(server.url);
+  // The CPU path: its pixels must equal the native CLI's (WebGPU, where present, is compared in
+  // webgpu.test.mjs).
+  await page.goto(`${server.url}?backend=cpu`);
   await page.waitForSelector('body[data-ready="1"]');
+  assert.equal(await page.getAttribute('body', 'data-backend'), 'cpu');
   t.diagnostic(`model "${model.name}" ready after ${Date.now() - t0} ms`);
   assert.equal(await page.isVisible('#error'), false, 'no error on a normal load');
   const res = model.card.resolution;

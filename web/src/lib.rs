@@ -239,6 +239,9 @@ pub fn lerp_condition(a: &[f32], b: &[f32], t: f32) -> Result<Vec<f32>, JsError>
     Ok(lerp(a, b, t))
 }
 
+#[cfg(feature = "webgpu")]
+pub mod gpu;
+
 /// Whether this WebAssembly build was compiled with the `simd128` target feature.
 #[wasm_bindgen(js_name = builtWithSimd)]
 pub fn built_with_simd() -> bool {
