@@ -6,6 +6,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
+use crate::card::{load_weights, weights_bytes};
 use crate::cgan::{Discriminator, DiscriminatorConfig, Generator, GeneratorConfig};
 use crate::dcgan::{
     DcganDiscriminator, DcganDiscriminatorConfig, DcganGenerator, DcganGeneratorConfig,
@@ -156,6 +157,43 @@ impl AnyGenerator {
         match self {
             Self::Resnet(g) => g.forward(z, c),
             Self::Dcgan(g) => g.forward(z, c),
+        }
+    }
+}
+
+impl AnyGenerator {
+    /// Loads burnpack bytes saved by [`Self::to_bytes`]. Files hold the family's own module
+    /// (tensor names without an enum-variant prefix), so cards and weights from before the
+    /// families existed load unchanged, and the card's `arch` says which family to build.
+    pub fn load_bytes(self, bytes: Vec<u8>) -> Result<Self, ModelError> {
+        Ok(match self {
+            Self::Resnet(g) => Self::Resnet(load_weights(g, bytes)?),
+            Self::Dcgan(g) => Self::Dcgan(load_weights(g, bytes)?),
+        })
+    }
+
+    /// The parameters as burnpack bytes (see [`Self::load_bytes`]).
+    pub fn to_bytes(self) -> Result<Vec<u8>, ModelError> {
+        match self {
+            Self::Resnet(g) => weights_bytes(g),
+            Self::Dcgan(g) => weights_bytes(g),
+        }
+    }
+}
+
+impl AnyDiscriminator {
+    /// Loads burnpack bytes saved by [`Self::to_bytes`] (no enum-variant prefix in the names).
+    pub fn load_bytes(self, bytes: Vec<u8>) -> Result<Self, ModelError> {
+        Ok(match self {
+            Self::Resnet(d) => Self::Resnet(load_weights(d, bytes)?),
+            Self::Dcgan(d) => Self::Dcgan(load_weights(d, bytes)?),
+        })
+    }
+
+    pub fn to_bytes(self) -> Result<Vec<u8>, ModelError> {
+        match self {
+            Self::Resnet(d) => weights_bytes(d),
+            Self::Dcgan(d) => weights_bytes(d),
         }
     }
 }

@@ -168,7 +168,7 @@ impl LoadedModel {
         device: &Device,
     ) -> Result<Self, ModelError> {
         let generator = card.generator.try_init(device)?;
-        let generator = load_weights(generator, weights)?;
+        let generator = generator.load_bytes(weights)?;
         Ok(Self {
             card,
             generator,

@@ -38,9 +38,14 @@ impl FaceRequest {
 
 /// `[B, 3, H, W]` images in `[-1, 1]` -> one RGBA byte buffer (`H*W*4`) per image.
 pub fn to_rgba(images: Tensor<4>) -> Vec<Vec<u8>> {
-    let [b, ch, h, w] = images.dims();
+    let dims = images.dims();
+    rgba_from_data(images.into_data(), dims)
+}
+
+/// [`to_rgba`] for data already read back (e.g. with `into_data_async` on WebGPU).
+pub fn rgba_from_data(data: TensorData, [b, ch, h, w]: [usize; 4]) -> Vec<Vec<u8>> {
     assert_eq!(ch, 3, "expected RGB images");
-    let data = images.into_data().convert::<f32>();
+    let data = data.convert::<f32>();
     let values = data.as_slice::<f32>().expect("f32 data");
     (0..b)
         .map(|i| {

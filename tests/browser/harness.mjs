@@ -92,8 +92,10 @@ export async function startServer({ nativePng = process.env.KYARA_NATIVE_PNG } =
   };
 }
 
-/** Launches Chromium with a fresh user-data-dir; resolves to { context, close() }. */
-export async function launchBrowser(options = {}) {
+/** Launches Chromium with a fresh user-data-dir; resolves to { context, close() }.
+ *  `webgpu: true` starts Chromium with --enable-unsafe-webgpu (SwiftShader's software adapter when
+ *  there is no GPU) instead of --disable-gpu. */
+export async function launchBrowser({ webgpu = false, ...options } = {}) {
   if (!fs.existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)`);
   }
@@ -102,7 +104,7 @@ export async function launchBrowser(options = {}) {
     executablePath: CHROMIUM,
     headless: true,
     args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--headless', '--no-sandbox', webgpu ? '--enable-unsafe-webgpu' : '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
     ],
     acceptDownloads: true,

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { defaultModel, launchBrowser, startServer, watchErrors, WWW } from './harness.mjs';
+import { canvasPixels, decodePngInPage, isBlank, maxDiff, meanDiff, pngSize } from './util.mjs';
 
 const NATIVE_PNG = process.env.KYARA_NATIVE_PNG;
 const T = { timeout: 120_000 };
@@ -40,11 +41,6 @@ after(async () => {
   await server?.close();
 });
 
-/** RGBA bytes of a canvas in the page. */
-function canvasPixels(p, selector) {
-  return p.$eval(selector, (c) => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data));
-}
-
 const sameTags = (a, b) => {
   const norm = (s) => s.split(',').map((t) => t.trim()).filter(Boolean).sort().join(',');
   return norm(a) === norm(b);
@@ -59,33 +55,15 @@ async function waitForFace(seed, tags) {
   }, { seed: String(seed), tags });
 }
 
-function maxDiff(a, b) {
-  assert.equal(a.length, b.length, 'pixel buffers differ in size');
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
-function meanDiff(a, b) {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += Math.abs(a[i] - b[i]);
-  return s / a.length;
-}
-
-function isBlank(px) {
-  // Blank = every pixel the same colour.
-  for (let i = 4; i < px.length; i += 4) {
-    if (px[i] !== px[0] || px[i + 1] !== px[1] || px[i + 2] !== px[2] || px[i + 3] !== px[3]) return false;
-  }
-  return true;
-}
-
 const radio = (tag) => page.getByRole('radio', { name: tag, exact: true });
 
 test('the page loads the default model and draws a face', T, async (t) => {
   const t0 = Date.now();
-  await page.goto(server.url);
+  // The CPU path: its pixels must equal the native CLI's (WebGPU, where present, is compared in
+  // webgpu.test.mjs).
+  await page.goto(`${server.url}?backend=cpu`);
   await page.waitForSelector('body[data-ready="1"]');
+  assert.equal(await page.getAttribute('body', 'data-backend'), 'cpu');
   t.diagnostic(`model "${model.name}" ready after ${Date.now() - t0} ms`);
   assert.equal(await page.isVisible('#error'), false, 'no error on a normal load');
   const res = model.card.resolution;
@@ -112,14 +90,7 @@ test('the face matches the native CLI rendering (max abs channel difference <= 1
     assert.ok(fs.existsSync(NATIVE_PNG), `${NATIVE_PNG} does not exist`);
     await waitForFace(42, 'blonde hair, blue eyes');
     const face = await canvasPixels(page, '#face');
-    const ref = await page.evaluate(async () => {
-      const blob = await (await fetch('/__test__/native.png')).blob();
-      const bmp = await createImageBitmap(blob, { premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
-      const c = new OffscreenCanvas(bmp.width, bmp.height);
-      const ctx = c.getContext('2d');
-      ctx.drawImage(bmp, 0, 0);
-      return { w: bmp.width, h: bmp.height, px: Array.from(ctx.getImageData(0, 0, bmp.width, bmp.height).data) };
-    });
+    const ref = await decodePngInPage(page, '/__test__/native.png');
     const res = model.card.resolution;
     assert.deepEqual([ref.w, ref.h], [res, res], 'reference PNG size');
     const m = maxDiff(face, ref.px);
@@ -175,11 +146,21 @@ test('"New characters" draws a grid of distinct faces; choosing one shows it lar
   assert.equal(maxDiff(await canvasPixels(page, '#face'), faces[2]), 0, 'large face equals the grid face');
   assert.match(await page.textContent('#face-seed'), new RegExp(seed));
 
-  // Download PNG saves the selected face.
-  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
-  assert.match(download.suggestedFilename(), new RegExp(`seed${seed}\\.png$`));
-  const bytes = fs.readFileSync(await download.path());
-  assert.deepEqual([...bytes.subarray(0, 8)], [137, 80, 78, 71, 13, 10, 26, 10], 'a PNG file');
+  // Download PNG saves the selected face, at the chosen size.
+  const res = model.card.resolution;
+  for (const scale of ['1', '4']) {
+    await page.selectOption('#scale', scale);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    assert.match(download.suggestedFilename(), new RegExp(`seed${seed}${scale === '1' ? '' : `@${scale}x`}\\.png$`));
+    const bytes = fs.readFileSync(await download.path());
+    assert.deepEqual(pngSize(bytes), [res * scale, res * scale], `PNG at ${scale}x`);
+  }
+  // ... and the whole grid in one image (4 columns, 2 px gaps at 1x).
+  await page.selectOption('#scale', '1');
+  const [grid] = await Promise.all([page.waitForEvent('download'), page.click('#download-grid')]);
+  const [w, h] = pngSize(fs.readFileSync(await grid.path()));
+  const rows = Math.ceil(cells.length / 4);
+  assert.deepEqual([w, h], [4 * res + 3 * 2, rows * res + (rows - 1) * 2], 'grid PNG size');
 });
 
 test('no console errors in the normal runs', async () => {

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use burn::prelude::*;
 use shared_model::ModelCard;
-use shared_model::card::{TrainingInfo, load_weights, weights_bytes};
+use shared_model::card::TrainingInfo;
 
 use crate::fsutil::write_atomic;
 use crate::train::{TrainState, latest_checkpoint, load_run_config};
@@ -25,8 +25,9 @@ pub fn export(run: &Path, out: &Path, name: &str) -> Result<ModelCard> {
     let bytes = std::fs::read(ckpt.join("generator_ema.bpk"))
         .with_context(|| format!("cannot read {}/generator_ema.bpk", ckpt.display()))?;
     // Load before writing: a broken checkpoint must not produce an export.
-    let g =
-        load_weights(g, bytes).with_context(|| format!("{}/generator_ema.bpk", ckpt.display()))?;
+    let g = g
+        .load_bytes(bytes)
+        .with_context(|| format!("{}/generator_ema.bpk", ckpt.display()))?;
     let card = ModelCard::new(
         name,
         cfg.vocab.clone(),
@@ -43,7 +44,7 @@ pub fn export(run: &Path, out: &Path, name: &str) -> Result<ModelCard> {
         },
     );
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    write_atomic(&out.join(&card.weights), &weights_bytes(g)?)?;
+    write_atomic(&out.join(&card.weights), &g.to_bytes()?)?;
     write_atomic(&out.join("model.json"), card.to_json().as_bytes())?;
     Ok(card)
 }

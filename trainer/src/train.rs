@@ -22,7 +22,6 @@ use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use shared_model::card::{load_weights, weights_bytes};
 use shared_model::sample::{FaceRequest, to_rgba};
 use shared_model::{
     AnyDiscriminator, AnyGenerator, DiscriminatorSpec, GeneratorSpec, SplitMix64, TagVocab,
@@ -375,9 +374,9 @@ impl Trainer {
             f.sync_all()?;
             Ok(())
         };
-        write("generator.bpk", &weights_bytes(self.g.valid())?)?;
-        write("discriminator.bpk", &weights_bytes(self.d.valid())?)?;
-        write("generator_ema.bpk", &weights_bytes(self.g_ema.clone())?)?;
+        write("generator.bpk", &self.g.valid().to_bytes()?)?;
+        write("discriminator.bpk", &self.d.valid().to_bytes()?)?;
+        write("generator_ema.bpk", &self.g_ema.clone().to_bytes()?)?;
         write(
             "optim_g.bpk",
             &self
@@ -433,11 +432,20 @@ impl Trainer {
                 ckpt.join(file).display()
             )
         };
-        self.g = load_weights(self.g.clone(), read("generator.bpk")?)
+        self.g = self
+            .g
+            .clone()
+            .load_bytes(read("generator.bpk")?)
             .with_context(|| ctx("generator.bpk"))?;
-        self.d = load_weights(self.d.clone(), read("discriminator.bpk")?)
+        self.d = self
+            .d
+            .clone()
+            .load_bytes(read("discriminator.bpk")?)
             .with_context(|| ctx("discriminator.bpk"))?;
-        self.g_ema = load_weights(self.g_ema.clone(), read("generator_ema.bpk")?)
+        self.g_ema = self
+            .g_ema
+            .clone()
+            .load_bytes(read("generator_ema.bpk")?)
             .with_context(|| ctx("generator_ema.bpk"))?;
         self.opt_g = adam(&self.cfg)
             .from_bytes(burn::tensor::Bytes::from_bytes_vec(read("optim_g.bpk")?))
