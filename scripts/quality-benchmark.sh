@@ -16,8 +16,13 @@ steps=${2:-500}
 shift $(( $# >= 2 ? 2 : 1 ))
 tagger=${KYARA_TAGGER:-models/tagger64}
 
-cargo build --release -p trainer
-trainer=target/release/trainer
+# KYARA_TRAINER=path/to/trainer skips the release build (e.g. target/debug/kyara-trainer after
+# `cargo test --workspace`, whose dependencies are optimised too).
+trainer=${KYARA_TRAINER:-}
+if [ -z "$trainer" ]; then
+  cargo build --release -p trainer
+  trainer=target/release/trainer
+fi
 mkdir -p runs/bench
 before=$(ls runs/bench)
 "$trainer" train --data "$data" --out runs/bench --steps "$steps" --seed 0 --quiet \
