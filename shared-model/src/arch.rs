@@ -143,6 +143,8 @@ impl DiscriminatorSpec {
 }
 
 /// A generator of any family.
+// One value per model, built once: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum AnyGenerator {
     Resnet(Generator),
@@ -203,6 +205,8 @@ impl AnyDiscriminator {
 }
 
 /// A discriminator (critic) of any family, split as features + tag-projection score.
+// One value per model, built once: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum AnyDiscriminator {
     Resnet(Discriminator),

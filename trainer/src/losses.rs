@@ -292,7 +292,7 @@ mod tests {
                     .sum_dim(1)
                     .reshape([-1])
             };
-            let gp = gradient_penalty(&critic, &critic, x.clone(), target);
+            let gp = gradient_penalty(critic, critic, x.clone(), target);
             let value = gp.clone().into_scalar::<f32>() as f64;
             assert!(
                 (value - (norm - target).powi(2)).abs() < 1e-5,
@@ -329,7 +329,7 @@ mod tests {
             out.reshape([-1])
         };
         let x = fill([2, 3, 8, 8], 0.8, 0.0, &dev);
-        let gp = gradient_penalty(&critic, &critic, x, target);
+        let gp = gradient_penalty(critic, critic, x, target);
         let value = gp.clone().into_scalar::<f32>() as f64;
         let grads = gp.backward();
         let g1 = |p: &Tensor<1>| p.grad(&grads).map(values).unwrap_or(vec![0.0; p.dims()[0]]);

@@ -279,6 +279,26 @@ mod tests {
     }
 
     #[test]
+    fn every_listed_model_loads_and_follows_its_tags() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../www/models");
+        let index: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(format!("{root}/index.json")).unwrap())
+                .unwrap();
+        let names = index["models"].as_array().unwrap();
+        assert!(names.len() >= 2, "{index}");
+        for name in names {
+            let dir = format!("{root}/{}", name.as_str().unwrap());
+            let card = std::fs::read_to_string(format!("{dir}/model.json")).unwrap();
+            let weights = std::fs::read(format!("{dir}/generator.bpk")).unwrap();
+            let f = Facade::load(&card, &weights).unwrap_or_else(|e| panic!("{dir}: {e}"));
+            let a = f.generate(3, "blonde hair, blue eyes").unwrap();
+            let b = f.generate(3, "black hair, red eyes").unwrap();
+            assert_eq!(a.len(), f.card().resolution.pow(2) * 4);
+            assert_eq!(a != b, f.conditional(), "{dir}");
+        }
+    }
+
+    #[test]
     fn generate_with_latent_and_condition_equals_generate() {
         let f = shipped();
         let tags = "blonde hair, blue eyes";
