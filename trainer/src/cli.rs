@@ -208,6 +208,9 @@ pub struct BenchArgs {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Time single layers (forward, forward + backward) instead of whole steps.
+    #[arg(long)]
+    pub ops: bool,
 }
 
 fn parse_batch(s: &str) -> Result<usize, String> {
@@ -504,6 +507,14 @@ fn export(a: ExportArgs) -> Result<()> {
 
 fn bench(a: BenchArgs) -> Result<()> {
     let device = device_for(a.device)?;
+    if a.ops {
+        let rows = crate::bench_ops::run(a.batch, 10, &device);
+        println!("{}", crate::bench_ops::markdown(&rows));
+        if let Some(path) = a.json {
+            write_atomic(&path, serde_json::to_string_pretty(&rows)?.as_bytes())?;
+        }
+        return Ok(());
+    }
     let opts = crate::bench::BenchOptions {
         batch: a.batch,
         warmup: a.warmup as usize,

@@ -1,0 +1,69 @@
+"""The layers of `trainer bench --ops` in PyTorch, same shapes, same timing (median of 10 after one
+warm-up; forward, then forward + backward with input and parameter gradients).
+
+    python3 bench/reference/ops_torch.py --batch 64 --json torch_ops.json
+"""
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+
+
+def timed(reps, f):
+    f()
+    ms = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        f()
+        ms.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(ms)
+
+
+def case(op, shape, layer, reps):
+    x = torch.randn(*shape)
+    with torch.no_grad():
+        fwd = timed(reps, lambda: layer(x))
+    xg = torch.randn(*shape, requires_grad=True)
+
+    def fb():
+        layer.zero_grad(set_to_none=True)
+        xg.grad = None
+        layer(xg).sum().backward()
+
+    return {"op": op, "input": list(shape), "forward_ms": fwd, "forward_backward_ms": timed(reps, fb)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    b, r = a.batch, 10
+    rows = [
+        case("conv2d 3x3 64->64 (G trunk)", (b, 64, 16, 16), nn.Conv2d(64, 64, 3, padding=1), r),
+        case("conv2d 3x3 64->128 (G up stage)", (b, 64, 16, 16), nn.Conv2d(64, 128, 3, padding=1), r),
+        case("conv2d 4x4 s2 3->32 (D stem)", (b, 3, 64, 64), nn.Conv2d(3, 32, 4, 2, 1), r),
+        case("conv2d 3x3 32->64 (D block)", (b, 32, 32, 32), nn.Conv2d(32, 64, 3, padding=1), r),
+        case("conv_transpose2d 4x4 s2 256->128 (DCGAN G)", (b, 256, 8, 8), nn.ConvTranspose2d(256, 128, 4, 2, 1), r),
+        case("conv_transpose2d 4x4 s2 64->32 (DCGAN G)", (b, 64, 32, 32), nn.ConvTranspose2d(64, 32, 4, 2, 1), r),
+        case("batch_norm 64 (train)", (b, 64, 16, 16), nn.BatchNorm2d(64), r),
+        case("pixel_shuffle x2, 128 ch", (b, 128, 16, 16), nn.PixelShuffle(2), r),
+        case("linear 150->16384 (G dense)", (b, 150), nn.Linear(150, 16384), r),
+    ]
+    for row in rows:
+        print(f"{row['op']}: {row['forward_ms']:.2f} / {row['forward_backward_ms']:.2f} ms", flush=True)
+    if a.json:
+        with open(a.json + ".tmp", "w") as f:
+            json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "ops": rows}, f, indent=2)
+        os.replace(a.json + ".tmp", a.json)
+
+
+if __name__ == "__main__":
+    main()
