@@ -168,14 +168,10 @@ impl AnyGenerator {
     /// (tensor names without an enum-variant prefix), so cards and weights from before the
     /// families existed load unchanged, and the card's `arch` says which family to build.
     pub fn load_bytes(self, bytes: Vec<u8>) -> Result<Self, ModelError> {
-        let whole = self.clone();
-        let own = match self {
-            Self::Resnet(g) => load_weights(g, bytes.clone()).map(Self::Resnet),
-            Self::Dcgan(g) => load_weights(g, bytes.clone()).map(Self::Dcgan),
-        };
-        // Checkpoints of early development builds saved the enum itself (names prefixed with
-        // the variant); they load too.
-        own.or_else(|e| load_weights(whole, bytes).map_err(|_| e))
+        Ok(match self {
+            Self::Resnet(g) => Self::Resnet(load_weights(g, bytes)?),
+            Self::Dcgan(g) => Self::Dcgan(load_weights(g, bytes)?),
+        })
     }
 
     /// The parameters as burnpack bytes (see [`Self::load_bytes`]).

@@ -94,7 +94,8 @@ fn archs(t: usize, r: usize) -> Vec<(GeneratorSpec, DiscriminatorSpec)> {
     ]
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// Median of `v` (mean of the middle two for an even count).
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
     if n % 2 == 1 {

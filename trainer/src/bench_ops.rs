@@ -12,6 +12,8 @@ use burn::nn::{
 use burn::prelude::*;
 use serde::Serialize;
 
+use crate::bench::median;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct OpRow {
     pub op: String,
@@ -21,11 +23,6 @@ pub struct OpRow {
     pub forward_ms: f64,
     /// Median milliseconds of forward + backward (input and parameter gradients read back).
     pub forward_backward_ms: f64,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 fn time(reps: usize, mut f: impl FnMut()) -> f64 {

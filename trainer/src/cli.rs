@@ -213,7 +213,7 @@ pub struct BenchArgs {
     pub ops: bool,
 }
 
-fn parse_batch(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_batch(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if (2..=4096).contains(&n) => Ok(n),
         _ => Err(format!(
@@ -231,7 +231,7 @@ fn parse_resolution(s: &str) -> Result<usize, String> {
     }
 }
 
-fn parse_lr(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_lr(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(x) if x.is_finite() && x > 0.0 && x < 1.0 => Ok(x),
         _ => Err(format!(

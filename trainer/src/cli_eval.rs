@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 use shared_model::card::LoadedModel;
 use shared_model::tagger::TaggerConfig;
 
+use crate::cli::{parse_batch, parse_lr};
 use crate::data::{OnBadEntry, load_dataset};
 use crate::eval::{EvalContext, report_table, write_sheets};
 use crate::fsutil::{png_bytes, sheet, write_atomic};
@@ -130,29 +131,11 @@ pub struct InterpolateArgs {
     pub out: PathBuf,
 }
 
-fn parse_batch(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if (2..=4096).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "'{s}' is not a batch size (a whole number from 2 to 4096)"
-        )),
-    }
-}
-
 fn parse_resolution(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if (8..=1024).contains(&n) && n.is_power_of_two() => Ok(n),
         _ => Err(format!(
             "'{s}' is not a resolution (a power of two from 8 to 1024, e.g. 64)"
-        )),
-    }
-}
-
-fn parse_lr(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(x) if x.is_finite() && x > 0.0 && x < 1.0 => Ok(x),
-        _ => Err(format!(
-            "'{s}' is not a learning rate (a number between 0 and 1, e.g. 2e-3)"
         )),
     }
 }

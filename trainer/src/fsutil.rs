@@ -8,6 +8,16 @@ use anyhow::{Context, Result};
 
 /// Writes `bytes` to `path` atomically (temp file in the same folder + fsync + rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, bytes, &|_| Ok(()))
+}
+
+/// [`write_atomic`] that runs `before_rename` on the finished temporary file just before it
+/// replaces `path`; an error there leaves `path` untouched and removes the temporary file.
+pub fn write_atomic_with(
+    path: &Path,
+    bytes: &[u8],
+    before_rename: &dyn Fn(&Path) -> Result<()>,
+) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -29,6 +39,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.write_all(bytes)
         .and_then(|_| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;
+    before_rename(tmp.path())?;
     tmp.persist(path)
         .map_err(|e| e.error)
         .with_context(|| format!("cannot move the finished file to {}", path.display()))?;

@@ -115,13 +115,6 @@ impl SpectralNorm {
     /// The module with every weight divided by its spectral norm. `iterations` power-iteration
     /// steps (1 per training step, as in the paper) refine `u` first; 0 reuses it.
     pub fn apply<M: Module>(&mut self, module: M, iterations: usize) -> M {
-        let mut rows = Rows(Vec::new());
-        module.visit(&mut rows);
-        assert_eq!(
-            rows.0.len(),
-            self.u.len(),
-            "spectral-norm state does not match the module"
-        );
         let mut mapper = Normalise {
             u: self.u.iter_mut(),
             iterations,

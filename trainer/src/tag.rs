@@ -8,13 +8,13 @@
 //! or a kill leaves either the old file or the new one, never a mix.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use shared_model::tagger::{LoadedTagger, predicted_tags};
 
 use crate::data::decode_image;
+use crate::fsutil::write_atomic_with;
 use crate::tagger::{read_images, relative_name};
 
 const IMAGE_EXTS: [&str; 5] = ["png", "jpg", "jpeg", "webp", "bmp"];
@@ -118,39 +118,6 @@ fn csv_line(fields: &[String]) -> Result<String> {
     Ok(String::from_utf8(
         w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?,
     )?)
-}
-
-/// Writes `bytes` to `path` via a temporary file in the same folder and a rename.
-/// `before_rename` runs once the temporary file is complete and flushed; an error from it (or
-/// from anything before) leaves `path` untouched and removes the temporary file.
-pub fn replace_file(
-    path: &Path,
-    bytes: &[u8],
-    before_rename: &dyn Fn(&Path) -> Result<()>,
-) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-metadata-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = tmp
-            .as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    before_rename(tmp.path())?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot move the finished file to {}", path.display()))?;
-    Ok(())
 }
 
 /// Tags the images of `dir` and writes `dir/metadata.csv`.
@@ -289,7 +256,7 @@ pub fn tag_folder_with(
             out
         }
     };
-    replace_file(&meta_path, text.as_bytes(), before_rename)?;
+    write_atomic_with(&meta_path, text.as_bytes(), before_rename)?;
     summary.written = true;
     Ok(summary)
 }
