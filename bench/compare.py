@@ -1,16 +1,50 @@
 """Merges `trainer bench --json` and `bench/reference/bench_torch.py --json` into one Markdown table
 with kyara/PyTorch ratios, after checking that both sides built networks of the same size.
+With `--ops`, merges `trainer bench --ops --json` and `bench/reference/ops_torch.py --json` instead.
 
     python3 bench/compare.py kyara.json torch.json
+    python3 bench/compare.py --ops kyara_ops.json torch_ops.json
 """
 
 import json
 import sys
 
 
+def ops(k, t):
+    """Per-op table: kyara vs PyTorch for each column, and GFLOP/s against each side's matmul peak."""
+    tk = {r["op"]: r for r in t["ops"]}
+    out = [
+        f"matmul peak (best of n = {', '.join(str(n) for n, _ in k['matmul'])}): "
+        f"kyara {k['peak_gflops']:.1f} GFLOP/s, PyTorch {t['peak_gflops']:.1f} GFLOP/s",
+        "",
+        "| op | input | fwd ms kyara / PyTorch | fwd+bwd ms kyara / PyTorch | input grad ms kyara / PyTorch "
+        "| param grads ms kyara / PyTorch | fwd+bwd GFLOP/s kyara / PyTorch (% of own peak) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    col = lambda a, b: "-" if a is None or b is None else f"{a:.2f} / {b:.2f} ({a / b:.2f}x)"
+    for r in k["ops"]:
+        # `[Burn op]` rows time Burn's own op for the same layer; PyTorch has one row per layer.
+        p = tk.get(r["op"].replace(" [Burn op]", ""))
+        if p is None:
+            continue
+        gf = "-"
+        if r.get("forward_flop"):
+            f = 3 * r["forward_flop"] / 1e6
+            a, b = f / r["forward_backward_ms"], f / p["forward_backward_ms"]
+            gf = f"{a:.0f} ({100 * a / k['peak_gflops']:.0f} %) / {b:.0f} ({100 * b / t['peak_gflops']:.0f} %)"
+        out.append(
+            f"| {r['op']} | {r['input']} | {col(r['forward_ms'], p['forward_ms'])} | "
+            f"{col(r['forward_backward_ms'], p['forward_backward_ms'])} | "
+            f"{col(r['input_grad_ms'], p['input_grad_ms'])} | {col(r['param_grad_ms'], p['param_grad_ms'])} | {gf} |"
+        )
+    print("\n".join(out))
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--ops":
+        return ops(json.load(open(sys.argv[2])), json.load(open(sys.argv[3])))
     if len(sys.argv) != 3:
-        sys.exit("usage: compare.py KYARA_JSON TORCH_JSON")
+        sys.exit("usage: compare.py [--ops] KYARA_JSON TORCH_JSON")
     k = json.load(open(sys.argv[1]))
     t = json.load(open(sys.argv[2]))
     key = lambda r: (r["arch"], r["loss"], r["spectral_norm"])

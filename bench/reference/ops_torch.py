@@ -1,5 +1,6 @@
 """The layers of `trainer bench --ops` in PyTorch, same shapes, same timing (median of 10 after one
-warm-up; forward, then forward + backward with input and parameter gradients).
+warm-up; forward, then forward + backward with input and parameter gradients, with the input gradient
+alone, and with the parameter gradients alone).
 
     python3 bench/reference/ops_torch.py --batch 64 --json torch_ops.json
 """
@@ -30,12 +31,32 @@ def case(op, shape, layer, reps):
         fwd = timed(reps, lambda: layer(x))
     xg = torch.randn(*shape, requires_grad=True)
 
-    def fb():
-        layer.zero_grad(set_to_none=True)
-        xg.grad = None
-        layer(xg).sum().backward()
+    params = list(layer.parameters())
 
-    return {"op": op, "input": list(shape), "forward_ms": fwd, "forward_backward_ms": timed(reps, fb)}
+    def backward(with_params, with_input):
+        for p in params:
+            p.requires_grad_(with_params)
+        x = xg if with_input else x_plain
+
+        def fb():
+            layer.zero_grad(set_to_none=True)
+            xg.grad = None
+            layer(x).sum().backward()
+
+        return timed(reps, fb)
+
+    x_plain = torch.randn(*shape)
+    row = {
+        "op": op,
+        "input": list(shape),
+        "forward_ms": fwd,
+        "forward_backward_ms": backward(True, True),
+        "input_grad_ms": backward(False, True),
+        "param_grad_ms": backward(True, False) if params else None,
+    }
+    for p in params:
+        p.requires_grad_(True)
+    return row
 
 
 def main():
@@ -46,6 +67,11 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     b, r = a.batch, 10
+    matmul = []
+    for n in (512, 1024, 2048):
+        x, y = torch.randn(n, n), torch.randn(n, n)
+        matmul.append((n, 2 * n**3 / (timed(r, lambda: x @ y) * 1e6)))
+    print("matmul GFLOP/s:", ", ".join(f"{n}: {g:.1f}" for n, g in matmul), flush=True)
     rows = [
         case("conv2d 3x3 64->64 (G trunk)", (b, 64, 16, 16), nn.Conv2d(64, 64, 3, padding=1), r),
         case("conv2d 3x3 64->128 (G up stage)", (b, 64, 16, 16), nn.Conv2d(64, 128, 3, padding=1), r),
@@ -58,10 +84,21 @@ def main():
         case("linear 150->16384 (G dense)", (b, 150), nn.Linear(150, 16384), r),
     ]
     for row in rows:
-        print(f"{row['op']}: {row['forward_ms']:.2f} / {row['forward_backward_ms']:.2f} ms", flush=True)
+        print(
+            f"{row['op']}: {row['forward_ms']:.2f} / {row['forward_backward_ms']:.2f} / "
+            f"{row['input_grad_ms']:.2f} / {row['param_grad_ms'] or 0:.2f} ms",
+            flush=True,
+        )
     if a.json:
         with open(a.json + ".tmp", "w") as f:
-            json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "ops": rows}, f, indent=2)
+            report = {
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "matmul": matmul,
+                "peak_gflops": max(g for _, g in matmul),
+                "ops": rows,
+            }
+            json.dump(report, f, indent=2)
         os.replace(a.json + ".tmp", a.json)
 
 

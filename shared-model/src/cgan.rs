@@ -20,6 +20,7 @@ use burn::tensor::ops::AvgPoolOptions;
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
+use crate::fastconv::conv2d;
 
 /// Activation used inside the generator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,8 +147,8 @@ impl ResBlock {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let h = self
             .act
-            .forward(self.bn1.forward(self.conv1.forward(x.clone())));
-        x + self.bn2.forward(self.conv2.forward(h))
+            .forward(self.bn1.forward(conv2d(&self.conv1, x.clone())));
+        x + self.bn2.forward(conv2d(&self.conv2, h))
     }
 }
 
@@ -173,7 +174,7 @@ impl UpStage {
     /// `x`: `[B, C_in, H, W]` -> `[B, C_out, 2H, 2W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.act
-            .forward(self.bn.forward(self.shuffle.forward(self.conv.forward(x))))
+            .forward(self.bn.forward(self.shuffle.forward(conv2d(&self.conv, x))))
     }
 }
 
@@ -273,7 +274,7 @@ impl Generator {
         for up in &self.ups {
             h = up.forward(h);
         }
-        tanh(self.to_rgb.forward(h))
+        tanh(conv2d(&self.to_rgb, h))
     }
 }
 
@@ -303,9 +304,9 @@ impl DownBlock {
 
     /// `x`: `[B, C_in, H, W]` -> `[B, C_out, H/2, W/2]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = self.conv1.forward(leaky_relu(x.clone(), self.slope));
-        let h = self.conv2.forward(leaky_relu(pool2(h), self.slope));
-        h + pool2(self.skip.forward(x))
+        let h = conv2d(&self.conv1, leaky_relu(x.clone(), self.slope));
+        let h = conv2d(&self.conv2, leaky_relu(pool2(h), self.slope));
+        h + pool2(conv2d(&self.skip, x))
     }
 }
 
@@ -378,7 +379,7 @@ impl Discriminator {
     /// Multi-stage features: the stem and every stage are activated and sum-pooled over space,
     /// then concatenated. `x`: `[B, 3, R, R]` -> `[B, F]`.
     pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut h = self.stem.forward(x);
+        let mut h = conv2d(&self.stem, x);
         let mut pooled = Vec::with_capacity(self.blocks.len() + 1);
         for block in &self.blocks {
             pooled.push(

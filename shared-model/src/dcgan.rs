@@ -19,6 +19,7 @@ use burn::tensor::activation::{leaky_relu, relu, tanh};
 
 use crate::ModelError;
 use crate::cgan::{Activation, ResBlock};
+use crate::fastconv::{conv_transpose2d, conv2d};
 
 /// DCGAN's weight initialisation: N(0, 0.02).
 fn dcgan_init() -> Initializer {
@@ -86,7 +87,7 @@ pub struct UpConv {
 impl UpConv {
     /// `x`: `[B, C_in, H, W]` -> `[B, C_out, 2H, 2W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(self.bn.forward(self.conv.forward(x)))
+        relu(self.bn.forward(conv_transpose2d(&self.conv, x)))
     }
 }
 
@@ -173,7 +174,7 @@ impl DcganGenerator {
         let [_, k] = x.dims();
         let mut h = relu(
             self.bn0
-                .forward(self.project.forward(x.reshape([b, k, 1, 1]))),
+                .forward(conv_transpose2d(&self.project, x.reshape([b, k, 1, 1]))),
         );
         if self.blocks_after == usize::MAX {
             h = self.run_blocks(h);
@@ -184,7 +185,7 @@ impl DcganGenerator {
                 h = self.run_blocks(h);
             }
         }
-        tanh(self.to_rgb.forward(h))
+        tanh(conv_transpose2d(&self.to_rgb, h))
     }
 
     fn run_blocks(&self, mut h: Tensor<4>) -> Tensor<4> {
@@ -252,7 +253,7 @@ impl DcganDiscriminator {
     pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
         let mut h = x;
         for conv in &self.convs {
-            h = leaky_relu(conv.forward(h), self.slope);
+            h = leaky_relu(conv2d(conv, h), self.slope);
         }
         h.flatten(1, 3)
     }

@@ -11,6 +11,7 @@ pub mod card;
 pub mod cgan;
 pub mod dcgan;
 pub mod error;
+pub mod fastconv;
 pub mod rng;
 pub mod sample;
 pub mod tagger;

@@ -17,6 +17,7 @@ use burn::tensor::activation::leaky_relu;
 use serde::{Deserialize, Serialize};
 
 use crate::card::load_weights;
+use crate::fastconv::conv2d;
 use crate::{ModelError, TagVocab};
 
 pub const TAGGER_FORMAT: &str = "kyara-tagger";
@@ -67,7 +68,7 @@ impl ConvBn {
 
     /// `x`: `[B, C_in, H, W]` -> `[B, C_out, H / stride, W / stride]` (before the activation).
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+        self.bn.forward(conv2d(&self.conv, x))
     }
 }
 

@@ -12,6 +12,8 @@ use burn::nn::{
 use burn::prelude::*;
 use serde::Serialize;
 
+use shared_model::fastconv;
+
 use crate::bench::median;
 
 #[derive(Debug, Clone, Serialize)]
@@ -23,6 +25,38 @@ pub struct OpRow {
     pub forward_ms: f64,
     /// Median milliseconds of forward + backward (input and parameter gradients read back).
     pub forward_backward_ms: f64,
+    /// Forward + the input gradient alone (parameters frozen).
+    pub input_grad_ms: f64,
+    /// Forward + the parameter gradients alone (input not tracked); `None` for parameter-free ops.
+    pub param_grad_ms: Option<f64>,
+    /// Multiply-adds x 2 of one forward pass, for convolutions (backward is twice that).
+    pub forward_flop: Option<f64>,
+}
+
+/// The per-op table plus the machine's measured matmul peak.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpsReport {
+    /// Best GFLOP/s of a square f32 matmul (Burn on this device), over the sizes tried.
+    pub peak_gflops: f64,
+    /// `(n, GFLOP/s)` for each `n x n` by `n x n` matmul timed.
+    pub matmul: Vec<(usize, f64)>,
+    pub ops: Vec<OpRow>,
+}
+
+/// GFLOP/s of `n x n` by `n x n` f32 matmuls on `device`, median of `reps`.
+pub fn matmul_gflops(sizes: &[usize], reps: usize, device: &Device) -> Vec<(usize, f64)> {
+    let dist = burn::tensor::Distribution::Normal(0.0, 1.0);
+    sizes
+        .iter()
+        .map(|&n| {
+            let a = Tensor::<2>::random([n, n], dist, device);
+            let b = Tensor::<2>::random([n, n], dist, device);
+            let ms = time(reps, || {
+                let _ = a.clone().matmul(b.clone()).into_data();
+            });
+            (n, 2.0 * (n as f64).powi(3) / (ms * 1e6))
+        })
+        .collect()
 }
 
 fn time(reps: usize, mut f: impl FnMut()) -> f64 {
@@ -38,148 +72,236 @@ fn time(reps: usize, mut f: impl FnMut()) -> f64 {
     )
 }
 
+/// Builds a layer on a device; `params` says whether its parameters take gradients.
+type Build<const D: usize, const E: usize> = Box<dyn Fn(&Device, bool) -> Layer<D, E>>;
+type Layer<const D: usize, const E: usize> = Box<dyn Fn(Tensor<D>) -> Tensor<E>>;
+
+fn train<M: Module>(m: M, params: bool) -> M {
+    if params { m } else { m.no_grad() }
+}
+
 /// Times `layer` on a random input of `shape`, on `device` (forward) and its autodiff twin.
 fn case<const D: usize, const E: usize>(
     op: &str,
     shape: [usize; D],
     reps: usize,
     device: &Device,
-    build: impl Fn(&Device) -> Box<dyn Fn(Tensor<D>) -> Tensor<E>>,
+    has_params: bool,
+    build: Build<D, E>,
 ) -> OpRow {
     let dist = burn::tensor::Distribution::Normal(0.0, 1.0);
-    let layer = build(device);
+    let layer = build(device, false);
     let x = Tensor::<D>::random(shape, dist, device);
     let forward_ms = time(reps, || {
         let _ = layer(x.clone()).into_data();
     });
     let ad = device.clone().autodiff();
-    let layer = build(&ad);
-    let x = Tensor::<D>::random(shape, dist, &ad).require_grad();
-    let forward_backward_ms = time(reps, || {
-        let grads = layer(x.clone()).sum().backward();
-        let _ = x.grad(&grads).map(|g| g.into_data());
-    });
+    let backward = |params: bool, input: bool| {
+        let layer = build(&ad, params);
+        let x = Tensor::<D>::random(shape, dist, &ad);
+        let x = if input { x.require_grad() } else { x };
+        time(reps, || {
+            let grads = layer(x.clone()).sum().backward();
+            let _ = x.grad(&grads).map(|g| g.into_data());
+        })
+    };
     OpRow {
         op: op.into(),
         input: shape.to_vec(),
         forward_ms,
-        forward_backward_ms,
+        forward_backward_ms: backward(true, true),
+        input_grad_ms: backward(false, true),
+        param_grad_ms: has_params.then(|| backward(true, false)),
+        forward_flop: None,
     }
 }
 
-/// The per-op table at batch `b`.
-pub fn run(b: usize, reps: usize, device: &Device) -> Vec<OpRow> {
-    let pad1 = || PaddingConfig2d::Explicit(1, 1, 1, 1);
-    vec![
-        case(
-            "conv2d 3x3 64->64 (G trunk)",
-            [b, 64, 16, 16],
-            reps,
-            device,
-            |d| {
-                let m = Conv2dConfig::new([64, 64], [3, 3])
-                    .with_padding(pad1())
-                    .init(d);
-                Box::new(move |x| m.forward(x))
-            },
-        ),
-        case(
-            "conv2d 3x3 64->128 (G up stage)",
-            [b, 64, 16, 16],
-            reps,
-            device,
-            |d| {
-                let m = Conv2dConfig::new([64, 128], [3, 3])
-                    .with_padding(pad1())
-                    .init(d);
-                Box::new(move |x| m.forward(x))
-            },
-        ),
-        case(
-            "conv2d 4x4 s2 3->32 (D stem)",
-            [b, 3, 64, 64],
-            reps,
-            device,
-            |d| {
-                let m = Conv2dConfig::new([3, 32], [4, 4])
-                    .with_stride([2, 2])
-                    .with_padding(pad1())
-                    .init(d);
-                Box::new(move |x| m.forward(x))
-            },
-        ),
-        case(
-            "conv2d 3x3 32->64 (D block)",
-            [b, 32, 32, 32],
-            reps,
-            device,
-            |d| {
-                let m = Conv2dConfig::new([32, 64], [3, 3])
-                    .with_padding(pad1())
-                    .init(d);
-                Box::new(move |x| m.forward(x))
-            },
-        ),
-        case(
-            "conv_transpose2d 4x4 s2 256->128 (DCGAN G)",
-            [b, 256, 8, 8],
-            reps,
-            device,
-            |d| {
-                let m = ConvTranspose2dConfig::new([256, 128], [4, 4])
-                    .with_stride([2, 2])
-                    .with_padding([1, 1])
-                    .init(d);
-                Box::new(move |x| m.forward(x))
-            },
-        ),
-        case(
-            "conv_transpose2d 4x4 s2 64->32 (DCGAN G)",
-            [b, 64, 32, 32],
-            reps,
-            device,
-            |d| {
-                let m = ConvTranspose2dConfig::new([64, 32], [4, 4])
-                    .with_stride([2, 2])
-                    .with_padding([1, 1])
-                    .init(d);
-                Box::new(move |x| m.forward(x))
-            },
-        ),
-        case(
-            "batch_norm 64 (train)",
-            [b, 64, 16, 16],
-            reps,
-            device,
-            |d| {
-                let m = BatchNormConfig::new(64).init(d);
-                Box::new(move |x| m.forward(x))
-            },
-        ),
-        case(
-            "pixel_shuffle x2, 128 ch",
-            [b, 128, 16, 16],
-            reps,
-            device,
-            |_| {
-                let m = PixelShuffleConfig::new(2).init();
-                Box::new(move |x| m.forward(x))
-            },
-        ),
-        case("linear 150->16384 (G dense)", [b, 150], reps, device, |d| {
-            let m = LinearConfig::new(150, 16384).init(d);
-            Box::new(move |x: Tensor<2>| m.forward(x))
-        }),
-    ]
+/// A convolution row twice: through kyara's kernels (what the networks run) and Burn's own op.
+#[allow(clippy::too_many_arguments)]
+fn conv_rows(
+    rows: &mut Vec<OpRow>,
+    op: &str,
+    shape: [usize; 4],
+    reps: usize,
+    device: &Device,
+    [ci, co]: [usize; 2],
+    [k, s, p]: [usize; 3],
+    transpose: bool,
+) {
+    for burn_op in [false, true] {
+        let name = if burn_op {
+            format!("{op} [Burn op]")
+        } else {
+            op.to_string()
+        };
+        let build: Build<4, 4> = if transpose {
+            Box::new(move |d, params| {
+                let m = train(
+                    ConvTranspose2dConfig::new([ci, co], [k, k])
+                        .with_stride([s, s])
+                        .with_padding([p, p])
+                        .init(d),
+                    params,
+                );
+                if burn_op {
+                    Box::new(move |x| m.forward(x))
+                } else {
+                    Box::new(move |x| fastconv::conv_transpose2d(&m, x))
+                }
+            })
+        } else {
+            Box::new(move |d, params| {
+                let m = train(
+                    Conv2dConfig::new([ci, co], [k, k])
+                        .with_stride([s, s])
+                        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+                        .init(d),
+                    params,
+                );
+                if burn_op {
+                    Box::new(move |x| m.forward(x))
+                } else {
+                    Box::new(move |x| fastconv::conv2d(&m, x))
+                }
+            })
+        };
+        let [n, _, h, w] = shape;
+        let taps = (ci * k * k) as f64;
+        let out_plane = if transpose {
+            // Every input pixel meets every tap once.
+            (h * w * co) as f64
+        } else {
+            let o = |x: usize| ((x + 2 * p - k) / s + 1) as f64;
+            o(h) * o(w) * co as f64
+        };
+        let flop = 2.0 * n as f64 * out_plane * taps;
+        let mut row = case(&name, shape, reps, device, true, build);
+        row.forward_flop = Some(flop);
+        rows.push(row);
+    }
 }
 
-pub fn markdown(rows: &[OpRow]) -> String {
-    let mut s =
-        String::from("| op | input | forward ms | forward + backward ms |\n|---|---|---|---|\n");
-    for r in rows {
+/// The per-op table at batch `b`, and the matmul peak.
+pub fn run(b: usize, reps: usize, device: &Device) -> OpsReport {
+    let matmul = matmul_gflops(&[512, 1024, 2048], reps, device);
+    let peak_gflops = matmul.iter().map(|m| m.1).fold(0.0, f64::max);
+    OpsReport {
+        peak_gflops,
+        matmul,
+        ops: op_rows(b, reps, device),
+    }
+}
+
+fn op_rows(b: usize, reps: usize, device: &Device) -> Vec<OpRow> {
+    let mut rows = Vec::new();
+    // (name, input, [c_in, c_out], [kernel, stride, padding], transposed)
+    type ConvCase = (&'static str, [usize; 4], [usize; 2], [usize; 3], bool);
+    let convs: [ConvCase; 6] = [
+        (
+            "conv2d 3x3 64->64 (G trunk)",
+            [b, 64, 16, 16],
+            [64, 64],
+            [3, 1, 1],
+            false,
+        ),
+        (
+            "conv2d 3x3 64->128 (G up stage)",
+            [b, 64, 16, 16],
+            [64, 128],
+            [3, 1, 1],
+            false,
+        ),
+        (
+            "conv2d 4x4 s2 3->32 (D stem)",
+            [b, 3, 64, 64],
+            [3, 32],
+            [4, 2, 1],
+            false,
+        ),
+        (
+            "conv2d 3x3 32->64 (D block)",
+            [b, 32, 32, 32],
+            [32, 64],
+            [3, 1, 1],
+            false,
+        ),
+        (
+            "conv_transpose2d 4x4 s2 256->128 (DCGAN G)",
+            [b, 256, 8, 8],
+            [256, 128],
+            [4, 2, 1],
+            true,
+        ),
+        (
+            "conv_transpose2d 4x4 s2 64->32 (DCGAN G)",
+            [b, 64, 32, 32],
+            [64, 32],
+            [4, 2, 1],
+            true,
+        ),
+    ];
+    for (op, shape, ch, ksp, transpose) in convs {
+        conv_rows(&mut rows, op, shape, reps, device, ch, ksp, transpose);
+    }
+    rows.push(case(
+        "batch_norm 64 (train)",
+        [b, 64, 16, 16],
+        reps,
+        device,
+        true,
+        Box::new(|d, params| {
+            let m = train(BatchNormConfig::new(64).init(d), params);
+            Box::new(move |x| m.forward(x))
+        }),
+    ));
+    rows.push(case(
+        "pixel_shuffle x2, 128 ch",
+        [b, 128, 16, 16],
+        reps,
+        device,
+        false,
+        Box::new(|_, _| {
+            let m = PixelShuffleConfig::new(2).init();
+            Box::new(move |x| m.forward(x))
+        }),
+    ));
+    rows.push(case(
+        "linear 150->16384 (G dense)",
+        [b, 150],
+        reps,
+        device,
+        true,
+        Box::new(|d, params| {
+            let m = train(LinearConfig::new(150, 16384).init(d), params);
+            Box::new(move |x: Tensor<2>| m.forward(x))
+        }),
+    ));
+    rows
+}
+
+pub fn markdown(r: &OpsReport) -> String {
+    let mut s = String::from("| matmul n x n | GFLOP/s |\n|---|---|\n");
+    for (n, g) in &r.matmul {
+        s.push_str(&format!("| {n} | {g:.1} |\n"));
+    }
+    s.push_str(&format!(
+        "\npeak (best of the above): {:.1} GFLOP/s\n\n",
+        r.peak_gflops
+    ));
+    s.push_str(
+        "| op | input | forward ms | forward + backward ms | input grad only ms | param grads only ms | fwd GFLOP/s | fwd+bwd GFLOP/s |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    let dash = || "-".to_string();
+    for r in &r.ops {
+        let param = r.param_grad_ms.map_or_else(dash, |v| format!("{v:.2}"));
+        let gf = |flop: f64, ms: f64| format!("{:.1}", flop / (ms * 1e6));
+        let fwd = r.forward_flop.map_or_else(dash, |f| gf(f, r.forward_ms));
+        let fb = r
+            .forward_flop
+            .map_or_else(dash, |f| gf(3.0 * f, r.forward_backward_ms));
         s.push_str(&format!(
-            "| {} | {:?} | {:.2} | {:.2} |\n",
-            r.op, r.input, r.forward_ms, r.forward_backward_ms
+            "| {} | {:?} | {:.2} | {:.2} | {:.2} | {} | {} | {} |\n",
+            r.op, r.input, r.forward_ms, r.forward_backward_ms, r.input_grad_ms, param, fwd, fb
         ));
     }
     s
@@ -191,10 +313,15 @@ mod tests {
 
     #[test]
     fn every_op_runs_and_backward_costs_more_than_nothing() {
-        let rows = run(2, 1, &Device::flex());
-        assert_eq!(rows.len(), 9);
-        for r in rows {
+        let report = run(2, 1, &Device::flex());
+        assert!(report.peak_gflops > 0.0 && report.matmul.len() == 3);
+        assert_eq!(report.ops.len(), 15);
+        for r in report.ops {
             assert!(r.forward_ms > 0.0 && r.forward_backward_ms > 0.0, "{r:?}");
+            assert!(
+                r.input_grad_ms > 0.0 && r.param_grad_ms.is_none_or(|v| v > 0.0),
+                "{r:?}"
+            );
         }
     }
 }

@@ -508,10 +508,10 @@ fn export(a: ExportArgs) -> Result<()> {
 fn bench(a: BenchArgs) -> Result<()> {
     let device = device_for(a.device)?;
     if a.ops {
-        let rows = crate::bench_ops::run(a.batch, 10, &device);
-        println!("{}", crate::bench_ops::markdown(&rows));
+        let report = crate::bench_ops::run(a.batch, 10, &device);
+        println!("{}", crate::bench_ops::markdown(&report));
         if let Some(path) = a.json {
-            write_atomic(&path, serde_json::to_string_pretty(&rows)?.as_bytes())?;
+            write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
         }
         return Ok(());
     }

@@ -1,0 +1,1090 @@
+//! Convolutions on the CPU as im2col + GEMM, forward and both backward passes.
+//!
+//! Burn 0.22.1's Flex backend computes a convolution's weight gradient as another convolution
+//! with the batch playing the channels (many thin GEMMs, one per input channel) and its input
+//! gradient as a transposed convolution. On kyara's layers that made a training step 2.5–3.5x
+//! slower than PyTorch (`docs/benchmarks.md`). [`conv2d`] and [`conv_transpose2d`] take Burn's
+//! own modules (same parameters, same weight files, same spectral-norm hooks) and, on the Flex
+//! device, with or without autodiff, compute per image `n`:
+//!
+//! - forward: `Y_n = W · im2col(X_n)`, with `W` as a `[C_out, C_in·kh·kw]` matrix;
+//! - input gradient: `dX_n = col2im(Wᵀ · dY_n)`;
+//! - weight gradient: `dW = Σ_n dY_n · im2col(X_n)ᵀ`.
+//!
+//! A transposed convolution is the same three products in another order (its forward is a
+//! convolution's input gradient). Images are spread over threads (feature `parallel`); with
+//! fewer images than threads, the GEMM itself runs in parallel. Other devices (wgpu, WebGPU) and
+//! options these kernels don't cover (groups, dilation, asymmetric padding, non-f32 tensors) go
+//! to Burn's op, so results never depend on which path ran, only the speed does.
+
+use burn::backend::{DispatchDevice, Flex};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::prelude::*;
+use burn::tensor::DType;
+use burn_flex::FlexTensor;
+use gemm::Parallelism;
+
+/// One convolution's shape, seen from the side that is im2col'ed: an image of `c` channels,
+/// `h` x `w`, a `kh` x `kw` kernel with stride `s*` and zero padding `p*`, giving `oh` x `ow`
+/// output positions. For a transposed convolution this is the geometry of the equivalent forward
+/// convolution from its output back to its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Geom {
+    c: usize,
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    sh: usize,
+    sw: usize,
+    ph: usize,
+    pw: usize,
+    oh: usize,
+    ow: usize,
+}
+
+impl Geom {
+    /// Rows of the im2col matrix: `c·kh·kw`.
+    fn k(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+    /// Columns of the im2col matrix: output positions `oh·ow`.
+    fn p(&self) -> usize {
+        self.oh * self.ow
+    }
+    /// Elements of one image on the im2col'ed side.
+    fn img(&self) -> usize {
+        self.c * self.h * self.w
+    }
+    /// A 1x1, stride-1, unpadded kernel: im2col is the identity.
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.ph == 0 && self.pw == 0
+    }
+}
+
+/// Output positions `o` in `0..out` whose input index `o·s + k - pad` lies in `0..n`.
+fn valid_range(out: usize, s: usize, k: usize, pad: usize, n: usize) -> (usize, usize) {
+    let lo = if pad > k { (pad - k).div_ceil(s) } else { 0 };
+    let hi = if n + pad > k {
+        (n + pad - k).div_ceil(s)
+    } else {
+        0
+    };
+    let lo = lo.min(out);
+    (lo, hi.min(out).max(lo))
+}
+
+/// `cols[k][p]` (`[c·kh·kw, rows·ow]`, row-major) = the input pixel under kernel tap `k` at
+/// output position `p` of output rows `oy0..oy0 + rows`, or 0 in the padding. `x` is one image
+/// `[c, h, w]`.
+fn im2col(g: &Geom, x: &[f32], oy0: usize, rows: usize, cols: &mut [f32]) {
+    let p = rows * g.ow;
+    debug_assert_eq!(x.len(), g.img());
+    debug_assert_eq!(cols.len(), g.k() * p);
+    for c in 0..g.c {
+        let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for ky in 0..g.kh {
+            let (ylo, yhi) = valid_range(g.oh, g.sh, ky, g.ph, g.h);
+            for kx in 0..g.kw {
+                let (lo, hi) = valid_range(g.ow, g.sw, kx, g.pw, g.w);
+                let row = &mut cols[((c * g.kh + ky) * g.kw + kx) * p..][..p];
+                for (r, dst) in row.chunks_exact_mut(g.ow).enumerate() {
+                    let oy = oy0 + r;
+                    if oy < ylo || oy >= yhi {
+                        dst.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[(oy * g.sh + ky - g.ph) * g.w..][..g.w];
+                    dst[..lo].fill(0.0);
+                    dst[hi..].fill(0.0);
+                    if g.sw == 1 {
+                        let ix = lo + kx - g.pw;
+                        dst[lo..hi].copy_from_slice(&src[ix..ix + hi - lo]);
+                    } else {
+                        for (ox, d) in dst.iter_mut().enumerate().take(hi).skip(lo) {
+                            *d = src[ox * g.sw + kx - g.pw];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`im2col`] for the same rows: adds every `cols[k][p]` onto the pixel of `x`
+/// (one image `[c, h, w]`) it was read from.
+fn col2im_add(g: &Geom, cols: &[f32], oy0: usize, rows: usize, x: &mut [f32]) {
+    let p = rows * g.ow;
+    for c in 0..g.c {
+        let plane = &mut x[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for ky in 0..g.kh {
+            let (ylo, yhi) = valid_range(g.oh, g.sh, ky, g.ph, g.h);
+            for kx in 0..g.kw {
+                let (lo, hi) = valid_range(g.ow, g.sw, kx, g.pw, g.w);
+                let row = &cols[((c * g.kh + ky) * g.kw + kx) * p..][..p];
+                for (r, src) in row.chunks_exact(g.ow).enumerate() {
+                    let oy = oy0 + r;
+                    if oy < ylo || oy >= yhi {
+                        continue;
+                    }
+                    let dst = &mut plane[(oy * g.sh + ky - g.ph) * g.w..][..g.w];
+                    if g.sw == 1 {
+                        let ix = lo + kx - g.pw;
+                        for (d, s) in dst[ix..ix + hi - lo].iter_mut().zip(&src[lo..hi]) {
+                            *d += s;
+                        }
+                    } else {
+                        for ox in lo..hi {
+                            dst[ox * g.sw + kx - g.pw] += src[ox];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Image groups the weight gradient is split into (summed in a fixed order).
+const WEIGHT_GROUPS: usize = 8;
+
+/// Output rows per im2col tile: enough to keep a tile of columns (~512 KiB) in a core's L2.
+fn tile_rows(g: &Geom) -> usize {
+    let tile_floats: usize = std::env::var("KYARA_TILE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(128 * 1024);
+    (tile_floats / (g.k() * g.ow).max(1)).clamp(1, g.oh.max(1))
+}
+
+/// Output-row tiles `(oy0, rows)` covering `0..g.oh`.
+fn tiles(g: &Geom) -> impl Iterator<Item = (usize, usize)> {
+    let t = tile_rows(g);
+    let oh = g.oh;
+    (0..oh).step_by(t).map(move |oy0| (oy0, t.min(oh - oy0)))
+}
+
+/// A matrix operand: element `(i, j)` is `data[i·rs + j·cs]`.
+#[derive(Clone, Copy)]
+struct Mat<'a> {
+    data: &'a [f32],
+    rs: usize,
+    cs: usize,
+}
+
+impl<'a> Mat<'a> {
+    fn rows(data: &'a [f32], cols: usize) -> Self {
+        Self {
+            data,
+            rs: cols,
+            cs: 1,
+        }
+    }
+    fn transposed(data: &'a [f32], cols: usize) -> Self {
+        Self {
+            data,
+            rs: 1,
+            cs: cols,
+        }
+    }
+    fn check(&self, rows: usize, cols: usize) {
+        if rows > 0 && cols > 0 {
+            assert!((rows - 1) * self.rs + (cols - 1) * self.cs < self.data.len());
+        }
+    }
+}
+
+/// `dst[m×n] = (dst if accumulate) + a[m×k] · b[k×n]`, `dst` row-major with rows `ld` apart.
+#[allow(clippy::too_many_arguments)]
+fn gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    ld: usize,
+    accumulate: bool,
+    a: Mat,
+    b: Mat,
+    par: Parallelism,
+) {
+    assert!(ld >= n && (m == 0 || n == 0 || dst.len() >= (m - 1) * ld + n));
+    a.check(m, k);
+    b.check(k, n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst.chunks_mut(ld).take(m).for_each(|r| r[..n].fill(0.0));
+        }
+        return;
+    }
+    // SAFETY: the asserts above keep every index the kernel touches inside the three slices,
+    // and `dst` is borrowed mutably, so it cannot alias `a` or `b`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            ld as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+fn threads() -> usize {
+    #[cfg(feature = "parallel")]
+    {
+        rayon::current_num_threads()
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        1
+    }
+}
+
+/// Parallelism inside one GEMM: all threads when images can't keep them busy, else none.
+fn inner_par(images: usize) -> Parallelism {
+    #[cfg(feature = "parallel")]
+    if images < threads() {
+        return Parallelism::Rayon(0);
+    }
+    let _ = images;
+    Parallelism::None
+}
+
+/// Calls `f(image, out_chunk, scratch, parallelism)` for each of the `out.len() / stride`
+/// images, spread over threads; `scratch` is a reusable per-thread buffer.
+fn per_image<F>(out: &mut [f32], stride: usize, f: F)
+where
+    F: Fn(usize, &mut [f32], &mut Vec<f32>, Parallelism) + Sync + Send,
+{
+    let images = out.len() / stride.max(1);
+    let par = inner_par(images);
+    #[cfg(feature = "parallel")]
+    if images > 1 && threads() > 1 {
+        use rayon::prelude::*;
+        out.par_chunks_mut(stride)
+            .enumerate()
+            .for_each_init(Vec::new, |scratch, (i, chunk)| f(i, chunk, scratch, par));
+        return;
+    }
+    let mut scratch = Vec::new();
+    for (i, chunk) in out.chunks_mut(stride.max(1)).enumerate() {
+        f(i, chunk, &mut scratch, par);
+    }
+}
+
+fn scratch_of(scratch: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if scratch.len() < len {
+        scratch.resize(len, 0.0);
+    }
+    &mut scratch[..len]
+}
+
+/// `y[n] = w · im2col(x[n]) (+ bias)`: `x` is `[images, g.img()]`, `w` is `[m, g.k()]`, the
+/// result `[images, m, g.p()]`. Columns are built a tile of output rows at a time.
+fn forward(
+    g: &Geom,
+    images: usize,
+    x: &[f32],
+    w: &[f32],
+    m: usize,
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
+    let (k, p) = (g.k(), g.p());
+    let mut y = vec![0.0f32; images * m * p];
+    per_image(&mut y, m * p, |i, yi, scratch, par| {
+        let xi = &x[i * g.img()..(i + 1) * g.img()];
+        if let Some(b) = bias {
+            for (row, &bv) in yi.chunks_mut(p).zip(b) {
+                row.fill(bv);
+            }
+        }
+        let acc = bias.is_some();
+        if g.pointwise() {
+            gemm(m, p, k, yi, p, acc, Mat::rows(w, k), Mat::rows(xi, p), par);
+            return;
+        }
+        for (oy0, rows) in tiles(g) {
+            let t = rows * g.ow;
+            let cols = scratch_of(scratch, k * t);
+            im2col(g, xi, oy0, rows, cols);
+            let dst = &mut yi[oy0 * g.ow..];
+            gemm(
+                m,
+                t,
+                k,
+                dst,
+                p,
+                acc,
+                Mat::rows(w, k),
+                Mat::rows(cols, t),
+                par,
+            );
+        }
+    });
+    y
+}
+
+/// `dx[n] = col2im(wᵀ · dy[n])`: `w` is `[m, g.k()]`, `dy` is `[images, m, g.p()]`, the result
+/// `[images, g.img()]`.
+fn backward_input(g: &Geom, images: usize, w: &[f32], m: usize, dy: &[f32]) -> Vec<f32> {
+    let (k, p) = (g.k(), g.p());
+    let mut dx = vec![0.0f32; images * g.img()];
+    per_image(&mut dx, g.img(), |i, dxi, scratch, par| {
+        let dyi = &dy[i * m * p..(i + 1) * m * p];
+        if g.pointwise() {
+            gemm(
+                k,
+                p,
+                m,
+                dxi,
+                p,
+                false,
+                Mat::transposed(w, k),
+                Mat::rows(dyi, p),
+                par,
+            );
+            return;
+        }
+        for (oy0, rows) in tiles(g) {
+            let t = rows * g.ow;
+            let cols = scratch_of(scratch, k * t);
+            let dyt = Mat::rows(&dyi[oy0 * g.ow..], p);
+            gemm(k, t, m, cols, t, false, Mat::transposed(w, k), dyt, par);
+            col2im_add(g, cols, oy0, rows, dxi);
+        }
+    });
+    dx
+}
+
+/// `dw = Σ_n dy[n] · im2col(x[n])ᵀ`: `x` is `[images, g.img()]`, `dy` is `[images, m, g.p()]`,
+/// the result `[m, g.k()]`.
+fn backward_weight(g: &Geom, images: usize, x: &[f32], dy: &[f32], m: usize) -> Vec<f32> {
+    let (k, p) = (g.k(), g.p());
+    let one = |i: usize, acc: &mut [f32], scratch: &mut Vec<f32>, par: Parallelism| {
+        let xi = &x[i * g.img()..(i + 1) * g.img()];
+        let dyi = &dy[i * m * p..(i + 1) * m * p];
+        if g.pointwise() {
+            let dyt = Mat::rows(dyi, p);
+            gemm(m, k, p, acc, k, true, dyt, Mat::transposed(xi, p), par);
+            return;
+        }
+        for (oy0, rows) in tiles(g) {
+            let t = rows * g.ow;
+            let cols = scratch_of(scratch, k * t);
+            im2col(g, xi, oy0, rows, cols);
+            let dyt = Mat::rows(&dyi[oy0 * g.ow..], p);
+            gemm(m, k, t, acc, k, true, dyt, Mat::transposed(cols, t), par);
+        }
+    };
+    // Fixed image groups, each summed in order, then the groups in order: the result is the
+    // same on every run and every thread count (checkpoints resume bit for bit).
+    let groups = images.clamp(1, WEIGHT_GROUPS);
+    let group = |gi: usize, par: Parallelism| {
+        let mut acc = vec![0.0f32; m * k];
+        let mut scratch = Vec::new();
+        for i in gi * images / groups..(gi + 1) * images / groups {
+            one(i, &mut acc, &mut scratch, par);
+        }
+        acc
+    };
+    #[cfg(feature = "parallel")]
+    let partials: Vec<Vec<f32>> = if groups > 1 && threads() > 1 {
+        use rayon::prelude::*;
+        (0..groups)
+            .into_par_iter()
+            .map(|gi| group(gi, Parallelism::None))
+            .collect()
+    } else {
+        (0..groups).map(|gi| group(gi, inner_par(groups))).collect()
+    };
+    #[cfg(not(feature = "parallel"))]
+    let partials: Vec<Vec<f32>> = (0..groups).map(|gi| group(gi, Parallelism::None)).collect();
+    let mut parts = partials.into_iter();
+    let mut acc = parts.next().unwrap_or_else(|| vec![0.0f32; m * k]);
+    for part in parts {
+        acc.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
+    }
+    acc
+}
+
+/// `db[c] = Σ_{n,p} dy[n][c][p]`: `dy` is `[images, c, plane]`.
+fn bias_grad(images: usize, c: usize, plane: usize, dy: &[f32]) -> Vec<f32> {
+    let mut db = vec![0.0f32; c];
+    for i in 0..images {
+        for (ch, d) in db.iter_mut().enumerate() {
+            let start = (i * c + ch) * plane;
+            *d += dy[start..start + plane].iter().sum::<f32>();
+        }
+    }
+    db
+}
+
+/// Which of the two ops, its geometry, batch size and weight rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Spec {
+    transpose: bool,
+    g: Geom,
+    images: usize,
+    /// Weight rows: `C_out` of a convolution, `C_in` of a transposed convolution.
+    m: usize,
+}
+
+impl Spec {
+    /// `[N, C, H, W]` of the op's input.
+    fn input_shape(&self) -> [usize; 4] {
+        let g = &self.g;
+        if self.transpose {
+            [self.images, self.m, g.oh, g.ow]
+        } else {
+            [self.images, g.c, g.h, g.w]
+        }
+    }
+    /// `[N, C, H, W]` of the op's output.
+    fn output_shape(&self) -> [usize; 4] {
+        let g = &self.g;
+        if self.transpose {
+            [self.images, g.c, g.h, g.w]
+        } else {
+            [self.images, self.m, g.oh, g.ow]
+        }
+    }
+    /// Burn's weight shape: `[C_out, C_in, kh, kw]` or, transposed, `[C_in, C_out, kh, kw]`.
+    fn weight_shape(&self) -> [usize; 4] {
+        [self.m, self.g.c, self.g.kh, self.g.kw]
+    }
+
+    /// Output `[N, C_out, OH, OW]` from input, weight and bias on the CPU.
+    fn forward(&self, x: &[f32], w: &[f32], b: Option<&[f32]>) -> Vec<f32> {
+        let g = &self.g;
+        if self.transpose {
+            let mut y = backward_input(g, self.images, w, self.m, x);
+            if let Some(b) = b {
+                let plane = g.h * g.w;
+                for (i, chunk) in y.chunks_mut(plane).enumerate() {
+                    let bv = b[i % g.c];
+                    chunk.iter_mut().for_each(|v| *v += bv);
+                }
+            }
+            y
+        } else {
+            forward(g, self.images, x, w, self.m, b)
+        }
+    }
+
+    fn grad_input(&self, w: &[f32], dy: &[f32]) -> Vec<f32> {
+        if self.transpose {
+            forward(&self.g, self.images, dy, w, self.m, None)
+        } else {
+            backward_input(&self.g, self.images, w, self.m, dy)
+        }
+    }
+
+    fn grad_weight(&self, x: &[f32], dy: &[f32]) -> Vec<f32> {
+        if self.transpose {
+            backward_weight(&self.g, self.images, dy, x, self.m)
+        } else {
+            backward_weight(&self.g, self.images, x, dy, self.m)
+        }
+    }
+
+    fn grad_bias(&self, dy: &[f32]) -> Vec<f32> {
+        let [n, c, h, w] = self.output_shape();
+        bias_grad(n, c, h * w, dy)
+    }
+}
+
+/// Spec of a `Conv2d` applied to `x`, or `None` where these kernels don't apply.
+fn conv_spec(conv: &Conv2d, dims: [usize; 4]) -> Option<Spec> {
+    let [n, c, h, w] = dims;
+    let [m, cw, kh, kw] = conv.weight.dims();
+    let (ph, pw) = match &conv.padding {
+        PaddingConfig2d::Valid => (0, 0),
+        PaddingConfig2d::Explicit(t, l, b, r) if t == b && l == r => (*t, *l),
+        _ => return None,
+    };
+    let [sh, sw] = conv.stride;
+    if conv.groups != 1 || conv.dilation != [1, 1] || cw != c || sh == 0 || sw == 0 {
+        return None;
+    }
+    if h + 2 * ph < kh || w + 2 * pw < kw {
+        return None;
+    }
+    let (oh, ow) = ((h + 2 * ph - kh) / sh + 1, (w + 2 * pw - kw) / sw + 1);
+    let g = Geom {
+        c,
+        h,
+        w,
+        kh,
+        kw,
+        sh,
+        sw,
+        ph,
+        pw,
+        oh,
+        ow,
+    };
+    Some(Spec {
+        transpose: false,
+        g,
+        images: n,
+        m,
+    })
+}
+
+/// Spec of a `ConvTranspose2d` applied to `x`, or `None` where these kernels don't apply.
+fn conv_transpose_spec(conv: &ConvTranspose2d, dims: [usize; 4]) -> Option<Spec> {
+    let [n, c, h, w] = dims;
+    let [m, co, kh, kw] = conv.weight.dims();
+    let [sh, sw] = conv.stride;
+    let [ph, pw] = conv.padding;
+    let [oph, opw] = conv.padding_out;
+    if conv.groups != 1 || conv.dilation != [1, 1] || m != c || sh == 0 || sw == 0 {
+        return None;
+    }
+    if h == 0 || w == 0 || oph >= sh || opw >= sw {
+        return None;
+    }
+    let oh = ((h - 1) * sh + kh + oph).checked_sub(2 * ph)?;
+    let ow = ((w - 1) * sw + kw + opw).checked_sub(2 * pw)?;
+    // The equivalent convolution maps the [co, oh, ow] output back onto [c, h, w].
+    let g = Geom {
+        c: co,
+        h: oh,
+        w: ow,
+        kh,
+        kw,
+        sh,
+        sw,
+        ph,
+        pw,
+        oh: h,
+        ow: w,
+    };
+    if oh + 2 * ph < kh || (oh + 2 * ph - kh) / sh + 1 != h || (ow + 2 * pw - kw) / sw + 1 != w {
+        return None;
+    }
+    Some(Spec {
+        transpose: true,
+        g,
+        images: n,
+        m,
+    })
+}
+
+fn f32_tensor(t: &FlexTensor) -> Option<&[f32]> {
+    if t.dtype() != DType::F32 {
+        return None;
+    }
+    let (start, end) = t.layout().contiguous_offsets()?;
+    Some(&t.storage::<f32>()[start..end])
+}
+
+fn contiguous(t: FlexTensor) -> FlexTensor {
+    match f32_tensor(&t) {
+        Some(_) => t,
+        None => t.to_contiguous(),
+    }
+}
+
+fn flex_tensor(data: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(data, shape))
+}
+
+fn flex_vec(data: Vec<f32>, len: usize) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(data, [len]))
+}
+
+/// Runs the forward pass on Flex primitives; `None` if a tensor isn't f32.
+fn flex_forward(
+    spec: &Spec,
+    x: FlexTensor,
+    w: FlexTensor,
+    b: Option<FlexTensor>,
+) -> Option<FlexTensor> {
+    let (x, w) = (contiguous(x), contiguous(w));
+    let b = b.map(contiguous);
+    let bias = match &b {
+        Some(b) => Some(f32_tensor(b)?),
+        None => None,
+    };
+    let y = spec.forward(f32_tensor(&x)?, f32_tensor(&w)?, bias);
+    Some(flex_tensor(y, spec.output_shape()))
+}
+
+/// `conv.forward(x)`, computed by these kernels on the Flex device.
+///
+/// - `x`: `[N, C_in, H, W]`
+/// - returns `[N, C_out, OH, OW]`
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    match conv_spec(conv, x.dims()) {
+        Some(spec) => run(
+            spec,
+            x,
+            conv.weight.val(),
+            conv.bias.as_ref().map(|b| b.val()),
+        )
+        .unwrap_or_else(|x| conv.forward(x)),
+        None => conv.forward(x),
+    }
+}
+
+/// `conv.forward(x)` for a transposed convolution, computed by these kernels on the Flex device.
+///
+/// - `x`: `[N, C_in, H, W]`
+/// - returns `[N, C_out, (H-1)·s - 2p + k + out_pad, …]`
+pub fn conv_transpose2d(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
+    match conv_transpose_spec(conv, x.dims()) {
+        Some(spec) => run(
+            spec,
+            x,
+            conv.weight.val(),
+            conv.bias.as_ref().map(|b| b.val()),
+        )
+        .unwrap_or_else(|x| conv.forward(x)),
+        None => conv.forward(x),
+    }
+}
+
+/// Runs `spec` on the Flex device (plain or autodiff); gives `x` back where it can't.
+// The error is the caller's input, handed back unboxed for Burn's own op.
+#[allow(clippy::result_large_err)]
+fn run(
+    spec: Spec,
+    x: Tensor<4>,
+    w: Tensor<4>,
+    b: Option<Tensor<1>>,
+) -> Result<Tensor<4>, Tensor<4>> {
+    if w.dims() != spec.weight_shape() {
+        return Err(x);
+    }
+    match x.device().as_dispatch() {
+        DispatchDevice::Flex(_) => {}
+        #[cfg(feature = "autodiff")]
+        DispatchDevice::Autodiff(inner) if matches!(**inner, DispatchDevice::Flex(_)) => {
+            return autodiff::run(spec, x, w, b);
+        }
+        _ => return Err(x),
+    }
+    let prim = |t: Tensor<4>| t.try_into_primitive::<Flex>().ok();
+    let (Some(xp), Some(wp)) = (prim(x.clone()), prim(w)) else {
+        return Err(x);
+    };
+    let bp = match b {
+        Some(b) => match b.try_into_primitive::<Flex>() {
+            Ok(b) => Some(b),
+            Err(_) => return Err(x),
+        },
+        None => None,
+    };
+    match flex_forward(&spec, xp, wp, bp) {
+        Some(y) => Ok(Tensor::from_primitive::<Flex>(y)),
+        None => Err(x),
+    }
+}
+
+#[cfg(feature = "autodiff")]
+mod autodiff {
+    //! The same kernels as one autodiff node, so the backward pass uses them too.
+
+    use super::*;
+    use burn::backend::Autodiff;
+    use burn::backend::autodiff::NodeId;
+    use burn::backend::autodiff::checkpoint::base::Checkpointer;
+    use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+    use burn::backend::autodiff::grads::Gradients;
+    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+
+    type Ad = Autodiff<Flex, NoCheckpointing>;
+
+    #[derive(Debug)]
+    struct WithBias;
+    #[derive(Debug)]
+    struct NoBias;
+
+    /// Registers the gradients the graph asks for: input, weight, and (if any) bias.
+    fn backward(
+        spec: &Spec,
+        x: FlexTensor,
+        w: FlexTensor,
+        dy: FlexTensor,
+        grads: &mut Gradients,
+        nodes: [Option<NodeId>; 3],
+    ) {
+        let (x, w, dy) = (contiguous(x), contiguous(w), contiguous(dy));
+        // All three were f32 in the forward pass and gradients keep the dtype.
+        let (xs, ws, dys) = (
+            f32_tensor(&x).expect("f32 input"),
+            f32_tensor(&w).expect("f32 weight"),
+            f32_tensor(&dy).expect("f32 gradient"),
+        );
+        let [x_node, w_node, b_node] = nodes;
+        if let Some(id) = x_node {
+            let dx = spec.grad_input(ws, dys);
+            grads.register::<Flex>(id, flex_tensor(dx, spec.input_shape()));
+        }
+        if let Some(id) = w_node {
+            let dw = spec.grad_weight(xs, dys);
+            grads.register::<Flex>(id, flex_tensor(dw, spec.weight_shape()));
+        }
+        if let Some(id) = b_node {
+            let db = spec.grad_bias(dys);
+            let len = db.len();
+            grads.register::<Flex>(id, flex_vec(db, len));
+        }
+    }
+
+    impl Backward<Flex, 3> for WithBias {
+        type State = (NodeId, NodeId, Spec);
+
+        fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, ck: &mut Checkpointer) {
+            let [nx, nw, nb] = ops.parents;
+            let dy = grads.consume::<Flex>(&ops.node);
+            let (xs, ws, spec) = ops.state;
+            let x = ck.retrieve_node_output::<FlexTensor>(xs);
+            let w = ck.retrieve_node_output::<FlexTensor>(ws);
+            let ids = [nx.map(|n| n.id), nw.map(|n| n.id), nb.map(|n| n.id)];
+            backward(&spec, x, w, dy, grads, ids);
+        }
+    }
+
+    impl Backward<Flex, 2> for NoBias {
+        type State = (NodeId, NodeId, Spec);
+
+        fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, ck: &mut Checkpointer) {
+            let [nx, nw] = ops.parents;
+            let dy = grads.consume::<Flex>(&ops.node);
+            let (xs, ws, spec) = ops.state;
+            let x = ck.retrieve_node_output::<FlexTensor>(xs);
+            let w = ck.retrieve_node_output::<FlexTensor>(ws);
+            let ids = [nx.map(|n| n.id), nw.map(|n| n.id), None];
+            backward(&spec, x, w, dy, grads, ids);
+        }
+    }
+
+    #[allow(clippy::result_large_err)]
+    pub(super) fn run(
+        spec: Spec,
+        x: Tensor<4>,
+        w: Tensor<4>,
+        b: Option<Tensor<1>>,
+    ) -> Result<Tensor<4>, Tensor<4>> {
+        let prim = |t: Tensor<4>| t.try_into_primitive::<Ad>().ok();
+        let (Some(xa), Some(wa)) = (prim(x.clone()), prim(w)) else {
+            return Err(x);
+        };
+        let ba = match b {
+            Some(b) => match b.try_into_primitive::<Ad>() {
+                Ok(b) => Some(b),
+                Err(_) => return Err(x),
+            },
+            None => None,
+        };
+        let f32_all = f32_tensor(&contiguous(xa.primitive().clone())).is_some()
+            && wa.primitive().dtype() == DType::F32
+            && ba
+                .as_ref()
+                .is_none_or(|b| b.primitive().dtype() == DType::F32);
+        if !f32_all {
+            return Err(x);
+        }
+        let forward = |bp: Option<FlexTensor>| {
+            flex_forward(&spec, xa.primitive().clone(), wa.primitive().clone(), bp)
+                .expect("f32 checked above")
+        };
+        let out = match ba {
+            Some(ba) => match WithBias
+                .prepare::<NoCheckpointing>([xa.node(), wa.node(), ba.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(mut prep) => {
+                    let xs = prep.checkpoint(&xa);
+                    let ws = prep.checkpoint(&wa);
+                    let y = forward(Some(ba.primitive().clone()));
+                    prep.finish((xs, ws, spec), y)
+                }
+                OpsKind::UnTracked(prep) => prep.finish(forward(Some(ba.primitive().clone()))),
+            },
+            None => match NoBias
+                .prepare::<NoCheckpointing>([xa.node(), wa.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(mut prep) => {
+                    let xs = prep.checkpoint(&xa);
+                    let ws = prep.checkpoint(&wa);
+                    let y = forward(None);
+                    prep.finish((xs, ws, spec), y)
+                }
+                OpsKind::UnTracked(prep) => prep.finish(forward(None)),
+            },
+        };
+        Ok(Tensor::from_primitive::<Ad>(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
+    use burn::tensor::Distribution;
+
+    fn max_rel_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
+        assert_eq!(a.dims(), b.dims());
+        let scale = b.clone().abs().max().into_scalar::<f32>().max(1e-3);
+        (a - b).abs().max().into_scalar::<f32>() / scale
+    }
+
+    fn convs(device: &Device) -> Vec<(Conv2d, [usize; 4])> {
+        let c = |ci, co, k, s, p, bias| {
+            Conv2dConfig::new([ci, co], [k, k])
+                .with_stride([s, s])
+                .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+                .with_bias(bias)
+                .init(device)
+        };
+        vec![
+            (c(5, 7, 3, 1, 1, true), [3, 5, 8, 8]),
+            (c(4, 6, 4, 2, 1, false), [2, 4, 9, 10]),
+            (c(3, 5, 3, 2, 1, true), [2, 3, 7, 7]),
+            (c(6, 4, 1, 1, 0, true), [3, 6, 5, 4]),
+            (c(2, 3, 3, 1, 0, true), [1, 2, 6, 5]),
+            (c(3, 2, 4, 1, 0, false), [2, 3, 4, 4]),
+            // Big enough for several im2col row tiles.
+            (c(64, 8, 3, 1, 1, true), [2, 64, 48, 40]),
+        ]
+    }
+
+    fn transposed(device: &Device) -> Vec<(ConvTranspose2d, [usize; 4])> {
+        let c = |ci, co, k, s, p, op, bias| {
+            ConvTranspose2dConfig::new([ci, co], [k, k])
+                .with_stride([s, s])
+                .with_padding([p, p])
+                .with_padding_out([op, op])
+                .with_bias(bias)
+                .init(device)
+        };
+        vec![
+            (c(6, 4, 4, 2, 1, 0, false), [3, 6, 4, 5]),
+            (c(8, 5, 4, 1, 0, 0, true), [2, 8, 1, 1]),
+            (c(4, 3, 3, 2, 1, 1, true), [2, 4, 5, 5]),
+            (c(3, 2, 3, 1, 1, 0, true), [1, 3, 6, 6]),
+            // Several row tiles of the equivalent convolution.
+            (c(8, 32, 4, 2, 1, 0, true), [2, 8, 32, 32]),
+        ]
+    }
+
+    #[test]
+    fn forward_matches_burn_on_flex() {
+        let device = Device::flex();
+        for (conv, dims) in convs(&device) {
+            let x = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &device);
+            let spec = conv_spec(&conv, dims).expect("supported");
+            let b = conv.bias.as_ref().map(|b| b.val());
+            let ours = run(spec, x.clone(), conv.weight.val(), b).expect("fast path ran");
+            let d = max_rel_diff(ours, conv.forward(x));
+            assert!(d < 1e-5, "conv {dims:?}: {d}");
+        }
+        for (conv, dims) in transposed(&device) {
+            let x = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &device);
+            let spec = conv_transpose_spec(&conv, dims).expect("supported");
+            let b = conv.bias.as_ref().map(|b| b.val());
+            let ours = run(spec, x.clone(), conv.weight.val(), b).expect("fast path ran");
+            let d = max_rel_diff(ours, conv.forward(x));
+            assert!(d < 1e-5, "transposed {dims:?}: {d}");
+        }
+    }
+
+    #[test]
+    fn the_big_cases_take_several_tiles() {
+        let device = Device::flex();
+        let (conv, dims) = convs(&device).pop().unwrap();
+        assert!(tiles(&conv_spec(&conv, dims).unwrap().g).count() > 1);
+        let (conv, dims) = transposed(&device).pop().unwrap();
+        let g = conv_transpose_spec(&conv, dims).unwrap().g;
+        let t: Vec<_> = tiles(&g).collect();
+        assert!(t.len() > 1);
+        assert_eq!(t.iter().map(|t| t.1).sum::<usize>(), g.oh);
+    }
+
+    #[cfg(feature = "parallel")]
+    #[test]
+    fn weight_gradient_is_the_same_on_any_thread_count() {
+        let g = Geom {
+            c: 5,
+            h: 9,
+            w: 7,
+            kh: 3,
+            kw: 3,
+            sh: 1,
+            sw: 1,
+            ph: 1,
+            pw: 1,
+            oh: 9,
+            ow: 7,
+        };
+        let images = 13;
+        let mut rng = crate::SplitMix64::new(7);
+        let mut rand = |n: usize| {
+            (0..n)
+                .map(|_| rng.next_f64() as f32 - 0.5)
+                .collect::<Vec<f32>>()
+        };
+        let x = rand(images * g.img());
+        let dy = rand(images * 4 * g.p());
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| backward_weight(&g, images, &x, &dy, 4))
+        };
+        let one = on(1);
+        assert_eq!(one, on(2));
+        assert_eq!(one, on(3));
+        assert!(one.iter().any(|v| *v != 0.0));
+    }
+
+    #[test]
+    fn unsupported_options_fall_back_to_burn() {
+        let device = Device::flex();
+        let conv = Conv2dConfig::new([4, 4], [3, 3])
+            .with_groups(2)
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(&device);
+        assert!(conv_spec(&conv, [1, 4, 6, 6]).is_none());
+        let x = Tensor::<4>::random([1, 4, 6, 6], Distribution::Normal(0.0, 1.0), &device);
+        let d = max_rel_diff(conv2d(&conv, x.clone()), conv.forward(x));
+        assert_eq!(d, 0.0);
+        let dilated = Conv2dConfig::new([2, 2], [3, 3])
+            .with_dilation([2, 2])
+            .init(&device);
+        assert!(conv_spec(&dilated, [1, 2, 8, 8]).is_none());
+    }
+
+    #[test]
+    fn valid_range_agrees_with_brute_force() {
+        for out in 0..6 {
+            for s in 1..4 {
+                for k in 0..5 {
+                    for pad in 0..4 {
+                        for n in 0..7 {
+                            let ok: Vec<usize> = (0..out)
+                                .filter(|&o| {
+                                    let i = (o * s + k) as isize - pad as isize;
+                                    i >= 0 && i < n as isize
+                                })
+                                .collect();
+                            let (lo, hi) = valid_range(out, s, k, pad, n);
+                            assert_eq!(ok, (lo..hi).collect::<Vec<_>>(), "{out} {s} {k} {pad} {n}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gradients of `sum(y * r)` for a fixed random `r`, w.r.t. input, weight and bias.
+    #[cfg(feature = "autodiff")]
+    fn grads(
+        y: Tensor<4>,
+        r: &Tensor<4>,
+        x: &Tensor<4>,
+        w: &Tensor<4>,
+        b: Option<&Tensor<1>>,
+    ) -> (Tensor<4>, Tensor<4>, Option<Tensor<1>>) {
+        let g = (y * r.clone()).sum().backward();
+        (
+            x.grad(&g).expect("x grad"),
+            w.grad(&g).expect("w grad"),
+            b.map(|b| b.grad(&g).expect("b grad")),
+        )
+    }
+
+    #[cfg(feature = "autodiff")]
+    fn check_grads(
+        spec: Spec,
+        w0: Tensor<4>,
+        b0: Option<Tensor<1>>,
+        dims: [usize; 4],
+        burn_op: impl Fn(Tensor<4>, Tensor<4>, Option<Tensor<1>>) -> Tensor<4>,
+    ) {
+        let device = Device::flex().autodiff();
+        let x = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &device).require_grad();
+        let w = Tensor::<4>::from_data(w0.into_data(), &device).require_grad();
+        let b = b0.map(|b| Tensor::<1>::from_data(b.into_data(), &device).require_grad());
+        let reference = burn_op(x.clone(), w.clone(), b.clone());
+        let r = Tensor::<4>::random(reference.dims(), Distribution::Normal(0.0, 1.0), &device);
+        let (rx, rw, rb) = grads(reference.clone(), &r, &x, &w, b.as_ref());
+        let ours = run(spec, x.clone(), w.clone(), b.clone()).expect("fast path ran");
+        assert!(max_rel_diff(ours.clone().inner(), reference.inner()) < 1e-5);
+        let (ox, ow, ob) = grads(ours, &r, &x, &w, b.as_ref());
+        let dx = max_rel_diff(ox.inner(), rx.inner());
+        let dw = max_rel_diff(ow.inner(), rw.inner());
+        assert!(dx < 1e-4 && dw < 1e-4, "{spec:?}: dx {dx}, dw {dw}");
+        if let (Some(ob), Some(rb)) = (ob, rb) {
+            let db = (ob.inner() - rb.clone().inner())
+                .abs()
+                .max()
+                .into_scalar::<f32>()
+                / rb.inner().abs().max().into_scalar::<f32>().max(1e-3);
+            assert!(db < 1e-4, "{spec:?}: db {db}");
+        }
+    }
+
+    #[cfg(feature = "autodiff")]
+    #[test]
+    fn gradients_match_burn() {
+        let device = Device::flex();
+        for (conv, dims) in convs(&device) {
+            let spec = conv_spec(&conv, dims).expect("supported");
+            let o = burn::tensor::ops::ConvOptions::new(
+                conv.stride,
+                [spec.g.ph, spec.g.pw],
+                conv.dilation,
+                conv.groups,
+            );
+            check_grads(
+                spec,
+                conv.weight.val(),
+                conv.bias.as_ref().map(|b| b.val()),
+                dims,
+                |x, w, b| burn::tensor::module::conv2d(x, w, b, o.clone()),
+            );
+        }
+        for (conv, dims) in transposed(&device) {
+            let spec = conv_transpose_spec(&conv, dims).expect("supported");
+            let o = burn::tensor::ops::ConvTransposeOptions::new(
+                conv.stride,
+                conv.padding,
+                conv.padding_out,
+                conv.dilation,
+                conv.groups,
+            );
+            check_grads(
+                spec,
+                conv.weight.val(),
+                conv.bias.as_ref().map(|b| b.val()),
+                dims,
+                |x, w, b| burn::tensor::module::conv_transpose2d(x, w, b, o.clone()),
+            );
+        }
+    }
+}
