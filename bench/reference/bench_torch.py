@@ -84,7 +84,7 @@ class DownBlock(nn.Module):
     def forward(self, x):
         h = self.conv1(F.leaky_relu(x, 0.2))
         h = self.conv2(F.leaky_relu(F.avg_pool2d(h, 2), 0.2))
-        return h + F.avg_pool2d(self.skip(x), 2)
+        return h + self.skip(F.avg_pool2d(x, 2))
 
 
 class ResnetD(nn.Module):

@@ -279,7 +279,9 @@ impl Generator {
 }
 
 /// Downsampling residual block: main path act-conv3x3-avgpool-act-conv3x3,
-/// skip path conv1x1-avgpool. No normalisation, so gradient penalties stay per-sample.
+/// skip path avgpool-conv1x1 (the same function as conv1x1-avgpool: both are linear, and
+/// pooling first is 4x fewer multiply-adds). No normalisation, so gradient penalties stay
+/// per-sample.
 #[derive(Module, Debug)]
 pub struct DownBlock {
     conv1: Conv2d,
@@ -306,7 +308,7 @@ impl DownBlock {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let h = conv2d(&self.conv1, leaky_relu(x.clone(), self.slope));
         let h = conv2d(&self.conv2, leaky_relu(pool2(h), self.slope));
-        h + pool2(conv2d(&self.skip, x))
+        h + conv2d(&self.skip, pool2(x))
     }
 }
 

@@ -17,6 +17,9 @@
 //! options these kernels don't cover (groups, dilation, asymmetric padding, non-f32 tensors) go
 //! to Burn's op, so results never depend on which path ran, only the speed does.
 
+// Builds without autodiff (the page) run only the forward kernels.
+#![cfg_attr(not(feature = "autodiff"), allow(dead_code))]
+
 use burn::backend::{DispatchDevice, Flex};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
@@ -680,6 +683,8 @@ fn run(
         DispatchDevice::Autodiff(inner) if matches!(**inner, DispatchDevice::Flex(_)) => {
             return autodiff::run(spec, x, w, b);
         }
+        // Unreachable where Flex is the only backend compiled in (the page's CPU module).
+        #[allow(unreachable_patterns)]
         _ => return Err(x),
     }
     let prim = |t: Tensor<4>| t.try_into_primitive::<Flex>().ok();
