@@ -1,8 +1,9 @@
-//! Weights on disk: a module's parameters as burnpack bytes, stored as float32 or float16.
+//! Weights on disk: a module's parameters as burnpack bytes, stored as float32, float16 or
+//! (Linear weights only) 8-bit integers.
 //!
-//! Half precision is a storage format only. [`load_weights`] turns every half-precision tensor
-//! back into float32 before it reaches the module, so the networks always compute in float32,
-//! on every backend, whatever the file holds; old float32 files load unchanged.
+//! The narrow formats are for storage only. [`load_weights`] turns every tensor back into
+//! float32 before it reaches the module, so the networks always compute in float32, on every
+//! backend, whatever the file holds; old float32 files load unchanged.
 //!
 //! [`weights_bytes_as`] with [`WeightsDtype::F16`] stores every float parameter as f16 except:
 //! - the parameters and running statistics of `BatchNorm` (gamma, beta, running mean and
@@ -11,10 +12,15 @@
 //! - any tensor holding a value beyond f16's range (|x| > 65504), which would become infinite.
 //!
 //! Everything else (Linear, Conv2d and ConvTranspose2d weights and biases, PReLU slopes) is f16.
-//! The conversion works on the burnpack tensors on the host (round to nearest), so it needs no
-//! f16 support from the backend.
-
-use std::collections::HashSet;
+//!
+//! [`WeightsDtype::Int8`] is F16 except for the weights of `Linear` layers (`[d_in, d_out]`),
+//! stored as `i8` with one f32 scale per output column (symmetric, round to nearest:
+//! `w[i, j] ~ q[i, j] * scale[j]`, `scale[j] = max_i |w[i, j]| / 127`) in a tensor named
+//! `<weight name>.int8_scale` (`[d_out]`). In the residual generator the first dense layer is
+//! most of the model.
+//!
+//! The conversions work on the burnpack tensors on the host, so they need no f16 or int8
+//! support from the backend.
 
 use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
@@ -38,6 +44,8 @@ pub enum WeightsDtype {
     F32,
     /// 2 bytes per value (IEEE half precision, 11 significant bits); BatchNorm stays f32.
     F16,
+    /// Linear weights 1 byte per value (plus a scale per output), the rest as [`Self::F16`].
+    Int8,
 }
 
 impl WeightsDtype {
@@ -45,6 +53,7 @@ impl WeightsDtype {
         match self {
             Self::F32 => "f32",
             Self::F16 => "f16",
+            Self::Int8 => "int8",
         }
     }
 }
@@ -78,28 +87,32 @@ pub fn weights_bytes<M: Module>(module: M) -> Result<Vec<u8>, ModelError> {
 }
 
 /// Serialises a module's parameters to burnpack bytes with float weights stored as `dtype`
-/// (see the module docs for what stays float32 under [`WeightsDtype::F16`]).
+/// (see the module docs for what stays float32).
 pub fn weights_bytes_as<M: Module>(module: M, dtype: WeightsDtype) -> Result<Vec<u8>, ModelError> {
-    match dtype {
-        WeightsDtype::F32 => weights_bytes(module),
-        WeightsDtype::F16 => {
-            let keep = batch_norm_params(&module);
-            let bytes = module.into_record().into_bytes().map_err(bad)?;
-            let tensors = Reader::from_bytes(bytes)
-                .and_then(Reader::into_tensors)
-                .map_err(bad)?
-                .into_iter()
-                .map(|t| {
-                    if t.dtype == DType::F32 && !keep.contains(&t.name) {
-                        narrow_to_f16(t)
-                    } else {
-                        Ok(t)
-                    }
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Writer::new(tensors).into_bytes().map_err(bad)?.to_vec())
+    if dtype == WeightsDtype::F32 {
+        return weights_bytes(module);
+    }
+    let kinds = param_kinds(&module);
+    let kind = |name: &str| kinds.get(name).copied();
+    let bytes = module.into_record().into_bytes().map_err(bad)?;
+    let mut out = Vec::new();
+    for t in Reader::from_bytes(bytes)
+        .and_then(Reader::into_tensors)
+        .map_err(bad)?
+    {
+        if t.dtype != DType::F32 || kind(&t.name) == Some(ParamKind::BatchNorm) {
+            out.push(t);
+        } else if dtype == WeightsDtype::Int8
+            && kind(&t.name) == Some(ParamKind::LinearWeight)
+            && t.shape.num_dims() == 2
+            && let Some((q, scale)) = quantize_int8(&t)?
+        {
+            out.extend([q, scale]);
+        } else {
+            out.push(narrow_to_f16(t)?);
         }
     }
+    Ok(Writer::new(out).into_bytes().map_err(bad)?.to_vec())
 }
 
 /// The element types of the float tensors in burnpack bytes, by tensor name (for tests and
@@ -111,19 +124,112 @@ pub fn stored_dtypes(weights: &[u8]) -> Result<Vec<(String, DType)>, ModelError>
     Ok(tensors.into_iter().map(|t| (t.name, t.dtype)).collect())
 }
 
-/// Rewrites burnpack bytes with every f16, bf16 or f64 tensor converted to f32 (the copy
-/// costs a few milliseconds for the shipped models).
+/// Suffix of the tensor holding the per-column scales of an int8 tensor.
+const SCALE_SUFFIX: &str = ".int8_scale";
+
+/// Rewrites burnpack bytes with every tensor as f32: f16, bf16 and f64 converted, int8 Linear
+/// weights multiplied by their scales (which are dropped). Any other element type is an error:
+/// kyara's modules hold float parameters only (and Burn would panic loading an integer tensor
+/// into one). The copy costs a few milliseconds for the shipped models.
 fn widen_to_f32(bytes: Bytes) -> Result<Bytes, ModelError> {
-    let tensors = Reader::from_bytes(bytes)
+    let mut tensors: std::collections::BTreeMap<String, PackTensor> = Reader::from_bytes(bytes)
         .and_then(Reader::into_tensors)
         .map_err(bad)?
         .into_iter()
-        .map(|t| match t.dtype {
-            DType::F16 | DType::BF16 | DType::F64 => convert(t, DType::F32),
-            _ => Ok(t),
+        .map(|t| (t.name.clone(), t))
+        .collect();
+    let mut out = Vec::with_capacity(tensors.len());
+    // A scale sorts after its tensor, which takes it out of the map first.
+    while let Some((name, t)) = tensors.pop_first() {
+        out.push(match t.dtype {
+            DType::F32 | DType::Flex32 => t,
+            DType::F16 | DType::BF16 | DType::F64 => convert(t, DType::F32)?,
+            DType::I8 => {
+                let scale = tensors
+                    .remove(&format!("{name}{SCALE_SUFFIX}"))
+                    .ok_or_else(|| bad(format!("{name} is stored as int8 without its scales")))?;
+                dequantize_int8(t, scale)?
+            }
+            other => {
+                return Err(bad(format!(
+                    "{name} is stored as {other:?}; kyara's weights are floating point"
+                )));
+            }
+        });
+    }
+    Writer::new(out).into_bytes().map_err(bad)
+}
+
+/// `t` (f32, `[rows, cols]`) as `(q: i8 [rows, cols], scale: f32 [cols])`; `None` if a value is
+/// not finite.
+fn quantize_int8(t: &PackTensor) -> Result<Option<(PackTensor, PackTensor)>, ModelError> {
+    let (rows, cols) = (t.shape[0], t.shape[1]);
+    if rows == 0 || cols == 0 {
+        return Ok(None);
+    }
+    let w = tensor_data(t.clone())?
+        .try_into_vec::<f32>()
+        .map_err(|e| bad(format!("{}: {e}", t.name)))?;
+    if w.iter().any(|v| !v.is_finite()) {
+        return Ok(None);
+    }
+    let mut scale = vec![0f32; cols];
+    for row in w.chunks_exact(cols) {
+        for (s, v) in scale.iter_mut().zip(row) {
+            *s = s.max(v.abs());
+        }
+    }
+    scale.iter_mut().for_each(|s| *s /= 127.0);
+    let q: Vec<i8> = w
+        .chunks_exact(cols)
+        .flat_map(|row| {
+            row.iter().zip(&scale).map(|(v, s)| {
+                if *s == 0.0 {
+                    0
+                } else {
+                    (v / s).round().clamp(-127.0, 127.0) as i8
+                }
+            })
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    Writer::new(tensors).into_bytes().map_err(bad)
+        .collect();
+    let q = TensorData::new(q, [rows, cols]).into_parts().0;
+    let scale = TensorData::new(scale, [cols]).into_parts().0;
+    Ok(Some((
+        PackTensor::new(t.name.clone(), DType::I8, [rows, cols], t.param_id, q),
+        PackTensor::new(
+            format!("{}{SCALE_SUFFIX}", t.name),
+            DType::F32,
+            [cols],
+            None,
+            scale,
+        ),
+    )))
+}
+
+/// `q` (i8, `[rows, cols]`) times `scale` (float, `[cols]`) per column, as f32.
+fn dequantize_int8(q: PackTensor, scale: PackTensor) -> Result<PackTensor, ModelError> {
+    let (name, param_id, shape) = (q.name.clone(), q.param_id, q.shape.clone());
+    let cols = match shape.as_slice() {
+        [_, cols] if scale.shape.as_slice() == [*cols] => *cols,
+        _ => {
+            return Err(bad(format!(
+                "{name}: int8 tensor of shape {shape:?} with scales of shape {:?}",
+                scale.shape
+            )));
+        }
+    };
+    let q = tensor_data(q)?
+        .try_into_vec::<i8>()
+        .map_err(|e| bad(format!("{name}: {e}")))?;
+    let scale = tensor_data(scale)?
+        .try_into_vec_as::<f32>()
+        .map_err(|e| bad(format!("{name}{SCALE_SUFFIX}: {e}")))?;
+    let w: Vec<f32> = q
+        .chunks_exact(cols.max(1))
+        .flat_map(|row| row.iter().zip(&scale).map(|(q, s)| *q as f32 * s))
+        .collect();
+    let bytes = TensorData::new(w, shape.clone()).into_parts().0;
+    Ok(PackTensor::new(name, DType::F32, shape, param_id, bytes))
 }
 
 /// `t` (f32) as f16, or unchanged if a value is beyond f16's range.
@@ -153,15 +259,24 @@ fn convert(t: PackTensor, dtype: DType) -> Result<PackTensor, ModelError> {
     Ok(PackTensor::new(name, dtype, shape, param_id, bytes))
 }
 
-/// Paths (as burnpack names: `blocks.0.bn1.running_var`) of the float parameters declared by a
-/// `BatchNorm`. Reads no tensor data.
-fn batch_norm_params<M: Module>(module: &M) -> HashSet<String> {
+/// What a float parameter is, for the storage formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ParamKind {
+    /// Declared by a `BatchNorm` (kept f32).
+    BatchNorm,
+    /// The `weight` of a `Linear` (int8 under [`WeightsDtype::Int8`]).
+    LinearWeight,
+}
+
+/// The float parameters that are [`ParamKind`]s, by path (as burnpack names:
+/// `blocks.0.bn1.running_var`). Reads no tensor data.
+fn param_kinds<M: Module>(module: &M) -> std::collections::HashMap<String, ParamKind> {
     /// The innermost container of a parameter is the struct that declares it.
     #[derive(Default)]
     struct Finder {
         path: Vec<String>,
         containers: Vec<String>,
-        found: HashSet<String>,
+        found: std::collections::HashMap<String, ParamKind>,
     }
     impl ModuleVisitor for Finder {
         fn enter_module(&mut self, name: &str, container_type: &str) {
@@ -177,10 +292,14 @@ fn batch_norm_params<M: Module>(module: &M) -> HashSet<String> {
                 .containers
                 .iter()
                 .rev()
-                .find(|c| c.starts_with("Struct:") || c.starts_with("Enum:"));
-            if declared_by.is_some_and(|c| c == "Struct:BatchNorm") {
-                self.found.insert(self.path.join("."));
-            }
+                .find(|c| c.starts_with("Struct:") || c.starts_with("Enum:"))
+                .map(String::as_str);
+            let kind = match (declared_by, self.path.last().map(String::as_str)) {
+                (Some("Struct:BatchNorm"), _) => ParamKind::BatchNorm,
+                (Some("Struct:Linear"), Some("weight")) => ParamKind::LinearWeight,
+                _ => return,
+            };
+            self.found.insert(self.path.join("."), kind);
         }
     }
     let mut finder = Finder::default();
@@ -395,6 +514,89 @@ mod tests {
     }
 
     #[test]
+    fn int8_stores_linear_weights_as_bytes_with_scales_and_loads_back_close() {
+        let device = Device::flex();
+        device.seed(3);
+        let spec = medium();
+        let g = spec.try_init(&device).unwrap();
+        let reference = faces(&g, &spec, &device);
+        let half = g.clone().to_bytes_as(WeightsDtype::F16).unwrap();
+        let int8 = g.to_bytes_as(WeightsDtype::Int8).unwrap();
+        // The dense weight [32 + 6, 32 * 8 * 8] loses a byte per value and gains a f32 scale
+        // per column; the rest is as in f16.
+        let (n, cols) = (38 * 2048, 2048);
+        let saved = half.len() as i64 - int8.len() as i64;
+        assert!(
+            (n - 4 * cols - 1024..=n - 4 * cols + 1024).contains(&saved),
+            "{saved}"
+        );
+        let dtypes = stored_dtypes(&int8).unwrap();
+        let of = |n: &str| dtypes.iter().find(|(name, _)| name == n).map(|(_, d)| *d);
+        assert_eq!(of("dense.weight"), Some(DType::I8));
+        assert_eq!(of("dense.weight.int8_scale"), Some(DType::F32));
+        assert_eq!(of("dense.bias"), Some(DType::F16));
+        assert_eq!(of("bn0.running_var"), Some(DType::F32));
+        assert_eq!(of("to_rgb.weight"), Some(DType::F16));
+
+        let load = |bytes: Vec<u8>| spec.try_init(&device).unwrap().load_bytes(bytes);
+        let d = max_diff(
+            &reference,
+            &faces(&load(int8.clone()).unwrap(), &spec, &device),
+        );
+        assert!(d <= 2, "int8 moved a pixel value by {d}");
+
+        // Broken int8 files are errors: scales missing, of the wrong shape.
+        let edit = |f: &dyn Fn(Vec<PackTensor>) -> Vec<PackTensor>| {
+            let tensors = Reader::from_bytes(Bytes::from_bytes_vec(int8.clone()))
+                .and_then(Reader::into_tensors)
+                .unwrap();
+            Writer::new(f(tensors)).into_bytes().unwrap().to_vec()
+        };
+        let no_scale = edit(&|ts| {
+            ts.into_iter()
+                .filter(|t| !t.name.ends_with(".int8_scale"))
+                .collect()
+        });
+        let e = load(no_scale).unwrap_err().to_string();
+        assert!(
+            e.contains("dense.weight is stored as int8 without its scales"),
+            "{e}"
+        );
+        let short_scale = edit(&|ts| {
+            ts.into_iter()
+                .map(|t| {
+                    if t.name.ends_with(".int8_scale") {
+                        let b = TensorData::new(vec![1f32; 3], [3]).into_parts().0;
+                        PackTensor::new(t.name, DType::F32, [3], None, b)
+                    } else {
+                        t
+                    }
+                })
+                .collect()
+        });
+        let e = load(short_scale).unwrap_err().to_string();
+        assert!(e.contains("scales of shape"), "{e}");
+        // An integer tensor where a float parameter belongs: an error, not Burn's panic.
+        let ints = edit(&|ts| {
+            ts.into_iter()
+                .map(|t| {
+                    if t.name == "dense.bias" {
+                        let n = t.shape.num_elements();
+                        let b = TensorData::new(vec![1i32; n], t.shape.clone())
+                            .into_parts()
+                            .0;
+                        PackTensor::new(t.name, DType::I32, t.shape, t.param_id, b)
+                    } else {
+                        t
+                    }
+                })
+                .collect()
+        });
+        let e = load(ints).unwrap_err().to_string();
+        assert!(e.contains("dense.bias is stored as I32"), "{e}");
+    }
+
+    #[test]
     fn weights_dtype_names() {
         assert_eq!(
             serde_json::to_value(WeightsDtype::F16).unwrap(),
@@ -402,5 +604,9 @@ mod tests {
         );
         assert_eq!(WeightsDtype::default(), WeightsDtype::F32);
         assert_eq!(WeightsDtype::F16.to_string(), "f16");
+        assert_eq!(
+            serde_json::from_value::<WeightsDtype>(serde_json::json!("int8")).unwrap(),
+            WeightsDtype::Int8
+        );
     }
 }

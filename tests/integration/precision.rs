@@ -195,6 +195,28 @@ fn convert_rewrites_a_model_in_place_and_reports_the_error() {
 }
 
 #[test]
+fn int8_quantises_the_dense_layer_and_still_draws_close_faces() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tiny_run(tmp.path(), 2);
+    let full = export_as(tmp.path(), &run, "f32", Some("f32"));
+    let half = export_as(tmp.path(), &run, "f16", Some("f16"));
+    let int8 = export_as(tmp.path(), &run, "int8", Some("int8"));
+    assert_eq!(card_json(&int8)["weights_dtype"], "int8");
+    let size = |d: &Path| std::fs::metadata(d.join("generator.bpk")).unwrap().len();
+    assert!(
+        size(&int8) < size(&half),
+        "{} vs {}",
+        size(&int8),
+        size(&half)
+    );
+    let (max, mean) = pixel_diff(&load(&full), &load(&int8), 0..16);
+    assert!(
+        max <= 4 && mean < 0.5,
+        "int8 faces differ by max {max}, mean {mean}"
+    );
+}
+
+#[test]
 fn nonsense_precisions_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     for args in [

@@ -75,6 +75,8 @@ pub enum PrecisionArg {
     F16,
     /// Single precision: exactly the trained values.
     F32,
+    /// Linear layers' weights as 8-bit integers with a scale per output, the rest as f16.
+    Int8,
 }
 
 impl From<PrecisionArg> for WeightsDtype {
@@ -82,6 +84,7 @@ impl From<PrecisionArg> for WeightsDtype {
         match p {
             PrecisionArg::F16 => WeightsDtype::F16,
             PrecisionArg::F32 => WeightsDtype::F32,
+            PrecisionArg::Int8 => WeightsDtype::Int8,
         }
     }
 }
