@@ -68,8 +68,8 @@ fn bad(e: impl std::fmt::Display) -> ModelError {
     ModelError::BadWeights(e.to_string())
 }
 
-/// Loads burnpack bytes (float32 or float16 tensors) into a module; half-precision tensors are
-/// widened to float32 first. Every failure (empty, truncated, corrupt or foreign bytes, a shape
+/// Loads burnpack bytes (any [`WeightsDtype`]) into a module; f16 and int8 tensors are widened
+/// to float32 first. Every failure (empty, truncated, corrupt or foreign bytes, a shape
 /// or a name that does not fit) is a [`ModelError::BadWeights`], never a panic.
 pub fn load_weights<M: Module>(module: M, weights: Vec<u8>) -> Result<M, ModelError> {
     if weights.is_empty() {
@@ -115,8 +115,7 @@ pub fn weights_bytes_as<M: Module>(module: M, dtype: WeightsDtype) -> Result<Vec
     Ok(Writer::new(out).into_bytes().map_err(bad)?.to_vec())
 }
 
-/// The element types of the float tensors in burnpack bytes, by tensor name (for tests and
-/// reports). Fails like [`load_weights`] on bytes that are not a burnpack.
+/// The element type of every tensor in burnpack bytes, by tensor name (for tests and reports). Fails like [`load_weights`] on bytes that are not a burnpack.
 pub fn stored_dtypes(weights: &[u8]) -> Result<Vec<(String, DType)>, ModelError> {
     let tensors = Reader::from_bytes(Bytes::from_bytes_vec(weights.to_vec()))
         .and_then(Reader::into_tensors)
