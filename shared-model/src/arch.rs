@@ -6,11 +6,11 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
-use crate::card::{load_weights, weights_bytes};
 use crate::cgan::{Discriminator, DiscriminatorConfig, Generator, GeneratorConfig};
 use crate::dcgan::{
     DcganDiscriminator, DcganDiscriminatorConfig, DcganGenerator, DcganGeneratorConfig,
 };
+use crate::weights::{WeightsDtype, load_weights, weights_bytes, weights_bytes_as};
 
 /// Name of the conditional residual family in cards and configs.
 pub const ARCH_RESNET: &str = "resnet-cgan";
@@ -164,7 +164,8 @@ impl AnyGenerator {
 }
 
 impl AnyGenerator {
-    /// Loads burnpack bytes saved by [`Self::to_bytes`]. Files hold the family's own module
+    /// Loads burnpack bytes saved by [`Self::to_bytes`] or [`Self::to_bytes_as`] (f16 tensors
+    /// are widened to f32, so the generator always computes in f32). Files hold the family's own module
     /// (tensor names without an enum-variant prefix), so cards and weights from before the
     /// families existed load unchanged, and the card's `arch` says which family to build.
     pub fn load_bytes(self, bytes: Vec<u8>) -> Result<Self, ModelError> {
@@ -174,11 +175,17 @@ impl AnyGenerator {
         })
     }
 
-    /// The parameters as burnpack bytes (see [`Self::load_bytes`]).
+    /// The parameters as float32 burnpack bytes (see [`Self::load_bytes`]).
     pub fn to_bytes(self) -> Result<Vec<u8>, ModelError> {
+        self.to_bytes_as(WeightsDtype::F32)
+    }
+
+    /// The parameters as burnpack bytes with float weights stored as `dtype` (see
+    /// [`crate::weights`]); [`Self::load_bytes`] reads either.
+    pub fn to_bytes_as(self, dtype: WeightsDtype) -> Result<Vec<u8>, ModelError> {
         match self {
-            Self::Resnet(g) => weights_bytes(g),
-            Self::Dcgan(g) => weights_bytes(g),
+            Self::Resnet(g) => weights_bytes_as(g, dtype),
+            Self::Dcgan(g) => weights_bytes_as(g, dtype),
         }
     }
 }

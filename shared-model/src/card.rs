@@ -3,10 +3,10 @@
 //! shapes by hand.
 
 use burn::prelude::*;
-use burn::store::ModuleRecord;
 use serde::{Deserialize, Serialize};
 
 use crate::arch::{AnyGenerator, GeneratorSpec};
+pub use crate::weights::{WeightsDtype, load_weights, weights_bytes};
 use crate::{ModelError, TagVocab};
 
 pub const CARD_FORMAT: &str = "kyara-model";
@@ -34,6 +34,9 @@ pub struct ModelCard {
     pub resolution: usize,
     /// File name of the weights, relative to the card.
     pub weights: String,
+    /// How the float weights are stored (`"weights_dtype"`; absent in older cards: f32). The
+    /// loader reads either kind whatever the card says; this is for people and tools.
+    pub weights_dtype: WeightsDtype,
     pub vocab: TagVocab,
     pub generator: GeneratorSpec,
     pub training: TrainingInfo,
@@ -48,6 +51,8 @@ struct RawCard {
     arch: String,
     resolution: usize,
     weights: String,
+    #[serde(default)]
+    weights_dtype: WeightsDtype,
     vocab: TagVocab,
     generator: serde_json::Value,
     training: TrainingInfo,
@@ -69,6 +74,7 @@ impl TryFrom<RawCard> for ModelCard {
             name: raw.name,
             resolution: raw.resolution,
             weights: raw.weights,
+            weights_dtype: raw.weights_dtype,
             vocab: raw.vocab,
             training: raw.training,
         })
@@ -85,6 +91,7 @@ impl From<ModelCard> for RawCard {
             name: card.name,
             resolution: card.resolution,
             weights: card.weights,
+            weights_dtype: card.weights_dtype,
             vocab: card.vocab,
             training: card.training,
         }
@@ -104,6 +111,7 @@ impl ModelCard {
             name: name.into(),
             resolution: generator.resolution(),
             weights: "generator.bpk".into(),
+            weights_dtype: WeightsDtype::F32,
             vocab,
             generator,
             training,
@@ -177,24 +185,38 @@ impl LoadedModel {
     }
 }
 
-/// Loads burnpack bytes into a module, mapping every failure (including a panic inside the
-/// decoder on hostile input) to [`ModelError::BadWeights`].
-pub fn load_weights<M: Module>(module: M, weights: Vec<u8>) -> Result<M, ModelError> {
-    if weights.is_empty() {
-        return Err(ModelError::BadWeights("the weights file is empty".into()));
-    }
-    let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(weights))
-        .map_err(|e| ModelError::BadWeights(e.to_string()))?;
-    module
-        .try_load_record(record)
-        .map_err(|e| ModelError::BadWeights(e.to_string()))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DcganGeneratorConfig;
 
-/// Serialises a module's parameters to burnpack bytes.
-pub fn weights_bytes<M: Module>(module: M) -> Result<Vec<u8>, ModelError> {
-    let bytes = module
-        .into_record()
-        .into_bytes()
-        .map_err(|e| ModelError::BadWeights(e.to_string()))?;
-    Ok(bytes.to_vec())
+    fn card() -> ModelCard {
+        let sets = [vec!["a hair".to_string()], vec!["b hair".to_string()]];
+        let vocab = TagVocab::from_tag_sets(sets.iter().map(|s| s.as_slice()));
+        let g = GeneratorSpec::Dcgan(DcganGeneratorConfig::new(vocab.len()));
+        ModelCard::new("t", vocab, g, TrainingInfo::default())
+    }
+
+    #[test]
+    fn weights_dtype_is_recorded_and_defaults_to_f32() {
+        let mut c = card();
+        assert_eq!(c.weights_dtype, WeightsDtype::F32);
+        c.weights_dtype = WeightsDtype::F16;
+        let json = c.to_json();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["weights_dtype"], "f16");
+        assert_eq!(
+            ModelCard::from_json(&json).unwrap().weights_dtype,
+            WeightsDtype::F16
+        );
+        // Cards written before the field existed are f32.
+        let mut old = v.clone();
+        old.as_object_mut().unwrap().remove("weights_dtype");
+        let back = ModelCard::from_json(&old.to_string()).unwrap();
+        assert_eq!(back.weights_dtype, WeightsDtype::F32);
+        let mut bogus = v;
+        bogus["weights_dtype"] = serde_json::json!("f8");
+        let e = ModelCard::from_json(&bogus.to_string()).unwrap_err();
+        assert!(e.to_string().contains("f8"), "{e}");
+    }
 }

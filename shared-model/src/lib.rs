@@ -2,7 +2,8 @@
 //!
 //! Everything that must agree between the native trainer and the browser lives here:
 //! the architectures ([`cgan`], [`dcgan`], behind [`arch`]), the tag vocabulary ([`vocab`]), the portable PRNG that turns a
-//! seed into a latent ([`rng`]), the model card that travels with exported weights ([`card`]) and
+//! seed into a latent ([`rng`]), the model card that travels with exported weights ([`card`]), the
+//! weights' storage format, float32 or float16 ([`weights`]) and
 //! the seed + tags -> pixels pipeline ([`sample`]). The trainer adds losses and optimisation; the
 //! `web` crate adds the JavaScript boundary. Neither re-declares a layer.
 
@@ -16,6 +17,7 @@ pub mod rng;
 pub mod sample;
 pub mod tagger;
 pub mod vocab;
+pub mod weights;
 
 pub use arch::{AnyDiscriminator, AnyGenerator, DiscriminatorSpec, GeneratorSpec};
 pub use card::ModelCard;
@@ -25,3 +27,4 @@ pub use error::ModelError;
 pub use rng::SplitMix64;
 pub use tagger::{LoadedTagger, Tagger, TaggerCard, TaggerConfig};
 pub use vocab::TagVocab;
+pub use weights::WeightsDtype;

@@ -4,4 +4,5 @@ mod cli;
 mod eval;
 mod fixtures;
 mod model_io;
+mod precision;
 mod training;

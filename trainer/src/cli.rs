@@ -8,7 +8,7 @@ use burn::prelude::*;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use shared_model::{
     DcganDiscriminatorConfig, DcganGeneratorConfig, DiscriminatorConfig, DiscriminatorSpec,
-    GeneratorConfig, GeneratorSpec,
+    GeneratorConfig, GeneratorSpec, WeightsDtype,
 };
 
 use crate::data::{OnBadEntry, load_dataset};
@@ -27,6 +27,8 @@ use crate::train::{
 ///   trainer generate --model runs/00000-anime-faces-64 --tags "blonde hair, blue eyes" --seeds 0-15 --out faces
 ///
 ///   trainer export --run runs/00000-anime-faces-64 --out www/models/anime64
+///
+///   trainer convert --model www/models/anime64 --precision f16 --out www/models/anime64
 #[derive(Parser, Debug)]
 #[command(name = "trainer", version, about, long_about, verbatim_doc_comment)]
 pub struct Cli {
@@ -42,6 +44,8 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Export a run's EMA generator (weights + model card) for the web page.
     Export(ExportArgs),
+    /// Rewrite an exported model with its weights at another precision (no retraining).
+    Convert(ConvertArgs),
     /// Time training steps (every arch x loss) and generator forwards on synthetic data.
     Bench(BenchArgs),
     /// Train the tagger (tag classifier) used by `tag` and `eval`.
@@ -61,6 +65,28 @@ pub enum DeviceArg {
     Cpu,
     /// GPU through wgpu (Vulkan/Metal/DX12).
     Wgpu,
+}
+
+/// How exported weights are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionArg {
+    /// Half precision: half the bytes; loaders widen it to f32 and compute in f32
+    /// (BatchNorm stays f32).
+    F16,
+    /// Single precision: exactly the trained values.
+    F32,
+    /// Linear layers' weights as 8-bit integers with a scale per output, the rest as f16.
+    Int8,
+}
+
+impl From<PrecisionArg> for WeightsDtype {
+    fn from(p: PrecisionArg) -> Self {
+        match p {
+            PrecisionArg::F16 => WeightsDtype::F16,
+            PrecisionArg::F32 => WeightsDtype::F32,
+            PrecisionArg::Int8 => WeightsDtype::Int8,
+        }
+    }
 }
 
 /// Architecture family of `trainer train --arch`.
@@ -188,6 +214,28 @@ pub struct ExportArgs {
     /// Model name in the card (default: the output folder's name).
     #[arg(long)]
     pub name: Option<String>,
+    /// Storage precision of the weights.
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F16)]
+    pub precision: PrecisionArg,
+}
+
+#[derive(Args, Debug)]
+pub struct ConvertArgs {
+    /// Model card (model.json) or the folder holding it.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Output folder (may be the model's own folder: the files are replaced atomically).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Storage precision of the written weights.
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F16)]
+    pub precision: PrecisionArg,
+    /// Seeds whose faces are compared between the source and the written model.
+    #[arg(long, default_value = "0-63")]
+    pub check_seeds: String,
+    /// Also write the report (sizes, pixel differences) as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -473,13 +521,7 @@ fn generate(a: GenerateArgs) -> Result<()> {
     let seeds = crate::generate::parse_seeds(&a.seeds)?;
     // A run folder is accepted too: it is exported to a temporary card first.
     let device = Device::flex();
-    let model = if a.model.join("config.json").is_file() && !a.model.join("model.json").is_file() {
-        let tmp = tempfile::tempdir()?;
-        crate::export::export(&a.model, tmp.path(), "run")?;
-        crate::generate::load_model(tmp.path(), &device)?
-    } else {
-        crate::generate::load_model(&a.model, &device)?
-    };
+    let model = crate::cli_eval::load_model_or_run(&a.model, &device)?;
     let written = crate::generate::generate(&model, &a.tags, &seeds, &a.out, a.sheet.as_deref())?;
     eprintln!("wrote {} files to {}", written.len(), a.out.display());
     Ok(())
@@ -494,14 +536,45 @@ fn export(a: ExportArgs) -> Result<()> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "model".into()),
     };
-    let card = crate::export::export(&a.run, &a.out, &name)?;
+    let report = crate::export::export(&a.run, &a.out, &name, a.precision.into())?;
+    let card = &report.card;
     eprintln!(
-        "exported '{}' ({} steps, {} tags) to {}",
+        "exported '{}' ({} steps, {} tags) to {}: weights {} bytes ({})",
         card.name,
         card.training.steps,
         card.vocab.len(),
-        a.out.display()
+        a.out.display(),
+        report.bytes,
+        card.weights_dtype
     );
+    if let Some(e) = report.error {
+        eprintln!(
+            "faces of {} seeds vs f32: max abs difference {} of 255, mean {:.4}",
+            e.faces, e.max, e.mean
+        );
+    }
+    Ok(())
+}
+
+fn convert(a: ConvertArgs) -> Result<()> {
+    let seeds = crate::generate::parse_seeds(&a.check_seeds)?;
+    let r = crate::export::convert(&a.model, &a.out, a.precision.into(), &seeds)?;
+    eprintln!(
+        "{} -> {}: weights {} -> {} bytes ({} -> {}); faces of {} seeds: max abs difference {} \
+         of 255, mean {:.4}",
+        a.model.display(),
+        a.out.display(),
+        r.bytes_before,
+        r.bytes_after,
+        r.from,
+        r.to,
+        r.error.faces,
+        r.error.max,
+        r.error.mean
+    );
+    if let Some(path) = a.json {
+        write_atomic(&path, serde_json::to_string_pretty(&r)?.as_bytes())?;
+    }
     Ok(())
 }
 
@@ -535,6 +608,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => train(a),
         Command::Generate(a) => generate(a),
         Command::Export(a) => export(a),
+        Command::Convert(a) => convert(a),
         Command::Bench(a) => bench(a),
         Command::Tagger(a) => crate::cli_eval::tagger(a),
         Command::Tag(a) => crate::cli_eval::tag(a),

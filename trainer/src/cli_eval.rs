@@ -149,11 +149,12 @@ fn parse_probability(s: &str) -> Result<f32, String> {
     }
 }
 
-/// Loads a model card folder/file, or exports a run folder to a temporary card first.
+/// Loads a model card folder/file, or exports a run folder (f32, exactly as trained) to a
+/// temporary card first.
 pub fn load_model_or_run(path: &Path, device: &Device) -> Result<LoadedModel> {
     if path.join("config.json").is_file() && !path.join("model.json").is_file() {
         let tmp = tempfile::tempdir()?;
-        crate::export::export(path, tmp.path(), "run")?;
+        crate::export::export(path, tmp.path(), "run", shared_model::WeightsDtype::F32)?;
         crate::generate::load_model(tmp.path(), device)
     } else {
         crate::generate::load_model(path, device)

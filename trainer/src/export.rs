@@ -1,18 +1,33 @@
 //! `trainer export`: the EMA generator of a run, as weights plus a model card, for the page.
+//! `trainer convert`: an exported model with its weights stored at another precision.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
-use shared_model::ModelCard;
-use shared_model::card::TrainingInfo;
+use serde::Serialize;
+use shared_model::card::{LoadedModel, TrainingInfo};
+use shared_model::{AnyGenerator, ModelCard, WeightsDtype};
 
 use crate::fsutil::write_atomic;
 use crate::train::{TrainState, latest_checkpoint, load_run_config};
 
+/// Faces compared between the f32 generator and what was written, when it is not f32.
+const CHECK_SEEDS: u64 = 16;
+
+/// What [`export`] wrote.
+#[derive(Debug, Clone)]
+pub struct ExportReport {
+    pub card: ModelCard,
+    /// Size of the weights file.
+    pub bytes: u64,
+    /// Faces of the written model against the checkpoint's (f32) ones, unless written as f32.
+    pub error: Option<PixelError>,
+}
+
 /// Writes `OUT/generator.bpk` and `OUT/model.json` (weights first, card last, each atomic) from
-/// the run's newest checkpoint. Returns the card.
-pub fn export(run: &Path, out: &Path, name: &str) -> Result<ModelCard> {
+/// the run's newest checkpoint, with the weights stored as `dtype`.
+pub fn export(run: &Path, out: &Path, name: &str, dtype: WeightsDtype) -> Result<ExportReport> {
     let cfg = load_run_config(run)?;
     let ckpt = latest_checkpoint(run)?;
     let state: TrainState = serde_json::from_slice(
@@ -28,7 +43,7 @@ pub fn export(run: &Path, out: &Path, name: &str) -> Result<ModelCard> {
     let g = g
         .load_bytes(bytes)
         .with_context(|| format!("{}/generator_ema.bpk", ckpt.display()))?;
-    let card = ModelCard::new(
+    let mut card = ModelCard::new(
         name,
         cfg.vocab.clone(),
         cfg.generator.clone(),
@@ -43,8 +58,121 @@ pub fn export(run: &Path, out: &Path, name: &str) -> Result<ModelCard> {
             seconds: state.seconds,
         },
     );
+    card.weights_dtype = dtype;
+    let bytes = write_model(out, &card, g.clone())?;
+    let error = if dtype == WeightsDtype::F32 {
+        None
+    } else {
+        let mut f32_card = card.clone();
+        f32_card.weights_dtype = WeightsDtype::F32;
+        let trained = LoadedModel {
+            card: f32_card,
+            generator: g,
+            device: device.clone(),
+        };
+        let written = crate::generate::load_model(out, &device)
+            .with_context(|| format!("reading back {}", out.display()))?;
+        Some(pixel_error(
+            &trained,
+            &written,
+            &(0..CHECK_SEEDS).collect::<Vec<_>>(),
+        )?)
+    };
+    Ok(ExportReport { card, bytes, error })
+}
+
+/// Writes `generator` into `out` as the card's weights file, stored as `card.weights_dtype`,
+/// then the card as `model.json` (each atomic, weights first: a card never names missing
+/// weights). Returns the size of the weights in bytes.
+pub fn write_model(out: &Path, card: &ModelCard, generator: AnyGenerator) -> Result<u64> {
+    let bytes = generator.to_bytes_as(card.weights_dtype)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    write_atomic(&out.join(&card.weights), &g.to_bytes()?)?;
+    write_atomic(&out.join(&card.weights), &bytes)?;
     write_atomic(&out.join("model.json"), card.to_json().as_bytes())?;
-    Ok(card)
+    Ok(bytes.len() as u64)
+}
+
+/// How far the faces of a converted model are from the original's, in 8-bit RGB values.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PixelError {
+    /// Faces compared (one per seed).
+    pub faces: usize,
+    /// Largest absolute difference of one R, G or B value (0..=255).
+    pub max: u8,
+    /// Mean absolute difference over all R, G and B values.
+    pub mean: f64,
+}
+
+/// Compares the faces of `a` and `b` for `seeds` (tags left open: each seed draws its own),
+/// alpha excluded. Both models must share a vocabulary and resolution.
+pub fn pixel_error(a: &LoadedModel, b: &LoadedModel, seeds: &[u64]) -> Result<PixelError> {
+    let (mut max, mut sum, mut n) = (0u8, 0u64, 0u64);
+    for &seed in seeds {
+        let (fa, _) = a.generate(seed, "")?;
+        let (fb, _) = b.generate(seed, "")?;
+        anyhow::ensure!(fa.len() == fb.len(), "the two models draw different sizes");
+        for (pa, pb) in fa.chunks_exact(4).zip(fb.chunks_exact(4)) {
+            for k in 0..3 {
+                let d = pa[k].abs_diff(pb[k]);
+                max = max.max(d);
+                sum += d as u64;
+                n += 1;
+            }
+        }
+    }
+    Ok(PixelError {
+        faces: seeds.len(),
+        max,
+        mean: if n == 0 { 0.0 } else { sum as f64 / n as f64 },
+    })
+}
+
+/// What [`convert`] did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConvertReport {
+    pub from: WeightsDtype,
+    pub to: WeightsDtype,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    /// Faces of the written model against the source model's.
+    pub error: PixelError,
+}
+
+/// Rewrites the model at `model` (card file or folder) into `out` with its weights stored as
+/// `dtype`, without retraining. `out` may be the model's own folder (the writes are atomic).
+/// The written model is loaded back and its faces for `check_seeds` compared with the source's.
+pub fn convert(
+    model: &Path,
+    out: &Path,
+    dtype: WeightsDtype,
+    check_seeds: &[u64],
+) -> Result<ConvertReport> {
+    let device = Device::flex();
+    let source = crate::generate::load_model(model, &device)?;
+    let card_path = if model.is_dir() {
+        model.join("model.json")
+    } else {
+        model.to_path_buf()
+    };
+    let weights_path = card_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&source.card.weights);
+    let bytes_before = std::fs::metadata(&weights_path)
+        .with_context(|| format!("cannot read {}", weights_path.display()))?
+        .len();
+    let mut card = source.card.clone();
+    card.weights_dtype = dtype;
+    let generator = source.generator.clone();
+    let bytes_after = write_model(out, &card, generator)?;
+    let written = crate::generate::load_model(out, &device)
+        .with_context(|| format!("reading back {}", out.display()))?;
+    let error = pixel_error(&source, &written, check_seeds)?;
+    Ok(ConvertReport {
+        from: source.card.weights_dtype,
+        to: dtype,
+        bytes_before,
+        bytes_after,
+        error,
+    })
 }
