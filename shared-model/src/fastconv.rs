@@ -221,6 +221,12 @@ fn gemm(
         }
         return;
     }
+    // Below ~192³ multiply-adds, waking threads costs more than it saves (Flex's matmul rule).
+    let par = if m * n * k < 192 * 192 * 192 {
+        Parallelism::None
+    } else {
+        par
+    };
     // SAFETY: the asserts above keep every index the kernel touches inside the three slices,
     // and `dst` is borrowed mutably, so it cannot alias `a` or `b`.
     unsafe {
