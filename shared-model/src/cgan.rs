@@ -457,6 +457,20 @@ mod tests {
     }
 
     #[test]
+    fn skip_path_pooling_first_is_the_same_function() {
+        let device = Device::flex();
+        let block = DownBlock::new(5, 7, 0.2, &device);
+        let x = Tensor::<4>::random(
+            [2, 5, 8, 8],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let pool_first = conv2d(&block.skip, pool2(x.clone()));
+        let conv_first = pool2(conv2d(&block.skip, x));
+        assert!((pool_first - conv_first).abs().max().into_scalar::<f32>() < 1e-5);
+    }
+
+    #[test]
     fn pool2_is_average_pooling() {
         let device = Device::flex();
         let dist = burn::tensor::Distribution::Normal(0.0, 1.0);
