@@ -77,6 +77,8 @@ def main():
         case("conv2d 3x3 64->128 (G up stage)", (b, 64, 16, 16), nn.Conv2d(64, 128, 3, padding=1), r),
         case("conv2d 4x4 s2 3->32 (D stem)", (b, 3, 64, 64), nn.Conv2d(3, 32, 4, 2, 1), r),
         case("conv2d 3x3 32->64 (D block)", (b, 32, 32, 32), nn.Conv2d(32, 64, 3, padding=1), r),
+        case("conv2d 4x4 s2 128->256 (DCGAN D, 4x4 out)", (b, 128, 8, 8), nn.Conv2d(128, 256, 4, 2, 1), r),
+        case("conv_transpose2d 4x4 150->256 from 1x1 (DCGAN G project)", (b, 150, 1, 1), nn.ConvTranspose2d(150, 256, 4, 1, 0), r),
         case("conv_transpose2d 4x4 s2 256->128 (DCGAN G)", (b, 256, 8, 8), nn.ConvTranspose2d(256, 128, 4, 2, 1), r),
         case("conv_transpose2d 4x4 s2 64->32 (DCGAN G)", (b, 64, 32, 32), nn.ConvTranspose2d(64, 32, 4, 2, 1), r),
         case("batch_norm 64 (train)", (b, 64, 16, 16), nn.BatchNorm2d(64), r),

@@ -14,12 +14,13 @@ use burn::nn::{
     conv::{Conv2d, Conv2dConfig},
 };
 use burn::prelude::*;
-use burn::tensor::activation::{leaky_relu, relu, tanh};
+use burn::tensor::activation::{relu, tanh};
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::ops::AvgPoolOptions;
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
+use crate::fastact::leaky_relu;
 use crate::fastconv::conv2d;
 
 /// Activation used inside the generator.

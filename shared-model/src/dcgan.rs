@@ -15,10 +15,11 @@ use burn::nn::{
     conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig},
 };
 use burn::prelude::*;
-use burn::tensor::activation::{leaky_relu, relu, tanh};
+use burn::tensor::activation::{relu, tanh};
 
 use crate::ModelError;
 use crate::cgan::{Activation, ResBlock};
+use crate::fastact::leaky_relu;
 use crate::fastconv::{conv_transpose2d, conv2d};
 
 /// DCGAN's weight initialisation: N(0, 0.02).

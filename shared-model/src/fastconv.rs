@@ -78,20 +78,21 @@ fn valid_range(out: usize, s: usize, k: usize, pad: usize, n: usize) -> (usize, 
     (lo, hi.min(out).max(lo))
 }
 
-/// `cols[k][p]` (`[c·kh·kw, rows·ow]`, row-major) = the input pixel under kernel tap `k` at
-/// output position `p` of output rows `oy0..oy0 + rows`, or 0 in the padding. `x` is one image
-/// `[c, h, w]`.
-fn im2col(g: &Geom, x: &[f32], oy0: usize, rows: usize, cols: &mut [f32]) {
+/// `cols[k][p]` (`[c·kh·kw, rows·ow]`, rows `ld` apart) = the input pixel under kernel tap `k`
+/// at output position `p` of output rows `oy0..oy0 + rows`, or 0 in the padding. `x` is one
+/// image `[c, h, w]`.
+#[inline(always)]
+fn im2col_impl(g: &Geom, x: &[f32], oy0: usize, rows: usize, cols: &mut [f32], ld: usize) {
     let p = rows * g.ow;
     debug_assert_eq!(x.len(), g.img());
-    debug_assert_eq!(cols.len(), g.k() * p);
+    debug_assert!(ld >= p && cols.len() >= (g.k() - 1) * ld + p);
     for c in 0..g.c {
         let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
         for ky in 0..g.kh {
             let (ylo, yhi) = valid_range(g.oh, g.sh, ky, g.ph, g.h);
             for kx in 0..g.kw {
                 let (lo, hi) = valid_range(g.ow, g.sw, kx, g.pw, g.w);
-                let row = &mut cols[((c * g.kh + ky) * g.kw + kx) * p..][..p];
+                let row = &mut cols[((c * g.kh + ky) * g.kw + kx) * ld..][..p];
                 for (r, dst) in row.chunks_exact_mut(g.ow).enumerate() {
                     let oy = oy0 + r;
                     if oy < ylo || oy >= yhi {
@@ -101,13 +102,8 @@ fn im2col(g: &Geom, x: &[f32], oy0: usize, rows: usize, cols: &mut [f32]) {
                     let src = &plane[(oy * g.sh + ky - g.ph) * g.w..][..g.w];
                     dst[..lo].fill(0.0);
                     dst[hi..].fill(0.0);
-                    if g.sw == 1 {
-                        let ix = lo + kx - g.pw;
-                        dst[lo..hi].copy_from_slice(&src[ix..ix + hi - lo]);
-                    } else {
-                        for (ox, d) in dst.iter_mut().enumerate().take(hi).skip(lo) {
-                            *d = src[ox * g.sw + kx - g.pw];
-                        }
+                    if lo < hi {
+                        gather(&mut dst[lo..hi], &src[lo * g.sw + kx - g.pw..], g.sw);
                     }
                 }
             }
@@ -115,23 +111,114 @@ fn im2col(g: &Geom, x: &[f32], oy0: usize, rows: usize, cols: &mut [f32]) {
     }
 }
 
-/// The adjoint of [`im2col`] for the same rows: adds every `cols[k][p]` onto the pixel of `x`
-/// (one image `[c, h, w]`) it was read from.
-fn col2im_add(g: &Geom, cols: &[f32], oy0: usize, rows: usize, x: &mut [f32]) {
+/// `dst[i] = src[i·s]`.
+#[inline(always)]
+fn gather(dst: &mut [f32], src: &[f32], s: usize) {
+    match s {
+        1 => dst.copy_from_slice(&src[..dst.len()]),
+        // Fixed-size blocks (the last one overlapping the one before) so the even-element pick
+        // compiles to vector shuffles with no scalar tail: rows here are short (31 or 15
+        // positions), and a tail loop took a quarter of im2col's time.
+        2 => {
+            let n = dst.len();
+            if n >= 16 {
+                pick_even_blocks::<16>(dst, src);
+            } else if n >= 8 {
+                pick_even_blocks::<8>(dst, src);
+            } else {
+                for (i, d) in dst.iter_mut().enumerate() {
+                    *d = src[2 * i];
+                }
+            }
+        }
+        _ => {
+            for (i, d) in dst.iter_mut().enumerate() {
+                *d = src[i * s];
+            }
+        }
+    }
+}
+
+/// `dst[i] = src[2i]` in blocks of `N` (`dst.len() >= N`), the last block overlapping.
+#[inline(always)]
+fn pick_even_blocks<const N: usize>(dst: &mut [f32], src: &[f32]) {
+    let n = dst.len();
+    let block = |d: &mut [f32], s: &[f32]| {
+        let d: &mut [f32] = &mut d[..N];
+        let s: &[f32] = &s[..2 * N - 1];
+        for (i, d) in d.iter_mut().enumerate() {
+            *d = s[2 * i];
+        }
+    };
+    let mut i = 0;
+    while i + N <= n {
+        block(&mut dst[i..], &src[2 * i..]);
+        i += N;
+    }
+    if i < n {
+        let j = n - N;
+        block(&mut dst[j..], &src[2 * j..]);
+    }
+}
+
+/// The adjoint of [`im2col`] for the same rows: adds every `cols[k][p]` (rows `ld` apart) onto
+/// the pixel of `x` (one image `[c, h, w]`) it was read from.
+#[inline(always)]
+fn col2im_add_impl(g: &Geom, cols: &[f32], oy0: usize, rows: usize, x: &mut [f32], ld: usize) {
     let p = rows * g.ow;
+    debug_assert!(ld >= p && cols.len() >= (g.k() - 1) * ld + p);
+    let row_of = |c: usize, ky: usize, kx: usize| &cols[((c * g.kh + ky) * g.kw + kx) * ld..][..p];
     for c in 0..g.c {
         let plane = &mut x[c * g.h * g.w..(c + 1) * g.h * g.w];
         for ky in 0..g.kh {
             let (ylo, yhi) = valid_range(g.oh, g.sh, ky, g.ph, g.h);
-            for kx in 0..g.kw {
+            let mut kx = 0;
+            while kx < g.kw {
+                // Stride 2: taps kx and kx + 1 land on neighbouring pixels, so add them as
+                // interleaved pairs (vectorises) over the positions valid for both.
+                if g.sw == 2 && kx + 1 < g.kw {
+                    let (lo0, hi0) = valid_range(g.ow, 2, kx, g.pw, g.w);
+                    let (lo1, hi1) = valid_range(g.ow, 2, kx + 1, g.pw, g.w);
+                    let (a_row, b_row) = (row_of(c, ky, kx), row_of(c, ky, kx + 1));
+                    let (lo, hi) = (lo0.max(lo1), hi0.min(hi1).max(lo0.max(lo1)));
+                    for r in 0..rows {
+                        let oy = oy0 + r;
+                        if oy < ylo || oy >= yhi {
+                            continue;
+                        }
+                        let dst = &mut plane[(oy * g.sh + ky - g.ph) * g.w..][..g.w];
+                        let a = &a_row[r * g.ow..][..g.ow];
+                        let b = &b_row[r * g.ow..][..g.ow];
+                        for ox in (lo0..hi0).filter(|&o| o < lo || o >= hi) {
+                            dst[ox * 2 + kx - g.pw] += a[ox];
+                        }
+                        for ox in (lo1..hi1).filter(|&o| o < lo || o >= hi) {
+                            dst[ox * 2 + kx + 1 - g.pw] += b[ox];
+                        }
+                        if lo < hi {
+                            let d = &mut dst[lo * 2 + kx - g.pw..][..2 * (hi - lo)];
+                            for ((pair, &av), &bv) in
+                                d.chunks_exact_mut(2).zip(&a[lo..hi]).zip(&b[lo..hi])
+                            {
+                                pair[0] += av;
+                                pair[1] += bv;
+                            }
+                        }
+                    }
+                    kx += 2;
+                    continue;
+                }
                 let (lo, hi) = valid_range(g.ow, g.sw, kx, g.pw, g.w);
-                let row = &cols[((c * g.kh + ky) * g.kw + kx) * p..][..p];
+                let row = row_of(c, ky, kx);
                 for (r, src) in row.chunks_exact(g.ow).enumerate() {
                     let oy = oy0 + r;
                     if oy < ylo || oy >= yhi {
                         continue;
                     }
                     let dst = &mut plane[(oy * g.sh + ky - g.ph) * g.w..][..g.w];
+                    if lo >= hi {
+                        continue;
+                    }
                     if g.sw == 1 {
                         let ix = lo + kx - g.pw;
                         for (d, s) in dst[ix..ix + hi - lo].iter_mut().zip(&src[lo..hi]) {
@@ -143,19 +230,65 @@ fn col2im_add(g: &Geom, cols: &[f32], oy0: usize, rows: usize, x: &mut [f32]) {
                         }
                     }
                 }
+                kx += 1;
             }
         }
     }
 }
 
+/// Defines `$name`, which runs `$body` compiled for AVX-512 or AVX2 where the CPU has them (the
+/// copy loops of im2col and col2im then move 16 or 8 floats at a time, not SSE's 4), else for
+/// the build's baseline.
+macro_rules! simd_dispatch {
+    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) => $body:ident) => {
+        $(#[$doc])*
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                fn avx512($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2")]
+                fn avx2($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F (checked just above).
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2 (checked just above).
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
+simd_dispatch! {
+    /// [`im2col_impl`] for the CPU it runs on.
+    fn im2col(g: &Geom, x: &[f32], oy0: usize, rows: usize, cols: &mut [f32], ld: usize)
+        => im2col_impl
+}
+
+simd_dispatch! {
+    /// [`col2im_add_impl`] for the CPU it runs on.
+    fn col2im_add(g: &Geom, cols: &[f32], oy0: usize, rows: usize, x: &mut [f32], ld: usize)
+        => col2im_add_impl
+}
+
 /// Image groups the weight gradient is split into (summed in a fixed order).
 const WEIGHT_GROUPS: usize = 8;
 
-/// Output rows per im2col tile: enough to keep a tile of columns (~512 KiB) in a core's L2.
+/// Floats in one tile of columns (~512 KiB, to stay in a core's L2).
+const TILE_FLOATS: usize = 128 * 1024;
+
+/// Output rows per im2col tile: enough to keep a tile of columns in a core's L2.
 fn tile_rows(g: &Geom) -> usize {
     // Measured against untiled columns: equal or faster on every layer of the per-op table
     // (the 32->64 critic conv: 58 vs 76–81 ms forward + backward).
-    const TILE_FLOATS: usize = 128 * 1024;
     (TILE_FLOATS / (g.k() * g.ow).max(1)).clamp(1, g.oh.max(1))
 }
 
@@ -164,6 +297,23 @@ fn tiles(g: &Geom) -> impl Iterator<Item = (usize, usize)> {
     let t = tile_rows(g);
     let oh = g.oh;
     (0..oh).step_by(t).map(move |oy0| (oy0, t.min(oh - oy0)))
+}
+
+/// Columns a GEMM should have before small images are stacked side by side.
+const FOLD_COLS: usize = 256;
+
+/// Images per GEMM. A small map alone makes a thin GEMM (a 4x4 map: 16 columns; a 1x1 input: a
+/// matrix-vector product) that runs the kernels' edge paths, so up to `FOLD_COLS` columns'
+/// worth of images share one GEMM, as long as their columns still fit a tile. Depends only on
+/// the geometry and the batch, never on the thread count (results stay bit-identical).
+fn fold(g: &Geom, images: usize) -> usize {
+    let p = g.p().max(1);
+    if p >= FOLD_COLS || g.k() * p > TILE_FLOATS {
+        return 1;
+    }
+    let by_cols = FOLD_COLS.div_ceil(p);
+    let by_mem = TILE_FLOATS / (g.k() * p).max(1);
+    by_cols.min(by_mem).min(images).max(1)
 }
 
 /// A matrix operand: element `(i, j)` is `data[i·rs + j·cs]`.
@@ -275,25 +425,32 @@ fn inner_par(images: usize) -> Parallelism {
     Parallelism::None
 }
 
-/// Calls `f(image, out_chunk, scratch, parallelism)` for each of the `out.len() / stride`
-/// images, spread over threads; `scratch` is a reusable per-thread buffer.
-fn per_image<F>(out: &mut [f32], stride: usize, f: F)
+/// Calls `f(first_image, images, out_chunk, scratch, parallelism)` for groups of `fold` images
+/// (the last may be smaller) of the `out.len() / stride` images, spread over threads; `scratch`
+/// is a reusable per-thread buffer.
+fn per_group<F>(out: &mut [f32], stride: usize, fold: usize, f: F)
 where
-    F: Fn(usize, &mut [f32], &mut Vec<f32>, Parallelism) + Sync + Send,
+    F: Fn(usize, usize, &mut [f32], &mut Vec<f32>, Parallelism) + Sync + Send,
 {
-    let images = out.len() / stride.max(1);
-    let par = inner_par(images);
+    let stride = stride.max(1);
+    let fold = fold.max(1);
+    let images = out.len() / stride;
+    let groups = images.div_ceil(fold);
+    let par = inner_par(groups);
+    let call = |gi: usize, chunk: &mut [f32], scratch: &mut Vec<f32>| {
+        f(gi * fold, chunk.len() / stride, chunk, scratch, par)
+    };
     #[cfg(feature = "parallel")]
-    if images > 1 && threads() > 1 {
+    if groups > 1 && threads() > 1 {
         use rayon::prelude::*;
-        out.par_chunks_mut(stride)
+        out.par_chunks_mut(stride * fold)
             .enumerate()
-            .for_each_init(Vec::new, |scratch, (i, chunk)| f(i, chunk, scratch, par));
+            .for_each_init(Vec::new, |scratch, (gi, chunk)| call(gi, chunk, scratch));
         return;
     }
     let mut scratch = Vec::new();
-    for (i, chunk) in out.chunks_mut(stride.max(1)).enumerate() {
-        f(i, chunk, &mut scratch, par);
+    for (gi, chunk) in out.chunks_mut(stride * fold).enumerate() {
+        call(gi, chunk, &mut scratch);
     }
 }
 
@@ -305,7 +462,8 @@ fn scratch_of(scratch: &mut Vec<f32>, len: usize) -> &mut [f32] {
 }
 
 /// `y[n] = w · im2col(x[n]) (+ bias)`: `x` is `[images, g.img()]`, `w` is `[m, g.k()]`, the
-/// result `[images, m, g.p()]`. Columns are built a tile of output rows at a time.
+/// result `[images, m, g.p()]`. Columns are built a tile of output rows at a time, or, for small
+/// maps, for several images side by side ([`fold`]).
 fn forward(
     g: &Geom,
     images: usize,
@@ -316,23 +474,55 @@ fn forward(
 ) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
     let mut y = vec![0.0f32; images * m * p];
-    per_image(&mut y, m * p, |i, yi, scratch, par| {
-        let xi = &x[i * g.img()..(i + 1) * g.img()];
+    let fold = fold(g, images);
+    per_group(&mut y, m * p, fold, |i0, n, yg, scratch, par| {
+        let acc = bias.is_some();
+        if n > 1 {
+            // cols `[k, n·p]` -> out `[m, n·p]` -> each image's `[m, p]`.
+            let np = n * p;
+            let buf = scratch_of(scratch, (k + m) * np);
+            let (cols, out) = buf.split_at_mut(k * np);
+            for b in 0..n {
+                let xi = &x[(i0 + b) * g.img()..][..g.img()];
+                im2col(g, xi, 0, g.oh, &mut cols[b * p..], np);
+            }
+            gemm(
+                m,
+                np,
+                k,
+                out,
+                np,
+                false,
+                Mat::rows(w, k),
+                Mat::rows(cols, np),
+                par,
+            );
+            for (b, yi) in yg.chunks_exact_mut(m * p).enumerate() {
+                for (ch, row) in yi.chunks_exact_mut(p).enumerate() {
+                    let src = &out[ch * np + b * p..][..p];
+                    match bias {
+                        Some(bv) => row.iter_mut().zip(src).for_each(|(d, &s)| *d = s + bv[ch]),
+                        None => row.copy_from_slice(src),
+                    }
+                }
+            }
+            return;
+        }
+        let xi = &x[i0 * g.img()..(i0 + 1) * g.img()];
         if let Some(b) = bias {
-            for (row, &bv) in yi.chunks_mut(p).zip(b) {
+            for (row, &bv) in yg.chunks_mut(p).zip(b) {
                 row.fill(bv);
             }
         }
-        let acc = bias.is_some();
         if g.pointwise() {
-            gemm(m, p, k, yi, p, acc, Mat::rows(w, k), Mat::rows(xi, p), par);
+            gemm(m, p, k, yg, p, acc, Mat::rows(w, k), Mat::rows(xi, p), par);
             return;
         }
         for (oy0, rows) in tiles(g) {
             let t = rows * g.ow;
             let cols = scratch_of(scratch, k * t);
-            im2col(g, xi, oy0, rows, cols);
-            let dst = &mut yi[oy0 * g.ow..];
+            im2col(g, xi, oy0, rows, cols, t);
+            let dst = &mut yg[oy0 * g.ow..];
             gemm(
                 m,
                 t,
@@ -349,19 +539,52 @@ fn forward(
     y
 }
 
+/// Copies images `i0..i0 + n` of `dy` (`[images, m, p]`) side by side into `dst` (`[m, n·p]`).
+fn stack(dy: &[f32], i0: usize, n: usize, m: usize, p: usize, dst: &mut [f32]) {
+    let np = n * p;
+    for b in 0..n {
+        let dyi = &dy[(i0 + b) * m * p..][..m * p];
+        for (ch, src) in dyi.chunks_exact(p).enumerate() {
+            dst[ch * np + b * p..][..p].copy_from_slice(src);
+        }
+    }
+}
+
 /// `dx[n] = col2im(wᵀ · dy[n])`: `w` is `[m, g.k()]`, `dy` is `[images, m, g.p()]`, the result
 /// `[images, g.img()]`.
 fn backward_input(g: &Geom, images: usize, w: &[f32], m: usize, dy: &[f32]) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
     let mut dx = vec![0.0f32; images * g.img()];
-    per_image(&mut dx, g.img(), |i, dxi, scratch, par| {
-        let dyi = &dy[i * m * p..(i + 1) * m * p];
+    let fold = fold(g, images);
+    per_group(&mut dx, g.img(), fold, |i0, n, dxg, scratch, par| {
+        if n > 1 {
+            let np = n * p;
+            let buf = scratch_of(scratch, (k + m) * np);
+            let (cols, dys) = buf.split_at_mut(k * np);
+            stack(dy, i0, n, m, p, dys);
+            gemm(
+                k,
+                np,
+                m,
+                cols,
+                np,
+                false,
+                Mat::transposed(w, k),
+                Mat::rows(dys, np),
+                par,
+            );
+            for (b, dxi) in dxg.chunks_exact_mut(g.img()).enumerate() {
+                col2im_add(g, &cols[b * p..], 0, g.oh, dxi, np);
+            }
+            return;
+        }
+        let dyi = &dy[i0 * m * p..(i0 + 1) * m * p];
         if g.pointwise() {
             gemm(
                 k,
                 p,
                 m,
-                dxi,
+                dxg,
                 p,
                 false,
                 Mat::transposed(w, k),
@@ -375,7 +598,7 @@ fn backward_input(g: &Geom, images: usize, w: &[f32], m: usize, dy: &[f32]) -> V
             let cols = scratch_of(scratch, k * t);
             let dyt = Mat::rows(&dyi[oy0 * g.ow..], p);
             gemm(k, t, m, cols, t, false, Mat::transposed(w, k), dyt, par);
-            col2im_add(g, cols, oy0, rows, dxi);
+            col2im_add(g, cols, oy0, rows, dxg, t);
         }
     });
     dx
@@ -385,9 +608,26 @@ fn backward_input(g: &Geom, images: usize, w: &[f32], m: usize, dy: &[f32]) -> V
 /// the result `[m, g.k()]`.
 fn backward_weight(g: &Geom, images: usize, x: &[f32], dy: &[f32], m: usize) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
-    let one = |i: usize, acc: &mut [f32], scratch: &mut Vec<f32>, par: Parallelism| {
-        let xi = &x[i * g.img()..(i + 1) * g.img()];
-        let dyi = &dy[i * m * p..(i + 1) * m * p];
+    // Small maps want many images per GEMM (its inner dimension), so fewer, larger groups.
+    let groups = (images / fold(g, images)).clamp(1, WEIGHT_GROUPS);
+    let fold = fold(g, images.div_ceil(groups));
+    // Images `i0..i0 + n` (stacked side by side where `n > 1`) into `acc`.
+    let some = |i0: usize, n: usize, acc: &mut [f32], scratch: &mut Vec<f32>, par: Parallelism| {
+        if n > 1 {
+            let np = n * p;
+            let buf = scratch_of(scratch, (k + m) * np);
+            let (cols, dys) = buf.split_at_mut(k * np);
+            for b in 0..n {
+                let xi = &x[(i0 + b) * g.img()..][..g.img()];
+                im2col(g, xi, 0, g.oh, &mut cols[b * p..], np);
+            }
+            stack(dy, i0, n, m, p, dys);
+            let colst = Mat::transposed(cols, np);
+            gemm(m, k, np, acc, k, true, Mat::rows(dys, np), colst, par);
+            return;
+        }
+        let xi = &x[i0 * g.img()..(i0 + 1) * g.img()];
+        let dyi = &dy[i0 * m * p..(i0 + 1) * m * p];
         if g.pointwise() {
             let dyt = Mat::rows(dyi, p);
             gemm(m, k, p, acc, k, true, dyt, Mat::transposed(xi, p), par);
@@ -396,19 +636,23 @@ fn backward_weight(g: &Geom, images: usize, x: &[f32], dy: &[f32], m: usize) -> 
         for (oy0, rows) in tiles(g) {
             let t = rows * g.ow;
             let cols = scratch_of(scratch, k * t);
-            im2col(g, xi, oy0, rows, cols);
+            im2col(g, xi, oy0, rows, cols, t);
             let dyt = Mat::rows(&dyi[oy0 * g.ow..], p);
             gemm(m, k, t, acc, k, true, dyt, Mat::transposed(cols, t), par);
         }
     };
-    // Fixed image groups, each summed in order, then the groups in order: the result is the
-    // same on every run and every thread count (checkpoints resume bit for bit).
-    let groups = images.clamp(1, WEIGHT_GROUPS);
+    // Fixed image groups, each summed in order (in runs of `fold` images), then the groups in
+    // order: the result is the same on every run and every thread count (checkpoints resume
+    // bit for bit).
     let group = |gi: usize, par: Parallelism| {
         let mut acc = vec![0.0f32; m * k];
         let mut scratch = Vec::new();
-        for i in gi * images / groups..(gi + 1) * images / groups {
-            one(i, &mut acc, &mut scratch, par);
+        let (start, end) = (gi * images / groups, (gi + 1) * images / groups);
+        let mut i = start;
+        while i < end {
+            let n = fold.min(end - i);
+            some(i, n, &mut acc, &mut scratch, par);
+            i += n;
         }
         acc
     };
@@ -417,7 +661,7 @@ fn backward_weight(g: &Geom, images: usize, x: &[f32], dy: &[f32], m: usize) -> 
         use rayon::prelude::*;
         (0..groups)
             .into_par_iter()
-            .map(|gi| group(gi, Parallelism::None))
+            .map(|gi| group(gi, inner_par(groups)))
             .collect()
     } else {
         (0..groups).map(|gi| group(gi, inner_par(groups))).collect()
@@ -596,7 +840,7 @@ fn conv_transpose_spec(conv: &ConvTranspose2d, dims: [usize; 4]) -> Option<Spec>
     })
 }
 
-fn f32_tensor(t: &FlexTensor) -> Option<&[f32]> {
+pub(crate) fn f32_tensor(t: &FlexTensor) -> Option<&[f32]> {
     if t.dtype() != DType::F32 {
         return None;
     }
@@ -604,7 +848,7 @@ fn f32_tensor(t: &FlexTensor) -> Option<&[f32]> {
     Some(&t.storage::<f32>()[start..end])
 }
 
-fn contiguous(t: FlexTensor) -> FlexTensor {
+pub(crate) fn contiguous(t: FlexTensor) -> FlexTensor {
     match f32_tensor(&t) {
         Some(_) => t,
         None => t.to_contiguous(),
@@ -878,6 +1122,8 @@ mod tests {
             (c(6, 4, 1, 1, 0, true), [3, 6, 5, 4]),
             (c(2, 3, 3, 1, 0, true), [1, 2, 6, 5]),
             (c(3, 2, 4, 1, 0, false), [2, 3, 4, 4]),
+            // Stride-2 rows of 8..16 positions (the 8-wide gather blocks).
+            (c(4, 6, 4, 2, 1, true), [3, 4, 20, 22]),
             // Big enough for several im2col row tiles.
             (c(64, 8, 3, 1, 1, true), [2, 64, 48, 40]),
         ]
@@ -936,6 +1182,34 @@ mod tests {
     }
 
     #[cfg(feature = "parallel")]
+    #[test]
+    fn small_maps_share_a_gemm_and_big_ones_do_not() {
+        let g = |c: usize, side: usize| Geom {
+            c,
+            h: side * 2,
+            w: side * 2,
+            kh: 4,
+            kw: 4,
+            sh: 2,
+            sw: 2,
+            ph: 1,
+            pw: 1,
+            oh: side,
+            ow: side,
+        };
+        // 4x4 outputs of 128 channels: 16 columns each, 4 images fit a tile.
+        assert_eq!(fold(&g(128, 4), 64), 4);
+        assert_eq!(fold(&g(128, 4), 3), 3);
+        assert_eq!(fold(&g(128, 4), 1), 1);
+        // 32x32 outputs already make wide GEMMs.
+        assert_eq!(fold(&g(32, 32), 64), 1);
+        for (c, side) in [(3, 1), (8, 2), (64, 8), (512, 4)] {
+            let f = fold(&g(c, side), 64);
+            assert!((1..=64).contains(&f));
+            assert!(f == 1 || f * g(c, side).k() * side * side <= TILE_FLOATS);
+        }
+    }
+
     #[test]
     fn weight_gradient_is_the_same_on_any_thread_count() {
         let g = Geom {

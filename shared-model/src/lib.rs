@@ -12,6 +12,7 @@ pub mod card;
 pub mod cgan;
 pub mod dcgan;
 pub mod error;
+pub mod fastact;
 pub mod fastconv;
 pub mod rng;
 pub mod sample;
@@ -19,7 +20,9 @@ pub mod tagger;
 pub mod vocab;
 pub mod weights;
 
-pub use arch::{AnyDiscriminator, AnyGenerator, DiscriminatorSpec, GeneratorSpec};
+pub use arch::{
+    ARCH_DCGAN, ARCH_RESNET, AnyDiscriminator, AnyGenerator, DiscriminatorSpec, GeneratorSpec,
+};
 pub use card::ModelCard;
 pub use cgan::{Discriminator, DiscriminatorConfig, Generator, GeneratorConfig};
 pub use dcgan::{DcganDiscriminatorConfig, DcganGeneratorConfig};

@@ -13,10 +13,11 @@ use burn::nn::{
     conv::{Conv2d, Conv2dConfig},
 };
 use burn::prelude::*;
-use burn::tensor::activation::leaky_relu;
+
 use serde::{Deserialize, Serialize};
 
 use crate::card::load_weights;
+use crate::fastact::leaky_relu;
 use crate::fastconv::conv2d;
 use crate::{ModelError, TagVocab};
 

@@ -26,6 +26,10 @@ pub struct BenchOptions {
     pub resolution: usize,
     /// Generator forward batch sizes.
     pub forward_batches: Vec<usize>,
+    /// Architectures to run, by `GeneratorSpec::arch` name (empty = all).
+    pub archs: Vec<&'static str>,
+    /// Losses to run (empty = all).
+    pub losses: Vec<LossKind>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -124,6 +128,9 @@ pub fn run(opts: &BenchOptions, device: &Device) -> Result<BenchReport> {
     let mut steps = Vec::new();
     let mut forward = Vec::new();
     for (g, d) in archs(t, opts.resolution) {
+        if !opts.archs.is_empty() && !opts.archs.contains(&g.arch()) {
+            continue;
+        }
         let cases = [
             (LossKind::Hinge, false),
             (LossKind::NonSaturating, false),
@@ -131,6 +138,9 @@ pub fn run(opts: &BenchOptions, device: &Device) -> Result<BenchReport> {
             (LossKind::Hinge, true),
         ];
         for (loss, sn) in cases {
+            if !opts.losses.is_empty() && !opts.losses.contains(&loss) {
+                continue;
+            }
             let cfg = TrainConfig::new(
                 g.clone(),
                 d.clone(),
@@ -260,5 +270,28 @@ mod tests {
     fn median_of_odd_and_even() {
         assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+
+    #[test]
+    fn filters_pick_the_cases() {
+        let opts = BenchOptions {
+            batch: 2,
+            warmup: 0,
+            steps: 1,
+            resolution: 16,
+            forward_batches: vec![1],
+            archs: vec![shared_model::ARCH_DCGAN],
+            losses: vec![LossKind::Hinge],
+        };
+        let r = run(&opts, &Device::flex()).unwrap();
+        let cases: Vec<(&str, &str, bool)> = r
+            .steps
+            .iter()
+            .map(|s| (s.arch.as_str(), s.loss.as_str(), s.spectral_norm))
+            .collect();
+        assert_eq!(cases, [("dcgan", "hinge", false), ("dcgan", "hinge", true)]);
+        assert!(r.steps.iter().all(|s| s.seconds_per_step > 0.0));
+        assert_eq!(r.forward.len(), 1);
+        assert_eq!(r.forward[0].arch, "dcgan");
     }
 }

@@ -182,21 +182,23 @@ fn conv_rows(
 }
 
 /// The per-op table at batch `b`, and the matmul peak.
-pub fn run(b: usize, reps: usize, device: &Device) -> OpsReport {
+/// `only`: time just the layers whose name contains this text (the matmul peak always runs).
+pub fn run(b: usize, reps: usize, only: Option<&str>, device: &Device) -> OpsReport {
     let matmul = matmul_gflops(&[512, 1024, 2048], reps, device);
     let peak_gflops = matmul.iter().map(|m| m.1).fold(0.0, f64::max);
     OpsReport {
         peak_gflops,
         matmul,
-        ops: op_rows(b, reps, device),
+        ops: op_rows(b, reps, only, device),
     }
 }
 
-fn op_rows(b: usize, reps: usize, device: &Device) -> Vec<OpRow> {
+fn op_rows(b: usize, reps: usize, only: Option<&str>, device: &Device) -> Vec<OpRow> {
+    let keep = |name: &str| only.is_none_or(|o| name.contains(o));
     let mut rows = Vec::new();
     // (name, input, [c_in, c_out], [kernel, stride, padding], transposed)
     type ConvCase = (&'static str, [usize; 4], [usize; 2], [usize; 3], bool);
-    let convs: [ConvCase; 6] = [
+    let convs: [ConvCase; 8] = [
         (
             "conv2d 3x3 64->64 (G trunk)",
             [b, 64, 16, 16],
@@ -226,6 +228,20 @@ fn op_rows(b: usize, reps: usize, device: &Device) -> Vec<OpRow> {
             false,
         ),
         (
+            "conv2d 4x4 s2 128->256 (DCGAN D, 4x4 out)",
+            [b, 128, 8, 8],
+            [128, 256],
+            [4, 2, 1],
+            false,
+        ),
+        (
+            "conv_transpose2d 4x4 150->256 from 1x1 (DCGAN G project)",
+            [b, 150, 1, 1],
+            [150, 256],
+            [4, 1, 0],
+            true,
+        ),
+        (
             "conv_transpose2d 4x4 s2 256->128 (DCGAN G)",
             [b, 256, 8, 8],
             [256, 128],
@@ -241,41 +257,50 @@ fn op_rows(b: usize, reps: usize, device: &Device) -> Vec<OpRow> {
         ),
     ];
     for (op, shape, ch, ksp, transpose) in convs {
+        if !keep(op) {
+            continue;
+        }
         conv_rows(&mut rows, op, shape, reps, device, ch, ksp, transpose);
     }
-    rows.push(case(
-        "batch_norm 64 (train)",
-        [b, 64, 16, 16],
-        reps,
-        device,
-        true,
-        Box::new(|d, params| {
-            let m = train(BatchNormConfig::new(64).init(d), params);
-            Box::new(move |x| m.forward(x))
-        }),
-    ));
-    rows.push(case(
-        "pixel_shuffle x2, 128 ch",
-        [b, 128, 16, 16],
-        reps,
-        device,
-        false,
-        Box::new(|_, _| {
-            let m = PixelShuffleConfig::new(2).init();
-            Box::new(move |x| m.forward(x))
-        }),
-    ));
-    rows.push(case(
-        "linear 150->16384 (G dense)",
-        [b, 150],
-        reps,
-        device,
-        true,
-        Box::new(|d, params| {
-            let m = train(LinearConfig::new(150, 16384).init(d), params);
-            Box::new(move |x: Tensor<2>| m.forward(x))
-        }),
-    ));
+    if keep("batch_norm 64 (train)") {
+        rows.push(case(
+            "batch_norm 64 (train)",
+            [b, 64, 16, 16],
+            reps,
+            device,
+            true,
+            Box::new(|d, params| {
+                let m = train(BatchNormConfig::new(64).init(d), params);
+                Box::new(move |x| m.forward(x))
+            }),
+        ));
+    }
+    if keep("pixel_shuffle x2, 128 ch") {
+        rows.push(case(
+            "pixel_shuffle x2, 128 ch",
+            [b, 128, 16, 16],
+            reps,
+            device,
+            false,
+            Box::new(|_, _| {
+                let m = PixelShuffleConfig::new(2).init();
+                Box::new(move |x| m.forward(x))
+            }),
+        ));
+    }
+    if keep("linear 150->16384 (G dense)") {
+        rows.push(case(
+            "linear 150->16384 (G dense)",
+            [b, 150],
+            reps,
+            device,
+            true,
+            Box::new(|d, params| {
+                let m = train(LinearConfig::new(150, 16384).init(d), params);
+                Box::new(move |x: Tensor<2>| m.forward(x))
+            }),
+        ));
+    }
     rows
 }
 
@@ -313,9 +338,9 @@ mod tests {
 
     #[test]
     fn every_op_runs_and_backward_costs_more_than_nothing() {
-        let report = run(2, 1, &Device::flex());
+        let report = run(2, 1, None, &Device::flex());
         assert!(report.peak_gflops > 0.0 && report.matmul.len() == 3);
-        assert_eq!(report.ops.len(), 15);
+        assert_eq!(report.ops.len(), 19);
         for r in report.ops {
             assert!(r.forward_ms > 0.0 && r.forward_backward_ms > 0.0, "{r:?}");
             assert!(
@@ -323,5 +348,18 @@ mod tests {
                 "{r:?}"
             );
         }
+    }
+
+    #[test]
+    fn only_keeps_the_layers_it_names() {
+        let report = run(2, 1, Some("DCGAN D"), &Device::flex());
+        let names: Vec<&str> = report.ops.iter().map(|r| r.op.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "conv2d 4x4 s2 128->256 (DCGAN D, 4x4 out)",
+                "conv2d 4x4 s2 128->256 (DCGAN D, 4x4 out) [Burn op]"
+            ]
+        );
     }
 }

@@ -259,6 +259,16 @@ pub struct BenchArgs {
     /// Time single layers (forward, forward + backward) instead of whole steps.
     #[arg(long)]
     pub ops: bool,
+    /// Only these architectures (repeat or comma-separate; default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub arch: Vec<ArchArg>,
+    /// Only these losses (repeat or comma-separate; default: all, each also with spectral norm
+    /// for hinge).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub loss: Vec<LossKind>,
+    /// With `--ops`: only the layers whose name contains this text (e.g. `conv_transpose2d`).
+    #[arg(long, requires = "ops")]
+    pub only: Option<String>,
 }
 
 pub(crate) fn parse_batch(s: &str) -> Result<usize, String> {
@@ -581,7 +591,7 @@ fn convert(a: ConvertArgs) -> Result<()> {
 fn bench(a: BenchArgs) -> Result<()> {
     let device = device_for(a.device)?;
     if a.ops {
-        let report = crate::bench_ops::run(a.batch, 10, &device);
+        let report = crate::bench_ops::run(a.batch, 10, a.only.as_deref(), &device);
         println!("{}", crate::bench_ops::markdown(&report));
         if let Some(path) = a.json {
             write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
@@ -594,6 +604,15 @@ fn bench(a: BenchArgs) -> Result<()> {
         steps: a.steps as usize,
         resolution: a.resolution,
         forward_batches: vec![1, 16, 64],
+        archs: a
+            .arch
+            .iter()
+            .map(|x| match x {
+                ArchArg::ResnetCgan => shared_model::ARCH_RESNET,
+                ArchArg::Dcgan => shared_model::ARCH_DCGAN,
+            })
+            .collect(),
+        losses: a.loss.clone(),
     };
     let report = crate::bench::run(&opts, &device)?;
     println!("{}", crate::bench::markdown(&report));
