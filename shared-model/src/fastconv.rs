@@ -86,6 +86,9 @@ fn im2col_impl(g: &Geom, x: &[f32], oy0: usize, rows: usize, cols: &mut [f32], l
     let p = rows * g.ow;
     debug_assert_eq!(x.len(), g.img());
     debug_assert!(ld >= p && cols.len() >= (g.k() - 1) * ld + p);
+    if g.sw > 1 {
+        return im2col_strided(g, x, oy0, rows, cols, ld);
+    }
     for c in 0..g.c {
         let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
         for ky in 0..g.kh {
@@ -111,6 +114,43 @@ fn im2col_impl(g: &Geom, x: &[f32], oy0: usize, rows: usize, cols: &mut [f32], l
     }
 }
 
+/// Length of a zero-padded input row: every tap of every output position lands inside it.
+fn padded_width(g: &Geom) -> usize {
+    (g.w + 2 * g.pw).max((g.ow.max(1) - 1) * g.sw + g.kw)
+}
+
+/// [`im2col_impl`] for horizontal strides > 1: each input row is copied once into a zero-padded
+/// buffer, from which every tap gathers a whole output row (no edge cases, no short tails).
+#[inline(always)]
+fn im2col_strided(g: &Geom, x: &[f32], oy0: usize, rows: usize, cols: &mut [f32], ld: usize) {
+    let mut buf = vec![0.0f32; padded_width(g)];
+    for c in 0..g.c {
+        let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for ky in 0..g.kh {
+            let (ylo, yhi) = valid_range(g.oh, g.sh, ky, g.ph, g.h);
+            let tap_row = |kx: usize| ((c * g.kh + ky) * g.kw + kx) * ld;
+            for r in 0..rows {
+                let oy = oy0 + r;
+                if oy < ylo || oy >= yhi {
+                    for kx in 0..g.kw {
+                        cols[tap_row(kx) + r * g.ow..][..g.ow].fill(0.0);
+                    }
+                    continue;
+                }
+                let src = &plane[(oy * g.sh + ky - g.ph) * g.w..][..g.w];
+                buf[g.pw..g.pw + g.w].copy_from_slice(src);
+                for kx in 0..g.kw {
+                    gather(
+                        &mut cols[tap_row(kx) + r * g.ow..][..g.ow],
+                        &buf[kx..],
+                        g.sw,
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// `dst[i] = src[i·s]`.
 #[inline(always)]
 fn gather(dst: &mut [f32], src: &[f32], s: usize) {
@@ -125,6 +165,8 @@ fn gather(dst: &mut [f32], src: &[f32], s: usize) {
                 pick_even_blocks::<16>(dst, src);
             } else if n >= 8 {
                 pick_even_blocks::<8>(dst, src);
+            } else if n >= 4 {
+                pick_even_blocks::<4>(dst, src);
             } else {
                 for (i, d) in dst.iter_mut().enumerate() {
                     *d = src[2 * i];
@@ -161,12 +203,84 @@ fn pick_even_blocks<const N: usize>(dst: &mut [f32], src: &[f32]) {
     }
 }
 
+/// [`col2im_add_impl`] for horizontal strides > 1: each output row's taps are summed into a
+/// zero-padded row buffer over whole rows (stride 2: neighbouring taps as interleaved pairs),
+/// then the buffer's interior is added to the image row.
+#[inline(always)]
+fn col2im_strided(g: &Geom, cols: &[f32], oy0: usize, rows: usize, x: &mut [f32], ld: usize) {
+    let mut buf = vec![0.0f32; padded_width(g)];
+    let ow = g.ow;
+    for c in 0..g.c {
+        let plane = &mut x[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for ky in 0..g.kh {
+            let (ylo, yhi) = valid_range(g.oh, g.sh, ky, g.ph, g.h);
+            let tap =
+                |kx: usize, r: usize| &cols[((c * g.kh + ky) * g.kw + kx) * ld + r * ow..][..ow];
+            for r in 0..rows {
+                let oy = oy0 + r;
+                if oy < ylo || oy >= yhi {
+                    continue;
+                }
+                buf.fill(0.0);
+                let mut kx = 0;
+                while kx < g.kw {
+                    if g.sw == 2 && kx + 1 < g.kw {
+                        add_pairs(&mut buf[kx..kx + 2 * ow], tap(kx, r), tap(kx + 1, r));
+                        kx += 2;
+                    } else {
+                        for (ox, v) in tap(kx, r).iter().enumerate() {
+                            buf[ox * g.sw + kx] += v;
+                        }
+                        kx += 1;
+                    }
+                }
+                let dst = &mut plane[(oy * g.sh + ky - g.ph) * g.w..][..g.w];
+                for (d, v) in dst.iter_mut().zip(&buf[g.pw..]) {
+                    *d += v;
+                }
+            }
+        }
+    }
+}
+
+/// `d[2i] += a[i]`, `d[2i + 1] += b[i]`, in blocks of 8 pairs so it compiles to full-width
+/// vector shuffles.
+#[inline(always)]
+fn add_pairs(d: &mut [f32], a: &[f32], b: &[f32]) {
+    const N: usize = 8;
+    let n = a.len();
+    let mut i = 0;
+    while i + N <= n {
+        let (dd, aa, bb) = (&mut d[2 * i..][..2 * N], &a[i..][..N], &b[i..][..N]);
+        for j in 0..N {
+            dd[2 * j] += aa[j];
+            dd[2 * j + 1] += bb[j];
+        }
+        i += N;
+    }
+    if i + 4 <= n {
+        let (dd, aa, bb) = (&mut d[2 * i..][..8], &a[i..][..4], &b[i..][..4]);
+        for j in 0..4 {
+            dd[2 * j] += aa[j];
+            dd[2 * j + 1] += bb[j];
+        }
+        i += 4;
+    }
+    for j in i..n {
+        d[2 * j] += a[j];
+        d[2 * j + 1] += b[j];
+    }
+}
+
 /// The adjoint of [`im2col`] for the same rows: adds every `cols[k][p]` (rows `ld` apart) onto
 /// the pixel of `x` (one image `[c, h, w]`) it was read from.
 #[inline(always)]
 fn col2im_add_impl(g: &Geom, cols: &[f32], oy0: usize, rows: usize, x: &mut [f32], ld: usize) {
     let p = rows * g.ow;
     debug_assert!(ld >= p && cols.len() >= (g.k() - 1) * ld + p);
+    if g.sw > 1 {
+        return col2im_strided(g, cols, oy0, rows, x, ld);
+    }
     let row_of = |c: usize, ky: usize, kx: usize| &cols[((c * g.kh + ky) * g.kw + kx) * ld..][..p];
     for c in 0..g.c {
         let plane = &mut x[c * g.h * g.w..(c + 1) * g.h * g.w];
@@ -174,40 +288,6 @@ fn col2im_add_impl(g: &Geom, cols: &[f32], oy0: usize, rows: usize, x: &mut [f32
             let (ylo, yhi) = valid_range(g.oh, g.sh, ky, g.ph, g.h);
             let mut kx = 0;
             while kx < g.kw {
-                // Stride 2: taps kx and kx + 1 land on neighbouring pixels, so add them as
-                // interleaved pairs (vectorises) over the positions valid for both.
-                if g.sw == 2 && kx + 1 < g.kw {
-                    let (lo0, hi0) = valid_range(g.ow, 2, kx, g.pw, g.w);
-                    let (lo1, hi1) = valid_range(g.ow, 2, kx + 1, g.pw, g.w);
-                    let (a_row, b_row) = (row_of(c, ky, kx), row_of(c, ky, kx + 1));
-                    let (lo, hi) = (lo0.max(lo1), hi0.min(hi1).max(lo0.max(lo1)));
-                    for r in 0..rows {
-                        let oy = oy0 + r;
-                        if oy < ylo || oy >= yhi {
-                            continue;
-                        }
-                        let dst = &mut plane[(oy * g.sh + ky - g.ph) * g.w..][..g.w];
-                        let a = &a_row[r * g.ow..][..g.ow];
-                        let b = &b_row[r * g.ow..][..g.ow];
-                        for ox in (lo0..hi0).filter(|&o| o < lo || o >= hi) {
-                            dst[ox * 2 + kx - g.pw] += a[ox];
-                        }
-                        for ox in (lo1..hi1).filter(|&o| o < lo || o >= hi) {
-                            dst[ox * 2 + kx + 1 - g.pw] += b[ox];
-                        }
-                        if lo < hi {
-                            let d = &mut dst[lo * 2 + kx - g.pw..][..2 * (hi - lo)];
-                            for ((pair, &av), &bv) in
-                                d.chunks_exact_mut(2).zip(&a[lo..hi]).zip(&b[lo..hi])
-                            {
-                                pair[0] += av;
-                                pair[1] += bv;
-                            }
-                        }
-                    }
-                    kx += 2;
-                    continue;
-                }
                 let (lo, hi) = valid_range(g.ow, g.sw, kx, g.pw, g.w);
                 let row = row_of(c, ky, kx);
                 for (r, src) in row.chunks_exact(g.ow).enumerate() {
