@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::ModelError;
 use crate::fastact::leaky_relu;
 use crate::fastconv::conv2d;
+use crate::fastnorm::batch_norm;
 
 /// Activation used inside the generator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,8 +149,8 @@ impl ResBlock {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let h = self
             .act
-            .forward(self.bn1.forward(conv2d(&self.conv1, x.clone())));
-        x + self.bn2.forward(conv2d(&self.conv2, h))
+            .forward(batch_norm(&self.bn1, conv2d(&self.conv1, x.clone())));
+        x + batch_norm(&self.bn2, conv2d(&self.conv2, h))
     }
 }
 
@@ -174,8 +175,10 @@ impl UpStage {
 
     /// `x`: `[B, C_in, H, W]` -> `[B, C_out, 2H, 2W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.act
-            .forward(self.bn.forward(self.shuffle.forward(conv2d(&self.conv, x))))
+        self.act.forward(batch_norm(
+            &self.bn,
+            self.shuffle.forward(conv2d(&self.conv, x)),
+        ))
     }
 }
 
@@ -266,12 +269,12 @@ impl Generator {
         let [b, _] = z.dims();
         let x = self.dense.forward(Tensor::cat(vec![z, c], 1));
         let x = x.reshape([b, self.channels, self.init_size, self.init_size]);
-        let x = self.act0.forward(self.bn0.forward(x));
+        let x = self.act0.forward(batch_norm(&self.bn0, x));
         let mut h = x.clone();
         for block in &self.blocks {
             h = block.forward(h);
         }
-        let mut h = self.act_trunk.forward(self.bn_trunk.forward(h) + x);
+        let mut h = self.act_trunk.forward(batch_norm(&self.bn_trunk, h) + x);
         for up in &self.ups {
             h = up.forward(h);
         }

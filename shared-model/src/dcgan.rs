@@ -21,6 +21,7 @@ use crate::ModelError;
 use crate::cgan::{Activation, ResBlock};
 use crate::fastact::leaky_relu;
 use crate::fastconv::{conv_transpose2d, conv2d};
+use crate::fastnorm::batch_norm;
 
 /// DCGAN's weight initialisation: N(0, 0.02).
 fn dcgan_init() -> Initializer {
@@ -88,7 +89,7 @@ pub struct UpConv {
 impl UpConv {
     /// `x`: `[B, C_in, H, W]` -> `[B, C_out, 2H, 2W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(self.bn.forward(conv_transpose2d(&self.conv, x)))
+        relu(batch_norm(&self.bn, conv_transpose2d(&self.conv, x)))
     }
 }
 
@@ -173,10 +174,10 @@ impl DcganGenerator {
             z
         };
         let [_, k] = x.dims();
-        let mut h = relu(
-            self.bn0
-                .forward(conv_transpose2d(&self.project, x.reshape([b, k, 1, 1]))),
-        );
+        let mut h = relu(batch_norm(
+            &self.bn0,
+            conv_transpose2d(&self.project, x.reshape([b, k, 1, 1])),
+        ));
         if self.blocks_after == usize::MAX {
             h = self.run_blocks(h);
         }

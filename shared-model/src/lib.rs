@@ -14,6 +14,7 @@ pub mod dcgan;
 pub mod error;
 pub mod fastact;
 pub mod fastconv;
+pub mod fastnorm;
 pub mod rng;
 pub mod sample;
 pub mod tagger;

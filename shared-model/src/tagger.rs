@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::card::load_weights;
 use crate::fastact::leaky_relu;
 use crate::fastconv::conv2d;
+use crate::fastnorm::batch_norm;
 use crate::{ModelError, TagVocab};
 
 pub const TAGGER_FORMAT: &str = "kyara-tagger";
@@ -69,7 +70,7 @@ impl ConvBn {
 
     /// `x`: `[B, C_in, H, W]` -> `[B, C_out, H / stride, W / stride]` (before the activation).
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(conv2d(&self.conv, x))
+        batch_norm(&self.bn, conv2d(&self.conv, x))
     }
 }
 
