@@ -82,6 +82,7 @@ def main():
         case("conv_transpose2d 4x4 s2 256->128 (DCGAN G)", (b, 256, 8, 8), nn.ConvTranspose2d(256, 128, 4, 2, 1), r),
         case("conv_transpose2d 4x4 s2 64->32 (DCGAN G)", (b, 64, 32, 32), nn.ConvTranspose2d(64, 32, 4, 2, 1), r),
         case("batch_norm 64 (train)", (b, 64, 16, 16), nn.BatchNorm2d(64), r),
+        case("leaky_relu 0.2, 64 ch", (b, 64, 32, 32), nn.LeakyReLU(0.2), r),
         case("pixel_shuffle x2, 128 ch", (b, 128, 16, 16), nn.PixelShuffle(2), r),
         case("linear 150->16384 (G dense)", (b, 150), nn.Linear(150, 16384), r),
     ]

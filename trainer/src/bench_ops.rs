@@ -12,7 +12,7 @@ use burn::nn::{
 use burn::prelude::*;
 use serde::Serialize;
 
-use shared_model::fastconv;
+use shared_model::{fastact, fastconv, fastnorm};
 
 use crate::bench::median;
 
@@ -262,18 +262,44 @@ fn op_rows(b: usize, reps: usize, only: Option<&str>, device: &Device) -> Vec<Op
         }
         conv_rows(&mut rows, op, shape, reps, device, ch, ksp, transpose);
     }
-    if keep("batch_norm 64 (train)") {
-        rows.push(case(
-            "batch_norm 64 (train)",
-            [b, 64, 16, 16],
-            reps,
-            device,
-            true,
-            Box::new(|d, params| {
-                let m = train(BatchNormConfig::new(64).init(d), params);
-                Box::new(move |x| m.forward(x))
-            }),
-        ));
+    // Batch norm and leaky ReLU: kyara's kernels (what the networks run) and Burn's own op.
+    for burn_op in [false, true] {
+        let tag = if burn_op { " [Burn op]" } else { "" };
+        let name = format!("batch_norm 64 (train){tag}");
+        if keep(&name) {
+            rows.push(case(
+                &name,
+                [b, 64, 16, 16],
+                reps,
+                device,
+                true,
+                Box::new(move |d, params| {
+                    let m = train(BatchNormConfig::new(64).init(d), params);
+                    if burn_op {
+                        Box::new(move |x| m.forward(x))
+                    } else {
+                        Box::new(move |x| fastnorm::batch_norm(&m, x))
+                    }
+                }),
+            ));
+        }
+        let name = format!("leaky_relu 0.2, 64 ch{tag}");
+        if keep(&name) {
+            rows.push(case(
+                &name,
+                [b, 64, 32, 32],
+                reps,
+                device,
+                false,
+                Box::new(move |_, _| {
+                    if burn_op {
+                        Box::new(|x| burn::tensor::activation::leaky_relu(x, 0.2))
+                    } else {
+                        Box::new(|x| fastact::leaky_relu(x, 0.2))
+                    }
+                }),
+            ));
+        }
     }
     if keep("pixel_shuffle x2, 128 ch") {
         rows.push(case(
@@ -340,7 +366,7 @@ mod tests {
     fn every_op_runs_and_backward_costs_more_than_nothing() {
         let report = run(2, 1, None, &Device::flex());
         assert!(report.peak_gflops > 0.0 && report.matmul.len() == 3);
-        assert_eq!(report.ops.len(), 19);
+        assert_eq!(report.ops.len(), 22);
         for r in report.ops {
             assert!(r.forward_ms > 0.0 && r.forward_backward_ms > 0.0, "{r:?}");
             assert!(
