@@ -237,3 +237,35 @@ fn wgan_gp_runs_with_the_reference_weights() {
     let gp = last["gp"].as_f64().unwrap();
     assert!(gp.is_finite() && gp > 0.0, "{last}");
 }
+
+#[test]
+fn a_second_run_reads_the_decoded_images_from_the_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tiny_dataset(tmp.path(), 12);
+    let (cache, runs) = (tmp.path().join("cache"), tmp.path().join("runs"));
+    let mut args = vec![
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        runs.to_str().unwrap(),
+        "--steps",
+        "1",
+        "--quiet",
+    ];
+    args.extend(TINY);
+    let first = trainer_with_cache(&args, &cache);
+    let e = stderr(&first);
+    assert!(first.status.success(), "{e}");
+    assert!(e.contains("decoded images cached in"), "{e}");
+    let second = trainer_with_cache(&args, &cache);
+    let e = stderr(&second);
+    assert!(second.status.success(), "{e}");
+    assert!(e.contains("decoded images read from"), "{e}");
+    assert!(e.contains("12 images"), "{e}");
+    args.push("--no-cache");
+    let third = trainer_with_cache(&args, &cache);
+    let e = stderr(&third);
+    assert!(third.status.success(), "{e}");
+    assert!(!e.contains("decoded images"), "{e}");
+}

@@ -41,11 +41,18 @@ pub fn tiny_dataset(dir: &Path, n: usize) -> PathBuf {
     root
 }
 
-/// Runs the real `trainer` binary.
+/// Runs the real `trainer` binary (its dataset cache in a temporary folder, not the user's).
 pub fn trainer(args: &[&str]) -> Output {
+    let cache = tempfile::tempdir().unwrap();
+    trainer_with_cache(args, cache.path())
+}
+
+/// Runs the real `trainer` binary with its dataset cache in `cache`.
+pub fn trainer_with_cache(args: &[&str], cache: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kyara-trainer"))
         .args(args)
         .env("NO_COLOR", "1")
+        .env("KYARA_CACHE_DIR", cache)
         .output()
         .expect("run trainer")
 }

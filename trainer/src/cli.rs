@@ -11,7 +11,7 @@ use shared_model::{
     GeneratorConfig, GeneratorSpec, WeightsDtype,
 };
 
-use crate::data::{OnBadEntry, load_dataset};
+use crate::data::{CacheStatus, OnBadEntry, default_cache_dir, load_dataset_cached};
 use crate::fsutil::write_atomic;
 use crate::losses::{LossKind, PairWeights};
 use crate::train::{
@@ -170,6 +170,14 @@ pub struct TrainArgs {
     /// Fail on the first bad dataset entry instead of skipping and counting.
     #[arg(long)]
     pub strict: bool,
+    /// Where decoded datasets are kept between runs (one file per folder and resolution; the
+    /// next run of the same, unchanged folder skips decoding). Default: $KYARA_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/kyara, else ~/.cache/kyara.
+    #[arg(long, conflicts_with = "no_cache")]
+    pub cache_dir: Option<PathBuf>,
+    /// Decode the dataset's images every run; read and write no cache.
+    #[arg(long)]
+    pub no_cache: bool,
     /// No progress bar (log lines instead).
     #[arg(long)]
     pub quiet: bool,
@@ -355,9 +363,21 @@ fn train(a: TrainArgs) -> Result<()> {
     } else {
         OnBadEntry::Skip
     };
+    let cache_dir = if a.no_cache {
+        None
+    } else {
+        a.cache_dir.clone().or_else(default_cache_dir)
+    };
     let load = |dir: &Path, res: usize| {
         eprintln!("loading {} ...", dir.display());
-        let data = load_dataset(dir, res, on_bad, &|_, _| {})?;
+        let (data, cache) =
+            load_dataset_cached(dir, res, on_bad, &|_, _| {}, cache_dir.as_deref())?;
+        match cache {
+            CacheStatus::Off => {}
+            CacheStatus::Hit(f) => eprintln!("decoded images read from {}", f.display()),
+            CacheStatus::Stored(f) => eprintln!("decoded images cached in {}", f.display()),
+            CacheStatus::Unavailable(why) => eprintln!("note: no dataset cache ({why})"),
+        }
         if !data.skipped.is_empty() {
             eprintln!("skipped {} bad entries:", data.skipped.len());
             for b in data.skipped.iter().take(10) {

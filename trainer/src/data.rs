@@ -238,6 +238,49 @@ pub fn load_dataset(
     on_bad: OnBadEntry,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Dataset, DataError> {
+    load_dataset_cached(dir, resolution, on_bad, progress, None).map(|(d, _)| d)
+}
+
+/// Where `trainer train` keeps decoded datasets: `$KYARA_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/kyara`, else `~/.cache/kyara` (`None` without any of them).
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("KYARA_CACHE_DIR")
+        .or_else(|| var("XDG_CACHE_HOME").map(|p| p.join("kyara")))
+        .or_else(|| var("HOME").map(|p| p.join(".cache").join("kyara")))
+}
+
+/// What happened to the decoded-dataset cache in [`load_dataset_cached`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// No cache folder was given.
+    Off,
+    /// The images came from this cache file (no image was decoded).
+    Hit(PathBuf),
+    /// The images were decoded and stored in this file for the next run.
+    Stored(PathBuf),
+    /// The images were decoded; the cache could not be used or written (why). The load itself
+    /// succeeded.
+    Unavailable(String),
+}
+
+/// [`load_dataset`] with a cache of the decoded images in `cache_dir`: the first load decodes
+/// every image and stores the pixels in one file; later loads of the same folder at the same
+/// resolution read that file instead of thousands of small images. The file is keyed by a
+/// fingerprint of the listing (paths, sizes, modification times, tags), so an added, removed,
+/// edited or retagged image means a fresh decode. A missing, truncated or foreign cache file is
+/// never an error: the images are decoded again and the file rewritten (atomically).
+pub fn load_dataset_cached(
+    dir: &Path,
+    resolution: usize,
+    on_bad: OnBadEntry,
+    progress: &(dyn Fn(usize, usize) + Sync),
+    cache_dir: Option<&Path>,
+) -> Result<(Dataset, CacheStatus), DataError> {
     if !dir.exists() {
         return Err(DataError::MissingFolder(dir.to_path_buf()));
     }
@@ -250,6 +293,39 @@ pub fn load_dataset(
     } else {
         list_sidecars(dir)?
     };
+    let cache = cache_dir.map(|c| cache::file_for(c, dir, resolution, &entries));
+    let (decoded, status) = match &cache {
+        None => (decode_all(&entries, resolution, progress), CacheStatus::Off),
+        Some(Err(why)) => (
+            decode_all(&entries, resolution, progress),
+            CacheStatus::Unavailable(why.clone()),
+        ),
+        Some(Ok(file)) => {
+            match cache::read(&file.path, &file.fingerprint, resolution, entries.len()) {
+                Some(decoded) => (decoded, CacheStatus::Hit(file.path.clone())),
+                None => {
+                    let decoded = decode_all(&entries, resolution, progress);
+                    let status =
+                        match cache::write(&file.path, &file.fingerprint, resolution, &decoded) {
+                            Ok(()) => CacheStatus::Stored(file.path.clone()),
+                            Err(e) => {
+                                CacheStatus::Unavailable(format!("{}: {e}", file.path.display()))
+                            }
+                        };
+                    (decoded, status)
+                }
+            }
+        }
+    };
+    assemble(dir, &csv_path, entries, decoded, resolution, on_bad).map(|d| (d, status))
+}
+
+/// Decodes every entry that has tags, on up to 8 threads: its RGB bytes or what is wrong.
+fn decode_all(
+    entries: &[Entry],
+    resolution: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Vec<Result<Vec<u8>, String>> {
     let total = entries.len();
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -257,7 +333,7 @@ pub fn load_dataset(
         .min(8);
     let chunk = total.div_ceil(threads).max(1);
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let decoded: Vec<Result<RgbImage, String>> = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let handles: Vec<_> = entries
             .chunks(chunk)
             .map(|part| {
@@ -267,7 +343,7 @@ pub fn load_dataset(
                         .map(|e| {
                             let r = match &e.tags {
                                 Err(msg) => Err(msg.clone()),
-                                Ok(_) => decode_image(&e.file, resolution),
+                                Ok(_) => decode_image(&e.file, resolution).map(|i| i.into_raw()),
                             };
                             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                             if n.is_multiple_of(512) || n == total {
@@ -283,8 +359,19 @@ pub fn load_dataset(
             .into_iter()
             .flat_map(|h| h.join().expect("decoder thread"))
             .collect()
-    });
+    })
+}
 
+/// The dataset from its entries and their decoded pixels (same order).
+fn assemble(
+    dir: &Path,
+    csv_path: &Path,
+    entries: Vec<Entry>,
+    decoded: Vec<Result<Vec<u8>, String>>,
+    resolution: usize,
+    on_bad: OnBadEntry,
+) -> Result<Dataset, DataError> {
+    let total = entries.len();
     let mut pixels = Vec::with_capacity(total * resolution * resolution * 3);
     let mut tags = Vec::new();
     let mut files = Vec::new();
@@ -292,7 +379,7 @@ pub fn load_dataset(
     for (entry, img) in entries.into_iter().zip(decoded) {
         match (entry.tags, img) {
             (Ok(t), Ok(img)) => {
-                pixels.extend_from_slice(img.as_raw());
+                pixels.extend_from_slice(&img);
                 tags.push(t);
                 files.push(entry.file);
             }
@@ -307,7 +394,18 @@ pub fn load_dataset(
                 }
                 skipped.push(bad);
             }
-            (Err(_), Ok(_)) => unreachable!("entries without tags are not decoded"),
+            // Only a cache could pair pixels with an untagged entry; the tags decide.
+            (Err(problem), Ok(_)) => {
+                let bad = BadEntry {
+                    file: entry.file,
+                    origin: entry.origin,
+                    problem,
+                };
+                if on_bad == OnBadEntry::Fail {
+                    return Err(DataError::BadEntry(bad));
+                }
+                skipped.push(bad);
+            }
         }
     }
     if tags.is_empty() {
@@ -337,6 +435,163 @@ pub fn load_dataset(
         vocab,
         skipped,
     })
+}
+
+/// The decoded-dataset cache file: a JSON header line, then the RGB bytes of every decodable
+/// entry in listing order.
+mod cache {
+    use super::Entry;
+    use serde::{Deserialize, Serialize};
+    use std::hash::{Hash, Hasher};
+    use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+    use std::path::{Path, PathBuf};
+
+    const FORMAT: &str = "kyara-dataset-cache-1";
+
+    #[derive(Serialize, Deserialize)]
+    struct Header {
+        format: String,
+        resolution: usize,
+        fingerprint: String,
+        entries: usize,
+        /// `(entry index, problem)` of the entries that have no pixels.
+        errors: Vec<(usize, String)>,
+    }
+
+    pub(super) struct CacheFile {
+        pub path: PathBuf,
+        pub fingerprint: String,
+    }
+
+    fn hash_hex(f: impl FnOnce(&mut std::collections::hash_map::DefaultHasher)) -> String {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        f(&mut h);
+        format!("{:016x}", h.finish())
+    }
+
+    /// The cache file for `dir` at `resolution` (one per folder and resolution) and the
+    /// fingerprint its contents must carry for this listing; or why there is none.
+    pub(super) fn file_for(
+        cache_dir: &Path,
+        dir: &Path,
+        resolution: usize,
+        entries: &[Entry],
+    ) -> Result<CacheFile, String> {
+        let abs = dir
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        let fingerprint = hash_hex(|h| {
+            abs.hash(h);
+            resolution.hash(h);
+            for e in entries {
+                e.file.hash(h);
+                let meta = std::fs::metadata(&e.file).ok();
+                meta.as_ref().map(|m| m.len()).hash(h);
+                meta.and_then(|m| m.modified().ok())
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_nanos())
+                    .hash(h);
+                match &e.tags {
+                    Ok(t) => t.hash(h),
+                    Err(m) => m.hash(h),
+                }
+            }
+        });
+        let name: String = abs
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "dataset".into())
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        std::fs::create_dir_all(cache_dir)
+            .map_err(|e| format!("cannot create '{}': {e}", cache_dir.display()))?;
+        let path = cache_dir.join(format!(
+            "{name}-{resolution}px-{}.bin",
+            hash_hex(|h| abs.hash(h))
+        ));
+        Ok(CacheFile { path, fingerprint })
+    }
+
+    /// The cached pixels (or problems) of `entries` entries, if `path` holds exactly them.
+    pub(super) fn read(
+        path: &Path,
+        fingerprint: &str,
+        resolution: usize,
+        entries: usize,
+    ) -> Option<Vec<Result<Vec<u8>, String>>> {
+        let file = std::fs::File::open(path).ok()?;
+        let len = file.metadata().ok()?.len();
+        let mut r = BufReader::with_capacity(1 << 20, file);
+        let mut line = Vec::new();
+        // A header is a few bytes per bad entry; anything longer is not ours.
+        (&mut r).take(64 << 20).read_until(b'\n', &mut line).ok()?;
+        let header: Header = serde_json::from_slice(&line).ok()?;
+        let image = resolution * resolution * 3;
+        let good = entries.checked_sub(header.errors.len())?;
+        if header.format != FORMAT
+            || header.resolution != resolution
+            || header.fingerprint != fingerprint
+            || header.entries != entries
+            || len != line.len() as u64 + (good * image) as u64
+        {
+            return None;
+        }
+        let mut errors = header.errors.into_iter().peekable();
+        let mut out = Vec::with_capacity(entries);
+        for i in 0..entries {
+            if errors.peek().is_some_and(|(j, _)| *j == i) {
+                out.push(Err(errors.next()?.1));
+                continue;
+            }
+            let mut px = vec![0u8; image];
+            r.read_exact(&mut px).ok()?;
+            out.push(Ok(px));
+        }
+        // Every error index was used, in order.
+        errors.next().is_none().then_some(out)
+    }
+
+    /// Stores `decoded` at `path` (a temporary file renamed into place).
+    pub(super) fn write(
+        path: &Path,
+        fingerprint: &str,
+        resolution: usize,
+        decoded: &[Result<Vec<u8>, String>],
+    ) -> std::io::Result<()> {
+        let header = Header {
+            format: FORMAT.into(),
+            resolution,
+            fingerprint: fingerprint.into(),
+            entries: decoded.len(),
+            errors: decoded
+                .iter()
+                .enumerate()
+                .filter_map(|(i, d)| d.as_ref().err().map(|e| (i, e.clone())))
+                .collect(),
+        };
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let result = (|| {
+            let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
+            serde_json::to_writer(&mut w, &header)?;
+            w.write_all(b"\n")?;
+            for px in decoded.iter().flatten() {
+                w.write_all(px)?;
+            }
+            w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
 }
 
 #[cfg(test)]
@@ -417,5 +672,87 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.to_string().contains("no usable images"), "{e}");
+    }
+
+    /// A 3-image imagefolder with one bad row, for the cache tests.
+    fn small_folder(d: &Path) {
+        write_png(&d.join("a.png"), 8, [255, 0, 0]);
+        write_png(&d.join("b.png"), 8, [0, 255, 0]);
+        write_png(&d.join("c.png"), 8, [0, 0, 255]);
+        std::fs::write(d.join("bad.png"), b"no image").unwrap();
+        std::fs::write(
+            d.join("metadata.csv"),
+            "file_name,tags\na.png,\"red hair\"\nbad.png,\"red hair\"\nb.png,\"green hair\"\nc.png,\"blue hair\"\n",
+        )
+        .unwrap();
+    }
+
+    fn load(d: &Path, cache: &Path) -> (Dataset, CacheStatus) {
+        load_dataset_cached(d, 8, OnBadEntry::Skip, &|_, _| {}, Some(cache)).unwrap()
+    }
+
+    #[test]
+    fn the_cache_returns_the_same_dataset_without_decoding() {
+        let (data, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        small_folder(data.path());
+        let (first, s1) = load(data.path(), cache.path());
+        let CacheStatus::Stored(file) = s1 else {
+            panic!("first load stores: {s1:?}")
+        };
+        let (second, s2) = load(data.path(), cache.path());
+        assert_eq!(s2, CacheStatus::Hit(file.clone()));
+        assert_eq!(first.pixels, second.pixels);
+        assert_eq!(first.tags, second.tags);
+        assert_eq!(first.files, second.files);
+        assert_eq!(second.len(), 3);
+        assert_eq!(second.skipped.len(), 1);
+        assert!(second.skipped[0].to_string().contains("bad.png"));
+        // Proof the pixels came from the file: change them there (same length), and they show.
+        let mut bytes = std::fs::read(&file).unwrap();
+        let n = bytes.len();
+        bytes[n - 1] ^= 0xff;
+        std::fs::write(&file, &bytes).unwrap();
+        let (third, s3) = load(data.path(), cache.path());
+        assert_eq!(s3, CacheStatus::Hit(file));
+        assert_ne!(third.pixels, first.pixels);
+        // Without a cache folder nothing is read or written.
+        let (plain, s4) =
+            load_dataset_cached(data.path(), 8, OnBadEntry::Skip, &|_, _| {}, None).unwrap();
+        assert_eq!(s4, CacheStatus::Off);
+        assert_eq!(plain.pixels, first.pixels);
+    }
+
+    #[test]
+    fn an_edited_image_or_a_broken_cache_means_a_fresh_decode() {
+        let (data, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        small_folder(data.path());
+        let (_, s1) = load(data.path(), cache.path());
+        let CacheStatus::Stored(file) = s1 else {
+            panic!("{s1:?}")
+        };
+        // Another size, so the fingerprint changes even where mtimes are coarse.
+        write_png(&data.path().join("b.png"), 16, [9, 9, 9]);
+        let (edited, s2) = load(data.path(), cache.path());
+        assert_eq!(s2, CacheStatus::Stored(file.clone()));
+        assert_eq!(edited.image(1)[..3], [9, 9, 9]);
+        // Truncated: decoded again and rewritten, same result.
+        let bytes = std::fs::read(&file).unwrap();
+        std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+        let (again, s3) = load(data.path(), cache.path());
+        assert_eq!(s3, CacheStatus::Stored(file.clone()));
+        assert_eq!(again.pixels, edited.pixels);
+        // Foreign bytes: the same.
+        std::fs::write(&file, b"\x89PNG not a cache").unwrap();
+        let (_, s4) = load(data.path(), cache.path());
+        assert_eq!(s4, CacheStatus::Stored(file));
+        // A cache "folder" that is a file: the load still works, and says why there is no cache.
+        let blocker = cache.path().join("blocker");
+        std::fs::write(&blocker, b"").unwrap();
+        let (ok, s5) = load(data.path(), &blocker);
+        assert!(
+            matches!(s5, CacheStatus::Unavailable(ref why) if why.contains("blocker")),
+            "{s5:?}"
+        );
+        assert_eq!(ok.pixels, again.pixels);
     }
 }
