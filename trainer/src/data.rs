@@ -325,7 +325,7 @@ fn decode_all(
     entries: &[Entry],
     resolution: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> Vec<Result<Vec<u8>, String>> {
+) -> Decoded {
     let total = entries.len();
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -355,11 +355,31 @@ fn decode_all(
                 })
             })
             .collect();
-        handles
+        let mut decoded = Decoded {
+            pixels: Vec::new(),
+            problems: Vec::with_capacity(total),
+        };
+        for r in handles
             .into_iter()
             .flat_map(|h| h.join().expect("decoder thread"))
-            .collect()
+        {
+            match r {
+                Ok(px) => {
+                    decoded.pixels.extend_from_slice(&px);
+                    decoded.problems.push(None);
+                }
+                Err(problem) => decoded.problems.push(Some(problem)),
+            }
+        }
+        decoded
     })
+}
+
+/// Decoded images of a listing: the RGB bytes of the entries without a problem, back to back
+/// in listing order, and each entry's problem (`None`: its image is in `pixels`).
+struct Decoded {
+    pixels: Vec<u8>,
+    problems: Vec<Option<String>>,
 }
 
 /// The dataset from its entries and their decoded pixels (same order).
@@ -367,23 +387,32 @@ fn assemble(
     dir: &Path,
     csv_path: &Path,
     entries: Vec<Entry>,
-    decoded: Vec<Result<Vec<u8>, String>>,
+    decoded: Decoded,
     resolution: usize,
     on_bad: OnBadEntry,
 ) -> Result<Dataset, DataError> {
-    let total = entries.len();
-    let mut pixels = Vec::with_capacity(total * resolution * resolution * 3);
+    let image = resolution * resolution * 3;
     let mut tags = Vec::new();
     let mut files = Vec::new();
     let mut skipped = Vec::new();
-    for (entry, img) in entries.into_iter().zip(decoded) {
-        match (entry.tags, img) {
-            (Ok(t), Ok(img)) => {
-                pixels.extend_from_slice(&img);
+    // Which decoded images are kept (all of them unless tags and pixels disagree, which only
+    // a cache could make happen).
+    let mut kept = Vec::new();
+    let mut next = 0;
+    for (entry, problem) in entries.into_iter().zip(decoded.problems) {
+        let has_pixels = problem.is_none();
+        let problem = match (&entry.tags, problem) {
+            (_, Some(p)) => Some(p),
+            (Err(p), None) => Some(p.clone()),
+            (Ok(_), None) => None,
+        };
+        match (entry.tags, problem) {
+            (Ok(t), None) => {
+                kept.push(next);
                 tags.push(t);
                 files.push(entry.file);
             }
-            (_, Err(problem)) => {
+            (_, Some(problem)) => {
                 let bad = BadEntry {
                     file: entry.file,
                     origin: entry.origin,
@@ -394,20 +423,18 @@ fn assemble(
                 }
                 skipped.push(bad);
             }
-            // Only a cache could pair pixels with an untagged entry; the tags decide.
-            (Err(problem), Ok(_)) => {
-                let bad = BadEntry {
-                    file: entry.file,
-                    origin: entry.origin,
-                    problem,
-                };
-                if on_bad == OnBadEntry::Fail {
-                    return Err(DataError::BadEntry(bad));
-                }
-                skipped.push(bad);
-            }
+            (Err(_), None) => unreachable!("an entry without tags has a problem"),
         }
+        next += has_pixels as usize;
     }
+    let pixels = if kept.len() == next {
+        decoded.pixels
+    } else {
+        kept.iter()
+            .flat_map(|&i| &decoded.pixels[i * image..(i + 1) * image])
+            .copied()
+            .collect()
+    };
     if tags.is_empty() {
         let hint = if csv_path.exists() {
             String::new()
@@ -525,7 +552,7 @@ mod cache {
         fingerprint: &str,
         resolution: usize,
         entries: usize,
-    ) -> Option<Vec<Result<Vec<u8>, String>>> {
+    ) -> Option<super::Decoded> {
         let file = std::fs::File::open(path).ok()?;
         let len = file.metadata().ok()?.len();
         let mut r = BufReader::with_capacity(1 << 20, file);
@@ -543,19 +570,17 @@ mod cache {
         {
             return None;
         }
-        let mut errors = header.errors.into_iter().peekable();
-        let mut out = Vec::with_capacity(entries);
-        for i in 0..entries {
-            if errors.peek().is_some_and(|(j, _)| *j == i) {
-                out.push(Err(errors.next()?.1));
-                continue;
+        let mut problems = vec![None; entries];
+        for (i, problem) in header.errors {
+            // Each index once, in range.
+            if problems.get(i)?.is_some() {
+                return None;
             }
-            let mut px = vec![0u8; image];
-            r.read_exact(&mut px).ok()?;
-            out.push(Ok(px));
+            problems[i] = Some(problem);
         }
-        // Every error index was used, in order.
-        errors.next().is_none().then_some(out)
+        let mut pixels = vec![0u8; good * image];
+        r.read_exact(&mut pixels).ok()?;
+        Some(super::Decoded { pixels, problems })
     }
 
     /// Stores `decoded` at `path` (a temporary file renamed into place).
@@ -563,17 +588,18 @@ mod cache {
         path: &Path,
         fingerprint: &str,
         resolution: usize,
-        decoded: &[Result<Vec<u8>, String>],
+        decoded: &super::Decoded,
     ) -> std::io::Result<()> {
         let header = Header {
             format: FORMAT.into(),
             resolution,
             fingerprint: fingerprint.into(),
-            entries: decoded.len(),
+            entries: decoded.problems.len(),
             errors: decoded
+                .problems
                 .iter()
                 .enumerate()
-                .filter_map(|(i, d)| d.as_ref().err().map(|e| (i, e.clone())))
+                .filter_map(|(i, p)| p.as_ref().map(|e| (i, e.clone())))
                 .collect(),
         };
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
@@ -581,9 +607,7 @@ mod cache {
             let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
             serde_json::to_writer(&mut w, &header)?;
             w.write_all(b"\n")?;
-            for px in decoded.iter().flatten() {
-                w.write_all(px)?;
-            }
+            w.write_all(&decoded.pixels)?;
             w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
             std::fs::rename(&tmp, path)
         })();
