@@ -157,8 +157,8 @@ fn gather(dst: &mut [f32], src: &[f32], s: usize) {
     match s {
         1 => dst.copy_from_slice(&src[..dst.len()]),
         // Fixed-size blocks (the last one overlapping the one before) so the even-element pick
-        // compiles to vector shuffles with no scalar tail: rows here are short (31 or 15
-        // positions), and a tail loop took a quarter of im2col's time.
+        // compiles to vector shuffles with no scalar tail: rows are short (4 to 32 positions),
+        // and a tail loop took a quarter of im2col's time.
         2 => {
             let n = dst.len();
             if n >= 16 {
