@@ -762,10 +762,23 @@ fn bias_grad(images: usize, c: usize, plane: usize, dy: &[f32]) -> Vec<f32> {
     for i in 0..images {
         for (ch, d) in db.iter_mut().enumerate() {
             let start = (i * c + ch) * plane;
-            *d += dy[start..start + plane].iter().sum::<f32>();
+            *d += lane_sum(&dy[start..start + plane]);
         }
     }
     db
+}
+
+/// `Σ v` in 16 lanes, then across them: vectorises, where a plain `sum` adds one by one.
+fn lane_sum(v: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let chunks = v.chunks_exact(16);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for ch in chunks {
+        for (a, x) in acc.iter_mut().zip(ch) {
+            *a += x;
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// Which of the two ops, its geometry, batch size and weight rows.
