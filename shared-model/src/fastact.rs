@@ -7,19 +7,20 @@
 //! forward (Flex's own fused op) and one pass backward, `dx = dy · (x >= 0 ? 1 : slope)`. Other
 //! devices get Burn's op, so results never depend on which path ran.
 
+#[cfg(feature = "autodiff")]
 use burn::backend::DispatchDevice;
 use burn::prelude::*;
 use burn::tensor::activation;
 
 /// `max(x, 0) + slope · min(x, 0)` elementwise; any shape.
 pub fn leaky_relu<const D: usize>(x: Tensor<D>, slope: f64) -> Tensor<D> {
-    match x.device().as_dispatch() {
-        #[cfg(feature = "autodiff")]
-        DispatchDevice::Autodiff(inner) if matches!(**inner, DispatchDevice::Flex(_)) => {
-            autodiff::leaky_relu(x, slope)
-        }
-        _ => activation::leaky_relu(x, slope),
+    #[cfg(feature = "autodiff")]
+    if matches!(x.device().as_dispatch(), DispatchDevice::Autodiff(inner)
+        if matches!(**inner, DispatchDevice::Flex(_)))
+    {
+        return autodiff::leaky_relu(x, slope);
     }
+    activation::leaky_relu(x, slope)
 }
 
 #[cfg(feature = "autodiff")]
@@ -43,7 +44,7 @@ mod autodiff {
     struct LeakyRelu;
 
     /// `dy · (x >= 0 ? 1 : slope)`, the same test as Flex's forward.
-    pub(crate) fn grad(x: &[f32], dy: &[f32], slope: f32) -> Vec<f32> {
+    fn grad(x: &[f32], dy: &[f32], slope: f32) -> Vec<f32> {
         x.iter()
             .zip(dy)
             .map(|(&x, &g)| if x >= 0.0 { g } else { slope * g })

@@ -508,7 +508,7 @@ fn inner_par(images: usize) -> Parallelism {
 /// Calls `f(first_image, images, out_chunk, scratch, parallelism)` for groups of `fold` images
 /// (the last may be smaller) of the `out.len() / stride` images, spread over threads; `scratch`
 /// is a reusable per-thread buffer.
-fn per_group<F>(out: &mut [f32], stride: usize, fold: usize, f: F)
+pub(crate) fn per_group<F>(out: &mut [f32], stride: usize, fold: usize, f: F)
 where
     F: Fn(usize, usize, &mut [f32], &mut Vec<f32>, Parallelism) + Sync + Send,
 {
@@ -562,10 +562,7 @@ fn forward(
             let np = n * p;
             let buf = scratch_of(scratch, (k + m) * np);
             let (cols, out) = buf.split_at_mut(k * np);
-            for b in 0..n {
-                let xi = &x[(i0 + b) * g.img()..][..g.img()];
-                im2col(g, xi, 0, g.oh, &mut cols[b * p..], np);
-            }
+            im2col_stacked(g, x, i0, n, cols);
             gemm(
                 m,
                 np,
@@ -617,6 +614,22 @@ fn forward(
         }
     });
     y
+}
+
+/// im2col of whole images `i0..i0 + n` of `x` (`[images, g.img()]`) side by side: `cols` is
+/// `[g.k(), n·g.p()]`.
+fn im2col_stacked(g: &Geom, x: &[f32], i0: usize, n: usize, cols: &mut [f32]) {
+    let (p, img) = (g.p(), g.img());
+    for b in 0..n {
+        im2col(
+            g,
+            &x[(i0 + b) * img..][..img],
+            0,
+            g.oh,
+            &mut cols[b * p..],
+            n * p,
+        );
+    }
 }
 
 /// Copies images `i0..i0 + n` of `dy` (`[images, m, p]`) side by side into `dst` (`[m, n·p]`).
@@ -697,10 +710,7 @@ fn backward_weight(g: &Geom, images: usize, x: &[f32], dy: &[f32], m: usize) -> 
             let np = n * p;
             let buf = scratch_of(scratch, (k + m) * np);
             let (cols, dys) = buf.split_at_mut(k * np);
-            for b in 0..n {
-                let xi = &x[(i0 + b) * g.img()..][..g.img()];
-                im2col(g, xi, 0, g.oh, &mut cols[b * p..], np);
-            }
+            im2col_stacked(g, x, i0, n, cols);
             stack(dy, i0, n, m, p, dys);
             let colst = Mat::transposed(cols, np);
             gemm(m, k, np, acc, k, true, Mat::rows(dys, np), colst, par);
@@ -762,23 +772,30 @@ fn bias_grad(images: usize, c: usize, plane: usize, dy: &[f32]) -> Vec<f32> {
     for i in 0..images {
         for (ch, d) in db.iter_mut().enumerate() {
             let start = (i * c + ch) * plane;
-            *d += lane_sum(&dy[start..start + plane]);
+            let d_plane = &dy[start..start + plane];
+            *d += lanes_sum(plane, |k| d_plane[k]) as f32;
         }
     }
     db
 }
 
-/// `Σ v` in 16 lanes, then across them: vectorises, where a plain `sum` adds one by one.
-fn lane_sum(v: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 16];
-    let chunks = v.chunks_exact(16);
-    let tail: f32 = chunks.remainder().iter().sum();
-    for ch in chunks {
-        for (a, x) in acc.iter_mut().zip(ch) {
-            *a += x;
+/// `Σ f(i)` for `i < n` in 16 f32 lanes (vectorises, where a plain `sum` adds one by one), the
+/// lanes then added in f64.
+#[inline]
+pub(crate) fn lanes_sum(n: usize, f: impl Fn(usize) -> f32) -> f64 {
+    const L: usize = 16;
+    let mut acc = [0.0f32; L];
+    let full = n / L * L;
+    for i in (0..full).step_by(L) {
+        for (j, a) in acc.iter_mut().enumerate() {
+            *a += f(i + j);
         }
     }
-    acc.iter().sum::<f32>() + tail
+    let mut s: f64 = acc.iter().map(|&v| v as f64).sum();
+    for i in full..n {
+        s += f(i) as f64;
+    }
+    s
 }
 
 /// Which of the two ops, its geometry, batch size and weight rows.

@@ -14,6 +14,8 @@
 //! frozen layers and other devices use Burn's module, so results never depend on which path ran.
 
 #[cfg(feature = "autodiff")]
+use crate::fastconv::{lanes_sum, per_group};
+#[cfg(feature = "autodiff")]
 use burn::backend::DispatchDevice;
 use burn::nn::BatchNorm;
 use burn::prelude::*;
@@ -60,39 +62,10 @@ where
     }
 }
 
-/// `Σ x` and `Σ (x - m)·y`-style sums of one plane with 16 f32 lanes (vectorises), then f64.
-#[cfg(feature = "autodiff")]
-#[inline]
-fn lanes_sum(n: usize, f: impl Fn(usize) -> f32) -> f64 {
-    const L: usize = 16;
-    let mut acc = [0.0f32; L];
-    let full = n / L * L;
-    for i in (0..full).step_by(L) {
-        for (j, a) in acc.iter_mut().enumerate() {
-            *a += f(i + j);
-        }
-    }
-    let mut s: f64 = acc.iter().map(|&v| v as f64).sum();
-    for i in full..n {
-        s += f(i) as f64;
-    }
-    s
-}
-
-/// Applies `f(channel, image_chunk)` to each image's `[c, plane]` chunk of `out`, over threads.
+/// Applies `f(image, chunk)` to each image's `[c, plane]` chunk of `out`, over threads.
 #[cfg(feature = "autodiff")]
 fn per_image(out: &mut [f32], stride: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
-    #[cfg(feature = "parallel")]
-    {
-        use rayon::prelude::*;
-        out.par_chunks_mut(stride.max(1))
-            .enumerate()
-            .for_each(|(i, chunk)| f(i, chunk));
-    }
-    #[cfg(not(feature = "parallel"))]
-    for (i, chunk) in out.chunks_mut(stride.max(1)).enumerate() {
-        f(i, chunk);
-    }
+    per_group(out, stride, 1, |i, _, chunk, _, _| f(i, chunk));
 }
 
 /// Batch statistics of `x` (`[n, c, plane]`): per channel `(mean, biased variance)`.

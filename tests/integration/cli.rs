@@ -243,17 +243,7 @@ fn a_second_run_reads_the_decoded_images_from_the_cache() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tiny_dataset(tmp.path(), 12);
     let (cache, runs) = (tmp.path().join("cache"), tmp.path().join("runs"));
-    let mut args = vec![
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        runs.to_str().unwrap(),
-        "--steps",
-        "1",
-        "--quiet",
-    ];
-    args.extend(TINY);
+    let mut args = tiny_train_args(&data, &runs, "1");
     let first = trainer_with_cache(&args, &cache);
     let e = stderr(&first);
     assert!(first.status.success(), "{e}");

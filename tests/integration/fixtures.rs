@@ -77,6 +77,22 @@ pub const TINY: [&str; 12] = [
     "4",
 ];
 
+/// `train` of `data` into `runs` for `steps` steps, quiet, with the [`TINY`] architecture.
+pub fn tiny_train_args<'a>(data: &'a Path, runs: &'a Path, steps: &'a str) -> Vec<&'a str> {
+    let mut args = vec![
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        runs.to_str().unwrap(),
+        "--steps",
+        steps,
+        "--quiet",
+    ];
+    args.extend(TINY);
+    args
+}
+
 /// Trains a tiny run through the CLI and returns its folder.
 pub fn tiny_run(dir: &Path, steps: u32) -> PathBuf {
     tiny_run_with(dir, steps, &[])
@@ -87,21 +103,8 @@ pub fn tiny_run_with(dir: &Path, steps: u32, extra: &[&str]) -> PathBuf {
     let data = tiny_dataset(dir, 12);
     let runs = dir.join("runs");
     let steps = steps.to_string();
-    let mut args = vec![
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        runs.to_str().unwrap(),
-        "--steps",
-        &steps,
-        "--quiet",
-        "--checkpoint-every",
-        "2",
-        "--sample-every",
-        "2",
-    ];
-    args.extend(TINY);
+    let mut args = tiny_train_args(&data, &runs, &steps);
+    args.extend(["--checkpoint-every", "2", "--sample-every", "2"]);
     args.extend(extra);
     let o = trainer(&args);
     assert!(o.status.success(), "train failed: {}", stderr(&o));

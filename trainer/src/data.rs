@@ -401,18 +401,13 @@ fn assemble(
     let mut next = 0;
     for (entry, problem) in entries.into_iter().zip(decoded.problems) {
         let has_pixels = problem.is_none();
-        let problem = match (&entry.tags, problem) {
-            (_, Some(p)) => Some(p),
-            (Err(p), None) => Some(p.clone()),
-            (Ok(_), None) => None,
-        };
         match (entry.tags, problem) {
             (Ok(t), None) => {
                 kept.push(next);
                 tags.push(t);
                 files.push(entry.file);
             }
-            (_, Some(problem)) => {
+            (_, Some(problem)) | (Err(problem), None) => {
                 let bad = BadEntry {
                     file: entry.file,
                     origin: entry.origin,
@@ -423,7 +418,6 @@ fn assemble(
                 }
                 skipped.push(bad);
             }
-            (Err(_), None) => unreachable!("an entry without tags has a problem"),
         }
         next += has_pixels as usize;
     }
