@@ -1,0 +1,871 @@
+//! Winograd convolutions F(T×T, 3×3) for 3x3, stride-1, padding-1 layers (the residual trunks,
+//! the upsampling stages and the critic blocks): every `T x T` block of outputs comes from a
+//! `(T+2) x (T+2)` block of input through `Y = Aᵀ [(G W Gᵀ) ⊙ (Bᵀ X B)] A` (Lavin & Gray, 2016),
+//! so the multiply-adds become one GEMM per transform position `ξ` over channels:
+//!
+//! - forward: `M_ξ = U_ξ · V_ξ` with `U = G W Gᵀ` (`[C_out, C_in]` per ξ) and `V = Bᵀ X B`
+//!   (`[C_in, tiles]` per ξ), then `Y = Aᵀ M A` per tile;
+//! - input gradient (the adjoint of every step, in reverse): `dM = A dY Aᵀ`, `dV_ξ = U_ξᵀ · dM_ξ`,
+//!   `dX = Σ_tiles B dV Bᵀ`;
+//! - weight gradient: `dU_ξ = Σ dM_ξ · V_ξᵀ`, `dW = Gᵀ dU G`.
+//!
+//! With `T = 4` that is 36 products per 16 outputs instead of 144 (4x fewer multiply-adds); the
+//! transforms are additions and small constant factors. Results differ from a direct sum by up
+//! to ~1.5e-5 of the largest output (F(4x4, 3x3)'s transforms scale by up to 8 and 1/24). Images are processed in groups whose
+//! tiles fill one GEMM, spread over threads; the weight gradient is summed over the same fixed
+//! image groups as the im2col path, so results do not depend on the thread count.
+
+use super::{Geom, Mat, WEIGHT_GROUPS, gemm, inner_par, per_group, scratch_of, with_scratch};
+use gemm::Parallelism;
+
+/// Output tile side.
+const T: usize = 4;
+/// Input tile side.
+const A: usize = T + 2;
+/// Transform positions per tile.
+const POS: usize = A * A;
+
+/// `Bᵀ` for the interpolation points 0, ±1, ±2 (and ∞). The kernels use its rows written out
+/// ([`bt_1d`], [`b_1d`]); tests check them against this matrix.
+#[cfg_attr(not(test), allow(dead_code))]
+const BT: [[f32; A]; A] = [
+    [4.0, 0.0, -5.0, 0.0, 1.0, 0.0],
+    [0.0, -4.0, -4.0, 1.0, 1.0, 0.0],
+    [0.0, 4.0, -4.0, -1.0, 1.0, 0.0],
+    [0.0, -2.0, -1.0, 2.0, 1.0, 0.0],
+    [0.0, 2.0, -1.0, -2.0, 1.0, 0.0],
+    [0.0, 4.0, 0.0, -5.0, 0.0, 1.0],
+];
+/// `G`: kernel transform.
+const G: [[f32; 3]; A] = [
+    [1.0 / 4.0, 0.0, 0.0],
+    [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+    [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+    [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+    [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+    [0.0, 0.0, 1.0],
+];
+/// `Aᵀ`: output transform ([`at_1d`], [`a_1d`] written out).
+#[cfg_attr(not(test), allow(dead_code))]
+const AT: [[f32; A]; T] = [
+    [1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
+    [0.0, 1.0, -1.0, 2.0, -2.0, 0.0],
+    [0.0, 1.0, 1.0, 4.0, 4.0, 0.0],
+    [0.0, 1.0, -1.0, 8.0, -8.0, 1.0],
+];
+
+/// Fewest channels on either side for which this beats im2col + GEMM (below it the GEMMs are
+/// too thin to profit from fewer multiply-adds).
+const MIN_CHANNELS: usize = 8;
+/// Tiles one group aims for (columns of each GEMM).
+const GROUP_TILES: usize = 128;
+/// Upper bound on one transformed buffer (`POS · channels · tiles` floats, ~2 MiB).
+const GROUP_FLOATS: usize = 512 * 1024;
+
+/// Whether `g` (with `m` output channels) is a layer these kernels compute.
+pub(super) fn applies(g: &Geom, m: usize) -> bool {
+    (g.kh, g.kw, g.sh, g.sw, g.ph, g.pw) == (3, 3, 1, 1, 1, 1)
+        && (g.oh, g.ow) == (g.h, g.w)
+        && g.h > 0
+        && g.w > 0
+        && g.c >= MIN_CHANNELS
+        && m >= MIN_CHANNELS
+}
+
+/// Tile rows and columns of one image.
+fn tile_grid(g: &Geom) -> (usize, usize) {
+    (g.h.div_ceil(T), g.w.div_ceil(T))
+}
+
+/// Images per group: enough tiles for a wide GEMM, few enough to keep the buffers small.
+fn group_images(g: &Geom, m: usize, images: usize) -> usize {
+    let (th, tw) = tile_grid(g);
+    let per = th * tw;
+    let by_tiles = GROUP_TILES.div_ceil(per);
+    let by_mem = GROUP_FLOATS / (POS * g.c.max(m) * per);
+    let most = by_tiles.min(by_mem).min(images).max(1);
+    // As many groups as that needs, evenly sized (not one big group and a small rest).
+    images.div_ceil(images.div_ceil(most))
+}
+
+/// `dst = Σ_r coef[r] · src[r]` over vectors.
+#[inline(always)]
+fn mix(coef: &[f32], src: &[&[f32]], dst: &mut [f32]) {
+    dst.fill(0.0);
+    for (&f, s) in coef.iter().zip(src) {
+        if f != 0.0 {
+            dst.iter_mut().zip(*s).for_each(|(d, &v)| *d += f * v);
+        }
+    }
+}
+
+/// `U_ξ[co][ci] = (G · w[co][ci] · Gᵀ)_ξ`: `w` is `[m, c, 3, 3]`, the result `[POS, m, c]`.
+/// Vectorised over `ci` (each output channel's kernels transposed to `[9, c]` first).
+#[inline(always)]
+fn weight_transform_impl(w: &[f32], m: usize, c: usize, u: &mut [f32]) {
+    let mut wt = vec![0.0f32; 9 * c];
+    let mut gw = vec![0.0f32; A * 3 * c];
+    for (oc, k) in w.chunks_exact(9 * c).enumerate() {
+        transpose(k, 9, &mut wt, c, c, 9);
+        // gw[ξy][kx] = Σ_ky G[ξy][ky] · w[ky][kx]
+        for (xi, gi) in G.iter().enumerate() {
+            for kx in 0..3 {
+                let src = [0, 1, 2].map(|ky| &wt[(ky * 3 + kx) * c..][..c]);
+                mix(gi, &src, &mut gw[(xi * 3 + kx) * c..][..c]);
+            }
+        }
+        for xi in 0..A {
+            let src = [0, 1, 2].map(|kx| &gw[(xi * 3 + kx) * c..][..c]);
+            for (xj, gj) in G.iter().enumerate() {
+                mix(gj, &src, &mut u[((xi * A + xj) * m + oc) * c..][..c]);
+            }
+        }
+    }
+}
+
+/// `dW[co][ci] = Gᵀ · dU[co][ci] · G`: `du` is `[POS, m, c]`, the result `[m, c, 3, 3]`.
+#[inline(always)]
+fn weight_gradient_impl(du: &[f32], m: usize, c: usize, dw: &mut [f32]) {
+    let mut t = vec![0.0f32; A * 3 * c];
+    let mut d9 = vec![0.0f32; 9 * c];
+    let gt: [[f32; A]; 3] = std::array::from_fn(|k| std::array::from_fn(|xi| G[xi][k]));
+    for (oc, k) in dw.chunks_exact_mut(9 * c).enumerate() {
+        // t[ξy][kx] = Σ_ξx dU[ξy][ξx] · G[ξx][kx]
+        for xi in 0..A {
+            let src: [&[f32]; A] =
+                std::array::from_fn(|xj| &du[((xi * A + xj) * m + oc) * c..][..c]);
+            for (kx, g) in gt.iter().enumerate() {
+                mix(g, &src, &mut t[(xi * 3 + kx) * c..][..c]);
+            }
+        }
+        for kx in 0..3 {
+            let src: [&[f32]; A] = std::array::from_fn(|xi| &t[(xi * 3 + kx) * c..][..c]);
+            for (ky, g) in gt.iter().enumerate() {
+                mix(g, &src, &mut d9[(ky * 3 + kx) * c..][..c]);
+            }
+        }
+        transpose(&d9, c, k, 9, 9, c);
+    }
+}
+
+simd_dispatch! {
+    fn weight_transform_into(w: &[f32], m: usize, c: usize, u: &mut [f32]) => weight_transform_impl
+}
+simd_dispatch! {
+    fn weight_gradient_into(du: &[f32], m: usize, c: usize, dw: &mut [f32]) => weight_gradient_impl
+}
+
+fn weight_transform(w: &[f32], m: usize, c: usize) -> Vec<f32> {
+    let mut u = vec![0.0f32; POS * m * c];
+    weight_transform_into(w, m, c, &mut u);
+    u
+}
+
+fn weight_gradient(du: &[f32], m: usize, c: usize) -> Vec<f32> {
+    let mut dw = vec![0.0f32; m * c * 9];
+    weight_gradient_into(du, m, c, &mut dw);
+    dw
+}
+
+/// `dst[j·dst_rs + i] = src[i·src_rs + j]` for `i < rows`, `j < cols`: 8x8 blocks through
+/// registers, then the edges one by one.
+#[inline(always)]
+fn transpose(src: &[f32], src_rs: usize, dst: &mut [f32], dst_rs: usize, rows: usize, cols: usize) {
+    const B: usize = 8;
+    let (rb, cb) = (rows / B * B, cols / B * B);
+    for i0 in (0..rb).step_by(B) {
+        for j0 in (0..cb).step_by(B) {
+            let mut blk = [[0.0f32; B]; B];
+            for (di, row) in blk.iter_mut().enumerate() {
+                *row = load(&src[(i0 + di) * src_rs + j0..]);
+            }
+            for dj in 0..B {
+                let d = &mut dst[(j0 + dj) * dst_rs + i0..][..B];
+                for di in 0..B {
+                    d[di] = blk[di][dj];
+                }
+            }
+        }
+    }
+    for i in 0..rows {
+        let js = if i < rb { cb..cols } else { 0..cols };
+        for j in js {
+            dst[j * dst_rs + i] = src[i * src_rs + j];
+        }
+    }
+}
+
+/// The group's layout: tiles per image row and column, padded image sides.
+#[derive(Clone, Copy)]
+struct Layout {
+    th: usize,
+    tw: usize,
+    /// Padded input rows and columns (`th·T + 2`, `tw·T + 2`).
+    ph: usize,
+    pw: usize,
+    /// Tiles of the group.
+    tiles: usize,
+}
+
+impl Layout {
+    fn new(g: &Geom, n: usize) -> Self {
+        let (th, tw) = tile_grid(g);
+        Self {
+            th,
+            tw,
+            ph: th * T + 2,
+            pw: tw * T + 2,
+            tiles: n * th * tw,
+        }
+    }
+    /// `(image, tile row, tile column)` of tile `t`.
+    fn tile(&self, t: usize) -> (usize, usize, usize) {
+        (t / (self.th * self.tw), t / self.tw % self.th, t % self.tw)
+    }
+}
+
+/// Channels per SIMD step of the tile transforms.
+const L: usize = 16;
+
+/// `Bᵀ · d` for `N` channels at once (the rows of [`BT`], sharing terms).
+#[inline(always)]
+fn bt_1d<const N: usize>(d: &[[f32; N]; A]) -> [[f32; N]; A] {
+    let mut o = [[0.0f32; N]; A];
+    for k in 0..N {
+        let [d0, d1, d2, d3, d4, d5] = [d[0][k], d[1][k], d[2][k], d[3][k], d[4][k], d[5][k]];
+        let (p, q) = (d4 - 4.0 * d2, d3 - 4.0 * d1);
+        let (r, s) = (d4 - d2, 2.0 * (d3 - d1));
+        o[0][k] = 4.0 * d0 - 5.0 * d2 + d4;
+        o[1][k] = p + q;
+        o[2][k] = p - q;
+        o[3][k] = r + s;
+        o[4][k] = r - s;
+        o[5][k] = 4.0 * d1 - 5.0 * d3 + d5;
+    }
+    o
+}
+
+/// `B · v` (the adjoint of [`bt_1d`]).
+#[inline(always)]
+fn b_1d<const N: usize>(v: &[[f32; N]; A]) -> [[f32; N]; A] {
+    let mut o = [[0.0f32; N]; A];
+    for k in 0..N {
+        let [v0, v1, v2, v3, v4, v5] = [v[0][k], v[1][k], v[2][k], v[3][k], v[4][k], v[5][k]];
+        o[0][k] = 4.0 * v0;
+        o[1][k] = 4.0 * (v2 - v1 + v5) + 2.0 * (v4 - v3);
+        o[2][k] = -5.0 * v0 - 4.0 * (v1 + v2) - v3 - v4;
+        o[3][k] = v1 - v2 + 2.0 * (v3 - v4) - 5.0 * v5;
+        o[4][k] = v0 + v1 + v2 + v3 + v4;
+        o[5][k] = v5;
+    }
+    o
+}
+
+/// `Aᵀ · m` (the rows of [`AT`]).
+#[inline(always)]
+fn at_1d<const N: usize>(m: &[[f32; N]; A]) -> [[f32; N]; T] {
+    let mut o = [[0.0f32; N]; T];
+    for k in 0..N {
+        let (a, b) = (m[1][k] + m[2][k], m[1][k] - m[2][k]);
+        let (c, d) = (m[3][k] + m[4][k], m[3][k] - m[4][k]);
+        o[0][k] = m[0][k] + a + c;
+        o[1][k] = b + 2.0 * d;
+        o[2][k] = a + 4.0 * c;
+        o[3][k] = b + 8.0 * d + m[5][k];
+    }
+    o
+}
+
+/// `A · y` (the adjoint of [`at_1d`]).
+#[inline(always)]
+fn a_1d<const N: usize>(y: &[[f32; N]; T]) -> [[f32; N]; A] {
+    let mut o = [[0.0f32; N]; A];
+    for k in 0..N {
+        let [y0, y1, y2, y3] = [y[0][k], y[1][k], y[2][k], y[3][k]];
+        let (s, t) = (y0 + y2, y1 + y3);
+        let (u, w) = (y0 + 4.0 * y2, 2.0 * y1 + 8.0 * y3);
+        o[0][k] = y0;
+        o[1][k] = s + t;
+        o[2][k] = s - t;
+        o[3][k] = u + w;
+        o[4][k] = u - w;
+        o[5][k] = y3;
+    }
+    o
+}
+
+#[inline(always)]
+fn load<const N: usize>(src: &[f32]) -> [f32; N] {
+    src[..N].try_into().expect("N floats")
+}
+
+/// Runs `f::<L>` on whole blocks of `L` channels of `0..c`, then `f::<1>` on the rest.
+macro_rules! by_lanes {
+    ($c:expr, |$ck:ident, $n:ident| $body:expr) => {{
+        let whole = $c / L * L;
+        for $ck in (0..whole).step_by(L) {
+            const $n: usize = L;
+            $body
+        }
+        for $ck in whole..$c {
+            const $n: usize = 1;
+            $body
+        }
+    }};
+}
+
+/// Images `i0..i0 + n` of `x` (`[images, c, h, w]`) as zero-padded channels-last
+/// `[n, ph, pw, c]`.
+#[inline(always)]
+fn pad_channels_last_impl(g: &Geom, l: &Layout, x: &[f32], i0: usize, n: usize, xp: &mut [f32]) {
+    let (c, plane) = (g.c, g.h * g.w);
+    for b in 0..n {
+        let img = &x[(i0 + b) * c * plane..][..c * plane];
+        let xb = &mut xp[b * l.ph * l.pw * c..][..l.ph * l.pw * c];
+        // The border: row 0, rows h+1.., and columns 0 and w+1.. of the others.
+        xb[..l.pw * c].fill(0.0);
+        xb[(g.h + 1) * l.pw * c..].fill(0.0);
+        for y in 1..=g.h {
+            let row = &mut xb[y * l.pw * c..][..l.pw * c];
+            row[..c].fill(0.0);
+            row[(g.w + 1) * c..].fill(0.0);
+        }
+        for y in 0..g.h {
+            let dst = &mut xb[((y + 1) * l.pw + 1) * c..];
+            transpose(&img[y * g.w..], plane, dst, c, c, g.w);
+        }
+    }
+}
+
+/// `v[ξ][t] = (Bᵀ · X_t · B)_ξ` over channel vectors: `xp` from [`pad_channels_last`], `v` is
+/// `[POS, tiles, c]`.
+#[inline(always)]
+fn input_transform_impl(l: &Layout, c: usize, xp: &[f32], v: &mut [f32]) {
+    for t in 0..l.tiles {
+        let (b, ty, tx) = l.tile(t);
+        let base = ((b * l.ph + ty * T) * l.pw + tx * T) * c;
+        by_lanes!(c, |ck, N| {
+            // Columns of the tile, then Bᵀ down each column, then along each row.
+            let mut cols = [[[0.0f32; N]; A]; A];
+            for (s, col) in cols.iter_mut().enumerate() {
+                for (r, d) in col.iter_mut().enumerate() {
+                    *d = load(&xp[base + (r * l.pw + s) * c + ck..]);
+                }
+                *col = bt_1d(col);
+            }
+            for xi in 0..A {
+                let row = bt_1d(&std::array::from_fn(|s| cols[s][xi]));
+                for (xj, out) in row.iter().enumerate() {
+                    v[((xi * A + xj) * l.tiles + t) * c + ck..][..N].copy_from_slice(out);
+                }
+            }
+        });
+    }
+}
+
+/// `Y_t = Aᵀ · M_t · A (+ bias)`: `mo` is `[POS, tiles, m]`, written channels-last to `yo`
+/// (`[n, th·T, tw·T, m]`).
+#[inline(always)]
+fn output_transform_impl(l: &Layout, m: usize, mo: &[f32], bias: Option<&[f32]>, yo: &mut [f32]) {
+    let (rows, cols) = (l.th * T, l.tw * T);
+    for t in 0..l.tiles {
+        let (b, ty, tx) = l.tile(t);
+        by_lanes!(m, |ck, N| {
+            let mut cs = [[[0.0f32; N]; T]; A];
+            for (xj, col) in cs.iter_mut().enumerate() {
+                let mut ms = [[0.0f32; N]; A];
+                for (xi, v) in ms.iter_mut().enumerate() {
+                    *v = load(&mo[((xi * A + xj) * l.tiles + t) * m + ck..]);
+                }
+                *col = at_1d(&ms);
+            }
+            let bv: [f32; N] = match bias {
+                Some(bv) => load(&bv[ck..]),
+                None => [0.0; N],
+            };
+            for i in 0..T {
+                let row = at_1d(&std::array::from_fn(|xj| cs[xj][i]));
+                for (j, out) in row.iter().enumerate() {
+                    let dst =
+                        &mut yo[((b * rows + ty * T + i) * cols + tx * T + j) * m + ck..][..N];
+                    for k in 0..N {
+                        dst[k] = out[k] + bv[k];
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Where an image lies in a channels-last buffer: `[n, rows, cols, ch]`, the image from row `y0`
+/// and column `x0` on.
+#[derive(Clone, Copy)]
+struct Window {
+    rows: usize,
+    cols: usize,
+    y0: usize,
+    x0: usize,
+}
+
+/// The image part of channels-last `src` (see [`Window`]) back to `[n, ch, h, w]`.
+#[inline(always)]
+fn channels_first_impl(g: &Geom, ch: usize, n: usize, src: &[f32], at: Window, dst: &mut [f32]) {
+    let plane = g.h * g.w;
+    for b in 0..n {
+        for y in 0..g.h {
+            let s = &src[((b * at.rows + y + at.y0) * at.cols + at.x0) * ch..];
+            transpose(s, ch, &mut dst[b * ch * plane + y * g.w..], plane, g.w, ch);
+        }
+    }
+}
+
+/// Images `i0..i0 + n` of `dy` (`[images, m, h, w]`) as channels-last `[n, th·T, tw·T, m]`,
+/// zero beyond the image.
+#[inline(always)]
+fn grad_channels_last_impl(
+    g: &Geom,
+    l: &Layout,
+    m: usize,
+    dy: &[f32],
+    i0: usize,
+    n: usize,
+    dyp: &mut [f32],
+) {
+    let (rows, cols, plane) = (l.th * T, l.tw * T, g.h * g.w);
+    for b in 0..n {
+        let img = &dy[(i0 + b) * m * plane..][..m * plane];
+        let db = &mut dyp[b * rows * cols * m..][..rows * cols * m];
+        db[g.h * cols * m..].fill(0.0);
+        for y in 0..g.h {
+            db[(y * cols + g.w) * m..(y + 1) * cols * m].fill(0.0);
+            transpose(&img[y * g.w..], plane, &mut db[y * cols * m..], m, m, g.w);
+        }
+    }
+}
+
+/// `dm[ξ][t] = (A · dY_t · Aᵀ)_ξ`: `dyp` from [`grad_channels_last`], `dm` is `[POS, tiles, m]`.
+#[inline(always)]
+fn grad_output_transform_impl(l: &Layout, m: usize, dyp: &[f32], dm: &mut [f32]) {
+    let (rows, cols) = (l.th * T, l.tw * T);
+    for t in 0..l.tiles {
+        let (b, ty, tx) = l.tile(t);
+        let base = ((b * rows + ty * T) * cols + tx * T) * m;
+        by_lanes!(m, |ck, N| {
+            let mut cs = [[[0.0f32; N]; A]; T];
+            for (j, col) in cs.iter_mut().enumerate() {
+                let mut ys = [[0.0f32; N]; T];
+                for (i, v) in ys.iter_mut().enumerate() {
+                    *v = load(&dyp[base + (i * cols + j) * m + ck..]);
+                }
+                *col = a_1d(&ys);
+            }
+            for xi in 0..A {
+                let row = a_1d(&std::array::from_fn(|j| cs[j][xi]));
+                for (xj, out) in row.iter().enumerate() {
+                    dm[((xi * A + xj) * l.tiles + t) * m + ck..][..N].copy_from_slice(out);
+                }
+            }
+        });
+    }
+}
+
+/// `dxp[tile] += B · dV_t · Bᵀ` (tiles overlap by two rows and columns): `dv` is
+/// `[POS, tiles, c]`, `dxp` channels-last `[n, ph, pw, c]`.
+#[inline(always)]
+fn grad_input_transform_impl(l: &Layout, c: usize, dv: &[f32], dxp: &mut [f32]) {
+    for t in 0..l.tiles {
+        let (b, ty, tx) = l.tile(t);
+        let base = ((b * l.ph + ty * T) * l.pw + tx * T) * c;
+        by_lanes!(c, |ck, N| {
+            // B along each row of dV, then down each column.
+            let mut rs = [[[0.0f32; N]; A]; A];
+            for (xi, row) in rs.iter_mut().enumerate() {
+                let mut vs = [[0.0f32; N]; A];
+                for (xj, v) in vs.iter_mut().enumerate() {
+                    *v = load(&dv[((xi * A + xj) * l.tiles + t) * c + ck..]);
+                }
+                *row = b_1d(&vs);
+            }
+            for s in 0..A {
+                let col = b_1d(&std::array::from_fn(|xi| rs[xi][s]));
+                for (r, out) in col.iter().enumerate() {
+                    let dst = &mut dxp[base + (r * l.pw + s) * c + ck..][..N];
+                    for k in 0..N {
+                        dst[k] += out[k];
+                    }
+                }
+            }
+        });
+    }
+}
+
+simd_dispatch! {
+    fn pad_channels_last(g: &Geom, l: &Layout, x: &[f32], i0: usize, n: usize, xp: &mut [f32])
+        => pad_channels_last_impl
+}
+simd_dispatch! {
+    fn input_transform(l: &Layout, c: usize, xp: &[f32], v: &mut [f32]) => input_transform_impl
+}
+simd_dispatch! {
+    fn output_transform(l: &Layout, m: usize, mo: &[f32], bias: Option<&[f32]>, yo: &mut [f32])
+        => output_transform_impl
+}
+simd_dispatch! {
+    fn channels_first(g: &Geom, ch: usize, n: usize, src: &[f32], at: Window, dst: &mut [f32])
+        => channels_first_impl
+}
+simd_dispatch! {
+    fn grad_channels_last(g: &Geom, l: &Layout, m: usize, dy: &[f32], i0: usize, n: usize,
+        dyp: &mut [f32]) => grad_channels_last_impl
+}
+simd_dispatch! {
+    fn grad_output_transform(l: &Layout, m: usize, dyp: &[f32], dm: &mut [f32])
+        => grad_output_transform_impl
+}
+simd_dispatch! {
+    fn grad_input_transform(l: &Layout, c: usize, dv: &[f32], dxp: &mut [f32])
+        => grad_input_transform_impl
+}
+
+/// Splits `scratch` into buffers of the given lengths.
+fn split<const N: usize>(scratch: &mut Vec<f32>, lens: [usize; N]) -> [&mut [f32]; N] {
+    let mut rest = scratch_of(scratch, lens.iter().sum());
+    lens.map(|len| {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        rest = tail;
+        head
+    })
+}
+
+/// Forward: `x` is `[images, c, h, w]`, `w` is `[m, c, 3, 3]`, the result `[images, m, h, w]`.
+pub(super) fn forward(
+    g: &Geom,
+    images: usize,
+    x: &[f32],
+    w: &[f32],
+    m: usize,
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
+    let c = g.c;
+    let u = weight_transform(w, m, c);
+    let mut y = vec![0.0f32; images * m * g.h * g.w];
+    let fold = group_images(g, m, images);
+    per_group(&mut y, m * g.h * g.w, fold, |i0, n, yg, scratch, par| {
+        let l = Layout::new(g, n);
+        let (rows, cols) = (l.th * T, l.tw * T);
+        let [xp, v, mo, yo] = split(
+            scratch,
+            [
+                n * l.ph * l.pw * c,
+                POS * l.tiles * c,
+                POS * l.tiles * m,
+                n * rows * cols * m,
+            ],
+        );
+        pad_channels_last(g, &l, x, i0, n, xp);
+        input_transform(&l, c, xp, v);
+        for xi in 0..POS {
+            gemm(
+                l.tiles,
+                m,
+                c,
+                &mut mo[xi * l.tiles * m..],
+                m,
+                false,
+                Mat::rows(&v[xi * l.tiles * c..], c),
+                Mat::transposed(&u[xi * m * c..], c),
+                par,
+            );
+        }
+        output_transform(&l, m, mo, bias, yo);
+        let at = Window {
+            rows,
+            cols,
+            y0: 0,
+            x0: 0,
+        };
+        channels_first(g, m, n, yo, at, yg);
+    });
+    y
+}
+
+/// Input gradient: `w` is `[m, c, 3, 3]`, `dy` is `[images, m, h, w]`, the result
+/// `[images, c, h, w]`.
+pub(super) fn backward_input(g: &Geom, images: usize, w: &[f32], m: usize, dy: &[f32]) -> Vec<f32> {
+    let c = g.c;
+    let u = weight_transform(w, m, c);
+    let mut dx = vec![0.0f32; images * c * g.h * g.w];
+    let fold = group_images(g, m, images);
+    per_group(&mut dx, c * g.h * g.w, fold, |i0, n, dxg, scratch, par| {
+        let l = Layout::new(g, n);
+        let (rows, cols) = (l.th * T, l.tw * T);
+        let [dyp, dm, dv, dxp] = split(
+            scratch,
+            [
+                n * rows * cols * m,
+                POS * l.tiles * m,
+                POS * l.tiles * c,
+                n * l.ph * l.pw * c,
+            ],
+        );
+        grad_channels_last(g, &l, m, dy, i0, n, dyp);
+        grad_output_transform(&l, m, dyp, dm);
+        for xi in 0..POS {
+            gemm(
+                l.tiles,
+                c,
+                m,
+                &mut dv[xi * l.tiles * c..],
+                c,
+                false,
+                Mat::rows(&dm[xi * l.tiles * m..], m),
+                Mat::rows(&u[xi * m * c..], c),
+                par,
+            );
+        }
+        dxp.fill(0.0);
+        grad_input_transform(&l, c, dv, dxp);
+        let at = Window {
+            rows: l.ph,
+            cols: l.pw,
+            y0: 1,
+            x0: 1,
+        };
+        channels_first(g, c, n, dxp, at, dxg);
+    });
+    dx
+}
+
+/// Weight gradient: `x` is `[images, c, h, w]`, `dy` is `[images, m, h, w]`, the result
+/// `[m, c, 3, 3]`.
+pub(super) fn backward_weight(
+    g: &Geom,
+    images: usize,
+    x: &[f32],
+    dy: &[f32],
+    m: usize,
+) -> Vec<f32> {
+    let c = g.c;
+    let fold = group_images(g, m, images);
+    let groups = (images / fold).clamp(1, WEIGHT_GROUPS);
+    // Images `start..end` summed in runs of `fold`, in order.
+    let group = |gi: usize, par: Parallelism| {
+        let mut du = vec![0.0f32; POS * m * c];
+        let (start, end) = (gi * images / groups, (gi + 1) * images / groups);
+        let mut i = start;
+        with_scratch(|scratch| {
+            while i < end {
+                let n = fold.min(end - i);
+                let l = Layout::new(g, n);
+                let (rows, cols) = (l.th * T, l.tw * T);
+                let [xp, v, dyp, dm] = split(
+                    scratch,
+                    [
+                        n * l.ph * l.pw * c,
+                        POS * l.tiles * c,
+                        n * rows * cols * m,
+                        POS * l.tiles * m,
+                    ],
+                );
+                pad_channels_last(g, &l, x, i, n, xp);
+                input_transform(&l, c, xp, v);
+                grad_channels_last(g, &l, m, dy, i, n, dyp);
+                grad_output_transform(&l, m, dyp, dm);
+                for xi in 0..POS {
+                    gemm(
+                        m,
+                        c,
+                        l.tiles,
+                        &mut du[xi * m * c..],
+                        c,
+                        true,
+                        Mat::transposed(&dm[xi * l.tiles * m..], m),
+                        Mat::rows(&v[xi * l.tiles * c..], c),
+                        par,
+                    );
+                }
+                i += n;
+            }
+        });
+        du
+    };
+    #[cfg(feature = "parallel")]
+    let partials: Vec<Vec<f32>> = {
+        use rayon::prelude::*;
+        (0..groups)
+            .into_par_iter()
+            .map(|gi| group(gi, inner_par(groups)))
+            .collect()
+    };
+    #[cfg(not(feature = "parallel"))]
+    let partials: Vec<Vec<f32>> = (0..groups).map(|gi| group(gi, inner_par(groups))).collect();
+    let mut parts = partials.into_iter();
+    let mut du = parts.next().unwrap_or_else(|| vec![0.0f32; POS * m * c]);
+    for part in parts {
+        du.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
+    }
+    weight_gradient(&du, m, c)
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    /// Largest difference from im2col + GEMM, relative to the largest value: F(4x4, 3x3) rounds
+    /// more than a direct sum (its transforms scale by up to 8 and 1/24); measured up to 1.5e-5
+    /// over 10 random draws of four layer shapes.
+    pub(in crate::fastconv) const TOLERANCE: f32 = 5e-5;
+
+    fn random(len: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    fn geom(c: usize, h: usize, w: usize) -> Geom {
+        Geom {
+            c,
+            h,
+            w,
+            kh: 3,
+            kw: 3,
+            sh: 1,
+            sw: 1,
+            ph: 1,
+            pw: 1,
+            oh: h,
+            ow: w,
+        }
+    }
+
+    fn rel(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-3);
+        a.iter()
+            .zip(b)
+            .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()))
+            / scale
+    }
+
+    #[test]
+    fn transforms_compute_a_3_tap_correlation() {
+        // 1D: y_i = Σ_k d_{i+k} w_k for i < T, from Aᵀ[(G w) ⊙ (Bᵀ d)].
+        let d = random(A, 1);
+        let w = random(3, 2);
+        let gw: Vec<f32> = (0..A)
+            .map(|i| (0..3).map(|k| G[i][k] * w[k]).sum())
+            .collect();
+        let bd: Vec<f32> = (0..A)
+            .map(|i| (0..A).map(|k| BT[i][k] * d[k]).sum())
+            .collect();
+        for (i, at) in AT.iter().enumerate() {
+            let y: f32 = (0..A).map(|k| at[k] * gw[k] * bd[k]).sum();
+            let want: f32 = (0..3).map(|k| d[i + k] * w[k]).sum();
+            assert!((y - want).abs() < 1e-5, "{i}: {y} vs {want}");
+        }
+    }
+
+    #[test]
+    fn written_out_transforms_match_the_matrices() {
+        let d: [[f32; 1]; A] = std::array::from_fn(|i| [random(A, 7)[i]]);
+        let y: [[f32; 1]; T] = std::array::from_fn(|i| [random(T, 8)[i]]);
+        let close = |a: f32, b: f32| (a - b).abs() < 1e-4 * (1.0 + b.abs());
+        let (bt, b, at, a) = (bt_1d(&d), b_1d(&d), at_1d(&d), a_1d(&y));
+        for i in 0..A {
+            let want: f32 = (0..A).map(|k| BT[i][k] * d[k][0]).sum();
+            assert!(close(bt[i][0], want), "Bᵀ row {i}");
+            let want: f32 = (0..A).map(|k| BT[k][i] * d[k][0]).sum();
+            assert!(close(b[i][0], want), "B row {i}");
+            let want: f32 = (0..T).map(|k| AT[k][i] * y[k][0]).sum();
+            assert!(close(a[i][0], want), "A row {i}");
+        }
+        for i in 0..T {
+            let want: f32 = (0..A).map(|k| AT[i][k] * d[k][0]).sum();
+            assert!(close(at[i][0], want), "Aᵀ row {i}");
+        }
+    }
+
+    #[test]
+    fn all_three_passes_match_im2col() {
+        // Odd sizes leave partial tiles; 40x48 with 64 channels makes several groups.
+        for (images, c, m, h, w) in [
+            (3, 8, 9, 7, 5),
+            (2, 16, 8, 1, 1),
+            (5, 8, 12, 4, 4),
+            (2, 64, 16, 40, 48),
+            (9, 32, 8, 8, 8),
+            (2, 8, 40, 6, 6),
+        ] {
+            let g = geom(c, h, w);
+            assert!(applies(&g, m));
+            let x = random(images * g.img(), 3);
+            let wt = random(m * g.k(), 4);
+            let b = random(m, 5);
+            let dy = random(images * m * g.p(), 6);
+            let (ours, want) = (
+                forward(&g, images, &x, &wt, m, Some(&b)),
+                super::super::forward(&g, images, &x, &wt, m, Some(&b)),
+            );
+            assert!(
+                rel(&ours, &want) < 1e-5,
+                "forward {g:?}: {}",
+                rel(&ours, &want)
+            );
+            let (ours, want) = (
+                backward_input(&g, images, &wt, m, &dy),
+                super::super::backward_input(&g, images, &wt, m, &dy),
+            );
+            assert!(
+                rel(&ours, &want) < 1e-5,
+                "input grad {g:?}: {}",
+                rel(&ours, &want)
+            );
+            let (ours, want) = (
+                backward_weight(&g, images, &x, &dy, m),
+                super::super::backward_weight(&g, images, &x, &dy, m),
+            );
+            assert!(
+                rel(&ours, &want) < 1e-5,
+                "weight grad {g:?}: {}",
+                rel(&ours, &want)
+            );
+        }
+    }
+
+    #[cfg(feature = "parallel")]
+    #[test]
+    fn results_are_the_same_on_any_thread_count() {
+        // 13 images of 20x18 in groups of a few: uneven groups, partial tiles.
+        let (images, c, m) = (13, 16, 8);
+        let g = geom(c, 20, 18);
+        let (x, wt, dy) = (
+            random(images * g.img(), 9),
+            random(m * g.k(), 10),
+            random(images * m * g.p(), 11),
+        );
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                (
+                    forward(&g, images, &x, &wt, m, None),
+                    backward_input(&g, images, &wt, m, &dy),
+                    backward_weight(&g, images, &x, &dy, m),
+                )
+            })
+        };
+        let one = on(1);
+        assert!(group_images(&g, m, images) < images);
+        assert_eq!(one, on(2));
+        assert_eq!(one, on(3));
+        assert!(one.2.iter().any(|v| *v != 0.0));
+    }
+}
