@@ -168,21 +168,36 @@ fn weight_gradient(du: &[f32], m: usize, c: usize) -> Vec<f32> {
 }
 
 /// `dst[j·dst_rs + i] = src[i·src_rs + j]` for `i < rows`, `j < cols`: 8x8 blocks through
-/// registers, then the edges one by one.
+/// registers (AVX shuffles where the CPU has AVX), then the edges one by one.
 #[inline(always)]
 fn transpose(src: &[f32], src_rs: usize, dst: &mut [f32], dst_rs: usize, rows: usize, cols: usize) {
     const B: usize = 8;
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    assert!(src.len() >= (rows - 1) * src_rs + cols && dst.len() >= (cols - 1) * dst_rs + rows);
     let (rb, cb) = (rows / B * B, cols / B * B);
-    for i0 in (0..rb).step_by(B) {
-        for j0 in (0..cb).step_by(B) {
-            let mut blk = [[0.0f32; B]; B];
-            for (di, row) in blk.iter_mut().enumerate() {
-                *row = load(&src[(i0 + di) * src_rs + j0..]);
-            }
-            for dj in 0..B {
-                let d = &mut dst[(j0 + dj) * dst_rs + i0..][..B];
-                for di in 0..B {
-                    d[di] = blk[di][dj];
+    #[cfg(target_arch = "x86_64")]
+    let blocks_done = std::arch::is_x86_feature_detected!("avx") && {
+        // SAFETY: the CPU has AVX (checked just above) and the assert above keeps every block
+        // of the first `rb` rows and `cb` columns inside both slices.
+        unsafe { transpose_blocks_avx(src, src_rs, dst, dst_rs, rb, cb) };
+        true
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let blocks_done = false;
+    if !blocks_done {
+        for i0 in (0..rb).step_by(B) {
+            for j0 in (0..cb).step_by(B) {
+                let mut blk = [[0.0f32; B]; B];
+                for (di, row) in blk.iter_mut().enumerate() {
+                    *row = load(&src[(i0 + di) * src_rs + j0..]);
+                }
+                for dj in 0..B {
+                    let d = &mut dst[(j0 + dj) * dst_rs + i0..][..B];
+                    for di in 0..B {
+                        d[di] = blk[di][dj];
+                    }
                 }
             }
         }
@@ -191,6 +206,62 @@ fn transpose(src: &[f32], src_rs: usize, dst: &mut [f32], dst_rs: usize, rows: u
         let js = if i < rb { cb..cols } else { 0..cols };
         for j in js {
             dst[j * dst_rs + i] = src[i * src_rs + j];
+        }
+    }
+}
+
+/// The 8x8 blocks of [`transpose`] (`rows`, `cols` multiples of 8) with AVX unpacks and
+/// shuffles: 24 shuffles per 64 floats instead of 64 scalar moves.
+///
+/// # Safety
+/// The CPU must have AVX, and `src`/`dst` must hold the `rows x cols` block and its transpose
+/// with the given row strides.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn transpose_blocks_avx(
+    src: &[f32],
+    src_rs: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    rows: usize,
+    cols: usize,
+) {
+    use std::arch::x86_64::*;
+    let (sp, dp) = (src.as_ptr(), dst.as_mut_ptr());
+    for i0 in (0..rows).step_by(8) {
+        for j0 in (0..cols).step_by(8) {
+            // SAFETY (all loads and stores): rows `i0..i0 + 8` from column `j0` and rows
+            // `j0..j0 + 8` of `dst` from column `i0` lie inside the slices (caller's contract).
+            unsafe {
+                let r = |k: usize| _mm256_loadu_ps(sp.add((i0 + k) * src_rs + j0));
+                let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
+                let (r4, r5, r6, r7) = (r(4), r(5), r(6), r(7));
+                let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
+                let (t2, t3) = (_mm256_unpacklo_ps(r2, r3), _mm256_unpackhi_ps(r2, r3));
+                let (t4, t5) = (_mm256_unpacklo_ps(r4, r5), _mm256_unpackhi_ps(r4, r5));
+                let (t6, t7) = (_mm256_unpacklo_ps(r6, r7), _mm256_unpackhi_ps(r6, r7));
+                let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+                let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+                let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+                let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+                let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+                let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+                let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+                let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+                let out = [
+                    _mm256_permute2f128_ps::<0x20>(u0, u4),
+                    _mm256_permute2f128_ps::<0x20>(u1, u5),
+                    _mm256_permute2f128_ps::<0x20>(u2, u6),
+                    _mm256_permute2f128_ps::<0x20>(u3, u7),
+                    _mm256_permute2f128_ps::<0x31>(u0, u4),
+                    _mm256_permute2f128_ps::<0x31>(u1, u5),
+                    _mm256_permute2f128_ps::<0x31>(u2, u6),
+                    _mm256_permute2f128_ps::<0x31>(u3, u7),
+                ];
+                for (k, o) in out.into_iter().enumerate() {
+                    _mm256_storeu_ps(dp.add((j0 + k) * dst_rs + i0), o);
+                }
+            }
         }
     }
 }
@@ -299,17 +370,25 @@ fn load<const N: usize>(src: &[f32]) -> [f32; N] {
     src[..N].try_into().expect("N floats")
 }
 
-/// Runs `f::<L>` on whole blocks of `L` channels of `0..c`, then `f::<1>` on the rest.
+/// For every tile `t` and block of channels `ck`, runs `body` with `N = L` on whole blocks of
+/// `L` channels of `0..c`, then with `N = 1` on the rest. `buf` (its initial value `init`, which
+/// may use `N`) is declared once per pass: zeroing a tile buffer per tile showed up as `memset`.
 macro_rules! by_lanes {
-    ($c:expr, |$ck:ident, $n:ident| $body:expr) => {{
+    ($c:expr, $tiles:expr, $n:ident, $buf:pat = $init:expr; |$t:ident, $ck:ident| $body:block) => {{
         let whole = $c / L * L;
-        for $ck in (0..whole).step_by(L) {
+        {
             const $n: usize = L;
-            $body
+            let $buf = $init;
+            for $t in 0..$tiles {
+                for $ck in (0..whole).step_by(L) $body
+            }
         }
-        for $ck in whole..$c {
+        {
             const $n: usize = 1;
-            $body
+            let $buf = $init;
+            for $t in 0..$tiles {
+                for $ck in whole..$c $body
+            }
         }
     }};
 }
@@ -330,9 +409,14 @@ fn pad_channels_last_impl(g: &Geom, l: &Layout, x: &[f32], i0: usize, n: usize, 
             row[..c].fill(0.0);
             row[(g.w + 1) * c..].fill(0.0);
         }
-        for y in 0..g.h {
-            let dst = &mut xb[((y + 1) * l.pw + 1) * c..];
-            transpose(&img[y * g.w..], plane, dst, c, c, g.w);
+        // Eight channels at a time through all rows: eight planes read in step stay in
+        // different cache sets (all channels of one row, a plane apart, thrash one set).
+        for c0 in (0..c).step_by(8) {
+            let cn = 8.min(c - c0);
+            for y in 0..g.h {
+                let dst = &mut xb[((y + 1) * l.pw + 1) * c + c0..];
+                transpose(&img[c0 * plane + y * g.w..], plane, dst, c, cn, g.w);
+            }
         }
     }
 }
@@ -341,26 +425,25 @@ fn pad_channels_last_impl(g: &Geom, l: &Layout, x: &[f32], i0: usize, n: usize, 
 /// `[POS, tiles, c]`.
 #[inline(always)]
 fn input_transform_impl(l: &Layout, c: usize, xp: &[f32], v: &mut [f32]) {
-    for t in 0..l.tiles {
+    by_lanes!(c, l.tiles, N, (mut cols, mut d) = ([[[0.0f32; N]; A]; A], [[0.0f32; N]; A]); |t, ck| {
         let (b, ty, tx) = l.tile(t);
         let base = ((b * l.ph + ty * T) * l.pw + tx * T) * c;
-        by_lanes!(c, |ck, N| {
-            // Columns of the tile, then Bᵀ down each column, then along each row.
-            let mut cols = [[[0.0f32; N]; A]; A];
-            for (s, col) in cols.iter_mut().enumerate() {
-                for (r, d) in col.iter_mut().enumerate() {
-                    *d = load(&xp[base + (r * l.pw + s) * c + ck..]);
-                }
-                *col = bt_1d(col);
+        // Bᵀ down each column of the tile, then along each row.
+        for (s, col) in cols.iter_mut().enumerate() {
+            for (r, dr) in d.iter_mut().enumerate() {
+                *dr = load(&xp[base + (r * l.pw + s) * c + ck..]);
             }
-            for xi in 0..A {
-                let row = bt_1d(&std::array::from_fn(|s| cols[s][xi]));
-                for (xj, out) in row.iter().enumerate() {
-                    v[((xi * A + xj) * l.tiles + t) * c + ck..][..N].copy_from_slice(out);
-                }
+            *col = bt_1d(&d);
+        }
+        for xi in 0..A {
+            for (s, ds) in d.iter_mut().enumerate() {
+                *ds = cols[s][xi];
             }
-        });
-    }
+            for (xj, out) in bt_1d(&d).iter().enumerate() {
+                v[((xi * A + xj) * l.tiles + t) * c + ck..][..out.len()].copy_from_slice(out);
+            }
+        }
+    });
 }
 
 /// `Y_t = Aᵀ · M_t · A (+ bias)`: `mo` is `[POS, tiles, m]`, written channels-last to `yo`
@@ -368,33 +451,34 @@ fn input_transform_impl(l: &Layout, c: usize, xp: &[f32], v: &mut [f32]) {
 #[inline(always)]
 fn output_transform_impl(l: &Layout, m: usize, mo: &[f32], bias: Option<&[f32]>, yo: &mut [f32]) {
     let (rows, cols) = (l.th * T, l.tw * T);
-    for t in 0..l.tiles {
+    by_lanes!(m, l.tiles, N, (mut cs, mut ms) = ([[[0.0f32; N]; T]; A], [[0.0f32; N]; A]); |t, ck| {
         let (b, ty, tx) = l.tile(t);
-        by_lanes!(m, |ck, N| {
-            let mut cs = [[[0.0f32; N]; T]; A];
-            for (xj, col) in cs.iter_mut().enumerate() {
-                let mut ms = [[0.0f32; N]; A];
-                for (xi, v) in ms.iter_mut().enumerate() {
-                    *v = load(&mo[((xi * A + xj) * l.tiles + t) * m + ck..]);
-                }
-                *col = at_1d(&ms);
+        // Aᵀ down each column of M, then along each row.
+        for (xj, col) in cs.iter_mut().enumerate() {
+            for (xi, v) in ms.iter_mut().enumerate() {
+                *v = load(&mo[((xi * A + xj) * l.tiles + t) * m + ck..]);
             }
-            let bv: [f32; N] = match bias {
-                Some(bv) => load(&bv[ck..]),
-                None => [0.0; N],
-            };
-            for i in 0..T {
-                let row = at_1d(&std::array::from_fn(|xj| cs[xj][i]));
-                for (j, out) in row.iter().enumerate() {
-                    let dst =
-                        &mut yo[((b * rows + ty * T + i) * cols + tx * T + j) * m + ck..][..N];
-                    for k in 0..N {
-                        dst[k] = out[k] + bv[k];
+            *col = at_1d(&ms);
+        }
+        for i in 0..T {
+            for (xj, v) in ms.iter_mut().enumerate() {
+                *v = cs[xj][i];
+            }
+            for (j, out) in at_1d(&ms).iter().enumerate() {
+                let at = ((b * rows + ty * T + i) * cols + tx * T + j) * m + ck;
+                let dst = &mut yo[at..][..out.len()];
+                match bias {
+                    Some(bv) => {
+                        let bv = &bv[ck..][..out.len()];
+                        for k in 0..out.len() {
+                            dst[k] = out[k] + bv[k];
+                        }
                     }
+                    None => dst.copy_from_slice(out),
                 }
             }
-        });
-    }
+        }
+    });
 }
 
 /// Where an image lies in a channels-last buffer: `[n, rows, cols, ch]`, the image from row `y0`
@@ -411,10 +495,15 @@ struct Window {
 #[inline(always)]
 fn channels_first_impl(g: &Geom, ch: usize, n: usize, src: &[f32], at: Window, dst: &mut [f32]) {
     let plane = g.h * g.w;
+    // Eight channels at a time through all rows (see `pad_channels_last_impl`).
     for b in 0..n {
-        for y in 0..g.h {
-            let s = &src[((b * at.rows + y + at.y0) * at.cols + at.x0) * ch..];
-            transpose(s, ch, &mut dst[b * ch * plane + y * g.w..], plane, g.w, ch);
+        for c0 in (0..ch).step_by(8) {
+            let cn = 8.min(ch - c0);
+            for y in 0..g.h {
+                let s = &src[((b * at.rows + y + at.y0) * at.cols + at.x0) * ch + c0..];
+                let d = &mut dst[(b * ch + c0) * plane + y * g.w..];
+                transpose(s, ch, d, plane, g.w, cn);
+            }
         }
     }
 }
@@ -438,7 +527,14 @@ fn grad_channels_last_impl(
         db[g.h * cols * m..].fill(0.0);
         for y in 0..g.h {
             db[(y * cols + g.w) * m..(y + 1) * cols * m].fill(0.0);
-            transpose(&img[y * g.w..], plane, &mut db[y * cols * m..], m, m, g.w);
+        }
+        // Eight channels at a time through all rows (see `pad_channels_last_impl`).
+        for c0 in (0..m).step_by(8) {
+            let cn = 8.min(m - c0);
+            for y in 0..g.h {
+                let d = &mut db[y * cols * m + c0..];
+                transpose(&img[c0 * plane + y * g.w..], plane, d, m, cn, g.w);
+            }
         }
     }
 }
@@ -447,56 +543,53 @@ fn grad_channels_last_impl(
 #[inline(always)]
 fn grad_output_transform_impl(l: &Layout, m: usize, dyp: &[f32], dm: &mut [f32]) {
     let (rows, cols) = (l.th * T, l.tw * T);
-    for t in 0..l.tiles {
+    by_lanes!(m, l.tiles, N, (mut cs, mut ys, mut zs) = ([[[0.0f32; N]; A]; T], [[0.0f32; N]; T], [[0.0f32; N]; T]); |t, ck| {
         let (b, ty, tx) = l.tile(t);
         let base = ((b * rows + ty * T) * cols + tx * T) * m;
-        by_lanes!(m, |ck, N| {
-            let mut cs = [[[0.0f32; N]; A]; T];
-            for (j, col) in cs.iter_mut().enumerate() {
-                let mut ys = [[0.0f32; N]; T];
-                for (i, v) in ys.iter_mut().enumerate() {
-                    *v = load(&dyp[base + (i * cols + j) * m + ck..]);
-                }
-                *col = a_1d(&ys);
+        // A down each column of dY, then along each row.
+        for (j, col) in cs.iter_mut().enumerate() {
+            for (i, v) in ys.iter_mut().enumerate() {
+                *v = load(&dyp[base + (i * cols + j) * m + ck..]);
             }
-            for xi in 0..A {
-                let row = a_1d(&std::array::from_fn(|j| cs[j][xi]));
-                for (xj, out) in row.iter().enumerate() {
-                    dm[((xi * A + xj) * l.tiles + t) * m + ck..][..N].copy_from_slice(out);
-                }
+            *col = a_1d(&ys);
+        }
+        for xi in 0..A {
+            for (j, v) in zs.iter_mut().enumerate() {
+                *v = cs[j][xi];
             }
-        });
-    }
+            for (xj, out) in a_1d(&zs).iter().enumerate() {
+                dm[((xi * A + xj) * l.tiles + t) * m + ck..][..out.len()].copy_from_slice(out);
+            }
+        }
+    });
 }
 
 /// `dxp[tile] += B · dV_t · Bᵀ` (tiles overlap by two rows and columns): `dv` is
 /// `[POS, tiles, c]`, `dxp` channels-last `[n, ph, pw, c]`.
 #[inline(always)]
 fn grad_input_transform_impl(l: &Layout, c: usize, dv: &[f32], dxp: &mut [f32]) {
-    for t in 0..l.tiles {
+    by_lanes!(c, l.tiles, N, (mut rs, mut vs) = ([[[0.0f32; N]; A]; A], [[0.0f32; N]; A]); |t, ck| {
         let (b, ty, tx) = l.tile(t);
         let base = ((b * l.ph + ty * T) * l.pw + tx * T) * c;
-        by_lanes!(c, |ck, N| {
-            // B along each row of dV, then down each column.
-            let mut rs = [[[0.0f32; N]; A]; A];
-            for (xi, row) in rs.iter_mut().enumerate() {
-                let mut vs = [[0.0f32; N]; A];
-                for (xj, v) in vs.iter_mut().enumerate() {
-                    *v = load(&dv[((xi * A + xj) * l.tiles + t) * c + ck..]);
-                }
-                *row = b_1d(&vs);
+        // B along each row of dV, then down each column, added into the overlapping tile.
+        for (xi, row) in rs.iter_mut().enumerate() {
+            for (xj, v) in vs.iter_mut().enumerate() {
+                *v = load(&dv[((xi * A + xj) * l.tiles + t) * c + ck..]);
             }
-            for s in 0..A {
-                let col = b_1d(&std::array::from_fn(|xi| rs[xi][s]));
-                for (r, out) in col.iter().enumerate() {
-                    let dst = &mut dxp[base + (r * l.pw + s) * c + ck..][..N];
-                    for k in 0..N {
-                        dst[k] += out[k];
-                    }
+            *row = b_1d(&vs);
+        }
+        for s in 0..A {
+            for (xi, v) in vs.iter_mut().enumerate() {
+                *v = rs[xi][s];
+            }
+            for (r, out) in b_1d(&vs).iter().enumerate() {
+                let dst = &mut dxp[base + (r * l.pw + s) * c + ck..][..out.len()];
+                for k in 0..out.len() {
+                    dst[k] += out[k];
                 }
             }
-        });
-    }
+        }
+    });
 }
 
 simd_dispatch! {
@@ -768,6 +861,33 @@ pub(super) mod tests {
             let y: f32 = (0..A).map(|k| at[k] * gw[k] * bd[k]).sum();
             let want: f32 = (0..3).map(|k| d[i + k] * w[k]).sum();
             assert!((y - want).abs() < 1e-5, "{i}: {y} vs {want}");
+        }
+    }
+
+    #[test]
+    fn transpose_moves_every_element() {
+        for (rows, cols) in [(8, 8), (16, 24), (13, 9), (3, 17), (64, 16), (1, 1)] {
+            let (src_rs, dst_rs) = (cols + 3, rows + 5);
+            let src = random(rows * src_rs, 12);
+            let mut dst = vec![f32::NAN; cols * dst_rs];
+            transpose(&src, src_rs, &mut dst, dst_rs, rows, cols);
+            for i in 0..rows {
+                for j in 0..cols {
+                    assert_eq!(
+                        dst[j * dst_rs + i],
+                        src[i * src_rs + j],
+                        "{rows}x{cols} at {i},{j}"
+                    );
+                }
+            }
+            // Nothing outside the transposed block was written.
+            for j in 0..cols {
+                assert!(
+                    dst[j * dst_rs + rows..][..dst_rs - rows]
+                        .iter()
+                        .all(|v| v.is_nan())
+                );
+            }
         }
     }
 
