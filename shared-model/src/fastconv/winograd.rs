@@ -289,6 +289,12 @@ impl Layout {
             tiles: n * th * tw,
         }
     }
+    /// Floats from one transform position to the next in a `[POS, tiles, ch]` buffer: one cache
+    /// line more than the data, so the 36 positions of a tile don't all fall into one cache set
+    /// (with 128 tiles x 64 channels they would be exactly 32 KiB apart).
+    fn pos(&self, ch: usize) -> usize {
+        self.tiles * ch + 16
+    }
     /// `(image, tile row, tile column)` of tile `t`.
     fn tile(&self, t: usize) -> (usize, usize, usize) {
         (t / (self.th * self.tw), t / self.tw % self.th, t % self.tw)
@@ -440,7 +446,7 @@ fn input_transform_impl(l: &Layout, c: usize, xp: &[f32], v: &mut [f32]) {
                 *ds = cols[s][xi];
             }
             for (xj, out) in bt_1d(&d).iter().enumerate() {
-                v[((xi * A + xj) * l.tiles + t) * c + ck..][..out.len()].copy_from_slice(out);
+                v[(xi * A + xj) * l.pos(c) + t * c + ck..][..out.len()].copy_from_slice(out);
             }
         }
     });
@@ -456,7 +462,7 @@ fn output_transform_impl(l: &Layout, m: usize, mo: &[f32], bias: Option<&[f32]>,
         // Aᵀ down each column of M, then along each row.
         for (xj, col) in cs.iter_mut().enumerate() {
             for (xi, v) in ms.iter_mut().enumerate() {
-                *v = load(&mo[((xi * A + xj) * l.tiles + t) * m + ck..]);
+                *v = load(&mo[(xi * A + xj) * l.pos(m) + t * m + ck..]);
             }
             *col = at_1d(&ms);
         }
@@ -558,7 +564,7 @@ fn grad_output_transform_impl(l: &Layout, m: usize, dyp: &[f32], dm: &mut [f32])
                 *v = cs[j][xi];
             }
             for (xj, out) in a_1d(&zs).iter().enumerate() {
-                dm[((xi * A + xj) * l.tiles + t) * m + ck..][..out.len()].copy_from_slice(out);
+                dm[(xi * A + xj) * l.pos(m) + t * m + ck..][..out.len()].copy_from_slice(out);
             }
         }
     });
@@ -574,7 +580,7 @@ fn grad_input_transform_impl(l: &Layout, c: usize, dv: &[f32], dxp: &mut [f32]) 
         // B along each row of dV, then down each column, added into the overlapping tile.
         for (xi, row) in rs.iter_mut().enumerate() {
             for (xj, v) in vs.iter_mut().enumerate() {
-                *v = load(&dv[((xi * A + xj) * l.tiles + t) * c + ck..]);
+                *v = load(&dv[(xi * A + xj) * l.pos(c) + t * c + ck..]);
             }
             *row = b_1d(&vs);
         }
@@ -650,8 +656,8 @@ pub(super) fn forward(
             scratch,
             [
                 n * l.ph * l.pw * c,
-                POS * l.tiles * c,
-                POS * l.tiles * m,
+                POS * l.pos(c),
+                POS * l.pos(m),
                 n * rows * cols * m,
             ],
         );
@@ -662,10 +668,10 @@ pub(super) fn forward(
                 l.tiles,
                 m,
                 c,
-                &mut mo[xi * l.tiles * m..],
+                &mut mo[xi * l.pos(m)..],
                 m,
                 false,
-                Mat::rows(&v[xi * l.tiles * c..], c),
+                Mat::rows(&v[xi * l.pos(c)..], c),
                 Mat::transposed(&u[xi * m * c..], c),
                 par,
             );
@@ -696,8 +702,8 @@ pub(super) fn backward_input(g: &Geom, images: usize, w: &[f32], m: usize, dy: &
             scratch,
             [
                 n * rows * cols * m,
-                POS * l.tiles * m,
-                POS * l.tiles * c,
+                POS * l.pos(m),
+                POS * l.pos(c),
                 n * l.ph * l.pw * c,
             ],
         );
@@ -708,10 +714,10 @@ pub(super) fn backward_input(g: &Geom, images: usize, w: &[f32], m: usize, dy: &
                 l.tiles,
                 c,
                 m,
-                &mut dv[xi * l.tiles * c..],
+                &mut dv[xi * l.pos(c)..],
                 c,
                 false,
-                Mat::rows(&dm[xi * l.tiles * m..], m),
+                Mat::rows(&dm[xi * l.pos(m)..], m),
                 Mat::rows(&u[xi * m * c..], c),
                 par,
             );
@@ -755,9 +761,9 @@ pub(super) fn backward_weight(
                     scratch,
                     [
                         n * l.ph * l.pw * c,
-                        POS * l.tiles * c,
+                        POS * l.pos(c),
                         n * rows * cols * m,
-                        POS * l.tiles * m,
+                        POS * l.pos(m),
                     ],
                 );
                 pad_channels_last(g, &l, x, i, n, xp);
@@ -772,8 +778,8 @@ pub(super) fn backward_weight(
                         &mut du[xi * m * c..],
                         c,
                         true,
-                        Mat::transposed(&dm[xi * l.tiles * m..], m),
-                        Mat::rows(&v[xi * l.tiles * c..], c),
+                        Mat::transposed(&dm[xi * l.pos(m)..], m),
+                        Mat::rows(&v[xi * l.pos(c)..], c),
                         par,
                     );
                 }
