@@ -359,6 +359,8 @@ simd_dispatch! {
         => col2im_add_impl
 }
 
+#[cfg(test)]
+mod wgtiming;
 mod winograd;
 
 /// Image groups the weight gradient is split into (summed in a fixed order).
@@ -893,6 +895,25 @@ impl Spec {
         !self.transpose && winograd::applies(&self.g, self.m)
     }
 
+    /// The input gradient if `w` is given, the weight gradient if `x` is (Winograd layers
+    /// share one transform of `dy` between the two).
+    #[cfg(feature = "autodiff")]
+    fn grads(
+        &self,
+        w: Option<&[f32]>,
+        x: Option<&[f32]>,
+        dy: &[f32],
+    ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+        if self.winograd() {
+            let (dx, dw) = winograd::backward(&self.g, self.images, x, w, self.m, dy);
+            return (w.map(|_| dx), x.map(|_| dw));
+        }
+        (
+            w.map(|w| self.grad_input(w, dy)),
+            x.map(|x| self.grad_weight(x, dy)),
+        )
+    }
+
     fn grad_bias(&self, dy: &[f32]) -> Vec<f32> {
         let [n, c, h, w] = self.output_shape();
         bias_grad(n, c, h * w, dy)
@@ -1126,12 +1147,15 @@ mod autodiff {
             f32_tensor(&dy).expect("f32 gradient"),
         );
         let [x_node, w_node, b_node] = nodes;
-        if let Some(id) = x_node {
-            let dx = spec.grad_input(ws, dys);
+        let (dx, dw) = spec.grads(
+            x_node.is_some().then_some(ws),
+            w_node.is_some().then_some(xs),
+            dys,
+        );
+        if let (Some(id), Some(dx)) = (x_node, dx) {
             grads.register::<Flex>(id, flex_tensor(dx, spec.input_shape()));
         }
-        if let Some(id) = w_node {
-            let dw = spec.grad_weight(xs, dys);
+        if let (Some(id), Some(dw)) = (w_node, dw) {
             grads.register::<Flex>(id, flex_tensor(dw, spec.weight_shape()));
         }
         if let Some(id) = b_node {

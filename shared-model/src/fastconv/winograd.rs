@@ -691,48 +691,7 @@ pub(super) fn forward(
 /// Input gradient: `w` is `[m, c, 3, 3]`, `dy` is `[images, m, h, w]`, the result
 /// `[images, c, h, w]`.
 pub(super) fn backward_input(g: &Geom, images: usize, w: &[f32], m: usize, dy: &[f32]) -> Vec<f32> {
-    let c = g.c;
-    let u = weight_transform(w, m, c);
-    let mut dx = vec![0.0f32; images * c * g.h * g.w];
-    let fold = group_images(g, m, images);
-    per_group(&mut dx, c * g.h * g.w, fold, |i0, n, dxg, scratch, par| {
-        let l = Layout::new(g, n);
-        let (rows, cols) = (l.th * T, l.tw * T);
-        let [dyp, dm, dv, dxp] = split(
-            scratch,
-            [
-                n * rows * cols * m,
-                POS * l.pos(m),
-                POS * l.pos(c),
-                n * l.ph * l.pw * c,
-            ],
-        );
-        grad_channels_last(g, &l, m, dy, i0, n, dyp);
-        grad_output_transform(&l, m, dyp, dm);
-        for xi in 0..POS {
-            gemm(
-                l.tiles,
-                c,
-                m,
-                &mut dv[xi * l.pos(c)..],
-                c,
-                false,
-                Mat::rows(&dm[xi * l.pos(m)..], m),
-                Mat::rows(&u[xi * m * c..], c),
-                par,
-            );
-        }
-        dxp.fill(0.0);
-        grad_input_transform(&l, c, dv, dxp);
-        let at = Window {
-            rows: l.ph,
-            cols: l.pw,
-            y0: 1,
-            x0: 1,
-        };
-        channels_first(g, c, n, dxp, at, dxg);
-    });
-    dx
+    backward(g, images, None, Some(w), m, dy).0
 }
 
 /// Weight gradient: `x` is `[images, c, h, w]`, `dy` is `[images, m, h, w]`, the result
@@ -744,12 +703,41 @@ pub(super) fn backward_weight(
     dy: &[f32],
     m: usize,
 ) -> Vec<f32> {
+    backward(g, images, Some(x), None, m, dy).1
+}
+
+/// Both gradients from one transform of `dy` (`[images, m, h, w]`): the input gradient if the
+/// weights `w` (`[m, c, 3, 3]`) are given, the weight gradient if the input `x`
+/// (`[images, c, h, w]`) is; an empty `Vec` for the other.
+///
+/// Images are taken in fixed groups (at most [`WEIGHT_GROUPS`], independent of the thread
+/// count), each in runs of [`group_images`]; the weight gradient sums the runs in order, then
+/// the groups in order, so it is the same on every run and thread count.
+pub(super) fn backward(
+    g: &Geom,
+    images: usize,
+    x: Option<&[f32]>,
+    w: Option<&[f32]>,
+    m: usize,
+    dy: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
     let c = g.c;
+    let img = c * g.h * g.w;
     let fold = group_images(g, m, images);
     let groups = (images / fold).clamp(1, WEIGHT_GROUPS);
-    // Images `start..end` summed in runs of `fold`, in order.
-    let group = |gi: usize, par: Parallelism| {
-        let mut du = vec![0.0f32; POS * m * c];
+    let u = w.map(|w| weight_transform(w, m, c));
+    let mut dx = vec![0.0f32; if w.is_some() { images * img } else { 0 }];
+    // Each group's images of `dx` (empty slices when it isn't wanted).
+    let mut chunks = Vec::with_capacity(groups);
+    let mut rest = dx.as_mut_slice();
+    for gi in 0..groups {
+        let n = (gi + 1) * images / groups - gi * images / groups;
+        let (head, tail) = rest.split_at_mut(if u.is_some() { n * img } else { 0 });
+        chunks.push(head);
+        rest = tail;
+    }
+    let group = |gi: usize, dxg: &mut [f32], par: Parallelism| {
+        let mut du = vec![0.0f32; if x.is_some() { POS * m * c } else { 0 }];
         let (start, end) = (gi * images / groups, (gi + 1) * images / groups);
         let mut i = start;
         with_scratch(|scratch| {
@@ -757,53 +745,94 @@ pub(super) fn backward_weight(
                 let n = fold.min(end - i);
                 let l = Layout::new(g, n);
                 let (rows, cols) = (l.th * T, l.tw * T);
-                let [xp, v, dyp, dm] = split(
+                let [dyp, dm, xp, v] = split(
                     scratch,
                     [
-                        n * l.ph * l.pw * c,
-                        POS * l.pos(c),
                         n * rows * cols * m,
                         POS * l.pos(m),
+                        n * l.ph * l.pw * c,
+                        POS * l.pos(c),
                     ],
                 );
-                pad_channels_last(g, &l, x, i, n, xp);
-                input_transform(&l, c, xp, v);
                 grad_channels_last(g, &l, m, dy, i, n, dyp);
                 grad_output_transform(&l, m, dyp, dm);
-                for xi in 0..POS {
-                    gemm(
-                        m,
-                        c,
-                        l.tiles,
-                        &mut du[xi * m * c..],
-                        c,
-                        true,
-                        Mat::transposed(&dm[xi * l.pos(m)..], m),
-                        Mat::rows(&v[xi * l.pos(c)..], c),
-                        par,
-                    );
+                if let Some(u) = &u {
+                    // dV_ξ = dM_ξ · U_ξ, then B dV Bᵀ added up into the padded input.
+                    let dv = &mut *v;
+                    for xi in 0..POS {
+                        gemm(
+                            l.tiles,
+                            c,
+                            m,
+                            &mut dv[xi * l.pos(c)..],
+                            c,
+                            false,
+                            Mat::rows(&dm[xi * l.pos(m)..], m),
+                            Mat::rows(&u[xi * m * c..], c),
+                            par,
+                        );
+                    }
+                    xp.fill(0.0);
+                    grad_input_transform(&l, c, dv, xp);
+                    let at = Window {
+                        rows: l.ph,
+                        cols: l.pw,
+                        y0: 1,
+                        x0: 1,
+                    };
+                    channels_first(g, c, n, xp, at, &mut dxg[(i - start) * img..]);
+                }
+                if let Some(x) = x {
+                    // dU_ξ += dM_ξᵀ · V_ξ.
+                    pad_channels_last(g, &l, x, i, n, xp);
+                    input_transform(&l, c, xp, v);
+                    for xi in 0..POS {
+                        gemm(
+                            m,
+                            c,
+                            l.tiles,
+                            &mut du[xi * m * c..],
+                            c,
+                            true,
+                            Mat::transposed(&dm[xi * l.pos(m)..], m),
+                            Mat::rows(&v[xi * l.pos(c)..], c),
+                            par,
+                        );
+                    }
                 }
                 i += n;
             }
         });
         du
     };
+    let par = inner_par(groups);
     #[cfg(feature = "parallel")]
     let partials: Vec<Vec<f32>> = {
         use rayon::prelude::*;
-        (0..groups)
+        chunks
             .into_par_iter()
-            .map(|gi| group(gi, inner_par(groups)))
+            .enumerate()
+            .map(|(gi, chunk)| group(gi, chunk, par))
             .collect()
     };
     #[cfg(not(feature = "parallel"))]
-    let partials: Vec<Vec<f32>> = (0..groups).map(|gi| group(gi, inner_par(groups))).collect();
-    let mut parts = partials.into_iter();
-    let mut du = parts.next().unwrap_or_else(|| vec![0.0f32; POS * m * c]);
-    for part in parts {
-        du.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
-    }
-    weight_gradient(&du, m, c)
+    let partials: Vec<Vec<f32>> = chunks
+        .into_iter()
+        .enumerate()
+        .map(|(gi, chunk)| group(gi, chunk, par))
+        .collect();
+    let dw = match x {
+        Some(_) => {
+            let mut parts = partials.into_iter();
+            let mut du = parts.next().unwrap_or_else(|| vec![0.0f32; POS * m * c]);
+            for part in parts {
+                du.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
+            }
+            weight_gradient(&du, m, c)
+        }
+        None => Vec::new(),
+    };
+    (dx, dw)
 }
 
 #[cfg(test)]
