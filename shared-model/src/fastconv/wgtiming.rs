@@ -43,7 +43,9 @@ fn time_trunk() {
     let bw = best(&mut || {
         std::hint::black_box(winograd::backward_weight(&g, images, &x, &dy, m));
     });
-    let both = best(&mut || { std::hint::black_box(winograd::backward(&g, images, Some(&x), Some(&wt), m, &dy)); });
+    let both = best(&mut || {
+        std::hint::black_box(winograd::backward(&g, images, Some(&x), Some(&wt), m, &dy));
+    });
     eprintln!("both {both:.2}");
     let f2 = best(&mut || {
         std::hint::black_box(forward(&g, images, &x, &wt, m, None));
@@ -82,5 +84,53 @@ fn loop_all() {
         std::hint::black_box(winograd::forward(&g, images, &x, &wt, m, None));
         std::hint::black_box(winograd::backward_input(&g, images, &wt, m, &dy));
         std::hint::black_box(winograd::backward_weight(&g, images, &x, &dy, m));
+    }
+}
+#[test]
+#[ignore]
+fn time_stem() {
+    let (images, c, m) = (64, 3, 32);
+    let g = Geom {
+        c,
+        h: 64,
+        w: 64,
+        kh: 4,
+        kw: 4,
+        sh: 2,
+        sw: 2,
+        ph: 1,
+        pw: 1,
+        oh: 32,
+        ow: 32,
+    };
+    let x = vec![0.5f32; images * g.img()];
+    let wt = vec![0.1f32; m * g.k()];
+    let dy = vec![0.3f32; images * m * g.p()];
+    fn best(f: &mut dyn FnMut()) -> f64 {
+        (0..15)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                f();
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .fold(f64::MAX, f64::min)
+    }
+    let f2 = best(&mut || {
+        std::hint::black_box(forward(&g, images, &x, &wt, m, None));
+    });
+    let bi2 = best(&mut || {
+        std::hint::black_box(backward_input(&g, images, &wt, m, &dy));
+    });
+    let bw2 = best(&mut || {
+        std::hint::black_box(backward_weight(&g, images, &x, &dy, m));
+    });
+    let bb = best(&mut || {
+        std::hint::black_box(bias_grad(images, m, g.p(), &dy));
+    });
+    eprintln!("stem fwd {f2:.2}, dx {bi2:.2}, dw {bw2:.2}, db {bb:.2}");
+    if std::env::var("LOOP").is_ok() {
+        for _ in 0..200 {
+            std::hint::black_box(backward_weight(&g, images, &x, &dy, m));
+        }
     }
 }

@@ -3,17 +3,20 @@
 //! `(T+2) x (T+2)` block of input through `Y = Aᵀ [(G W Gᵀ) ⊙ (Bᵀ X B)] A` (Lavin & Gray, 2016),
 //! so the multiply-adds become one GEMM per transform position `ξ` over channels:
 //!
-//! - forward: `M_ξ = U_ξ · V_ξ` with `U = G W Gᵀ` (`[C_out, C_in]` per ξ) and `V = Bᵀ X B`
-//!   (`[C_in, tiles]` per ξ), then `Y = Aᵀ M A` per tile;
-//! - input gradient (the adjoint of every step, in reverse): `dM = A dY Aᵀ`, `dV_ξ = U_ξᵀ · dM_ξ`,
+//! - forward: `M_ξ = V_ξ · U_ξᵀ` with `V = Bᵀ X B` (`[tiles, C_in]` per ξ) and `U = G W Gᵀ`
+//!   (`[C_out, C_in]` per ξ), then `Y = Aᵀ M A` per tile;
+//! - input gradient (the adjoint of every step, in reverse): `dM = A dY Aᵀ`, `dV_ξ = dM_ξ · U_ξ`,
 //!   `dX = Σ_tiles B dV Bᵀ`;
-//! - weight gradient: `dU_ξ = Σ dM_ξ · V_ξᵀ`, `dW = Gᵀ dU G`.
+//! - weight gradient: `dU_ξ = Σ dM_ξᵀ · V_ξ`, `dW = Gᵀ dU G`.
 //!
 //! With `T = 4` that is 36 products per 16 outputs instead of 144 (4x fewer multiply-adds); the
 //! transforms are additions and small constant factors. Results differ from a direct sum by up
-//! to ~1.5e-5 of the largest output (F(4x4, 3x3)'s transforms scale by up to 8 and 1/24). Images are processed in groups whose
-//! tiles fill one GEMM, spread over threads; the weight gradient is summed over the same fixed
-//! image groups as the im2col path, so results do not depend on the thread count.
+//! to ~1.5e-5 of the largest output (F(4x4, 3x3)'s transforms scale by up to 8 and 1/24).
+//!
+//! The transforms work on 16 channels at a time, so a group's images are first copied
+//! channels-last (and zero-padded), and results copied back to NCHW. Images are processed in
+//! groups whose tiles fill one GEMM, spread over threads; the weight gradient is summed over
+//! fixed image groups in a fixed order, so results do not depend on the thread count.
 
 use super::{Geom, Mat, WEIGHT_GROUPS, gemm, inner_par, per_group, scratch_of, with_scratch};
 use gemm::Parallelism;
@@ -431,7 +434,9 @@ fn pad_channels_last_impl(g: &Geom, l: &Layout, x: &[f32], i0: usize, n: usize, 
 /// `[POS, tiles, c]`.
 #[inline(always)]
 fn input_transform_impl(l: &Layout, c: usize, xp: &[f32], v: &mut [f32]) {
-    by_lanes!(c, l.tiles, N, (mut cols, mut d) = ([[[0.0f32; N]; A]; A], [[0.0f32; N]; A]); |t, ck| {
+    by_lanes!(c, l.tiles, N,
+        (mut cols, mut d) = ([[[0.0f32; N]; A]; A], [[0.0f32; N]; A]);
+        |t, ck| {
         let (b, ty, tx) = l.tile(t);
         let base = ((b * l.ph + ty * T) * l.pw + tx * T) * c;
         // Bᵀ down each column of the tile, then along each row.
@@ -455,9 +460,12 @@ fn input_transform_impl(l: &Layout, c: usize, xp: &[f32], v: &mut [f32]) {
 /// `Y_t = Aᵀ · M_t · A (+ bias)`: `mo` is `[POS, tiles, m]`, written channels-last to `yo`
 /// (`[n, th·T, tw·T, m]`).
 #[inline(always)]
+#[allow(clippy::needless_range_loop)] // `i` is the output row as well as the column index
 fn output_transform_impl(l: &Layout, m: usize, mo: &[f32], bias: Option<&[f32]>, yo: &mut [f32]) {
     let (rows, cols) = (l.th * T, l.tw * T);
-    by_lanes!(m, l.tiles, N, (mut cs, mut ms) = ([[[0.0f32; N]; T]; A], [[0.0f32; N]; A]); |t, ck| {
+    by_lanes!(m, l.tiles, N,
+        (mut cs, mut ms) = ([[[0.0f32; N]; T]; A], [[0.0f32; N]; A]);
+        |t, ck| {
         let (b, ty, tx) = l.tile(t);
         // Aᵀ down each column of M, then along each row.
         for (xj, col) in cs.iter_mut().enumerate() {
@@ -549,7 +557,9 @@ fn grad_channels_last_impl(
 #[inline(always)]
 fn grad_output_transform_impl(l: &Layout, m: usize, dyp: &[f32], dm: &mut [f32]) {
     let (rows, cols) = (l.th * T, l.tw * T);
-    by_lanes!(m, l.tiles, N, (mut cs, mut ys, mut zs) = ([[[0.0f32; N]; A]; T], [[0.0f32; N]; T], [[0.0f32; N]; T]); |t, ck| {
+    by_lanes!(m, l.tiles, N,
+        (mut cs, mut ys, mut zs) = ([[[0.0f32; N]; A]; T], [[0.0f32; N]; T], [[0.0f32; N]; T]);
+        |t, ck| {
         let (b, ty, tx) = l.tile(t);
         let base = ((b * rows + ty * T) * cols + tx * T) * m;
         // A down each column of dY, then along each row.
@@ -574,7 +584,9 @@ fn grad_output_transform_impl(l: &Layout, m: usize, dyp: &[f32], dm: &mut [f32])
 /// `[POS, tiles, c]`, `dxp` channels-last `[n, ph, pw, c]`.
 #[inline(always)]
 fn grad_input_transform_impl(l: &Layout, c: usize, dv: &[f32], dxp: &mut [f32]) {
-    by_lanes!(c, l.tiles, N, (mut rs, mut vs) = ([[[0.0f32; N]; A]; A], [[0.0f32; N]; A]); |t, ck| {
+    by_lanes!(c, l.tiles, N,
+        (mut rs, mut vs) = ([[[0.0f32; N]; A]; A], [[0.0f32; N]; A]);
+        |t, ck| {
         let (b, ty, tx) = l.tile(t);
         let base = ((b * l.ph + ty * T) * l.pw + tx * T) * c;
         // B along each row of dV, then down each column, added into the overlapping tile.
