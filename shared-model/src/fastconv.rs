@@ -359,8 +359,6 @@ simd_dispatch! {
         => col2im_add_impl
 }
 
-#[cfg(test)]
-mod wgtiming;
 mod winograd;
 
 /// Image groups the weight gradient is split into (summed in a fixed order).
@@ -511,7 +509,7 @@ fn inner_par(images: usize) -> Parallelism {
 
 /// Calls `f(first_image, images, out_chunk, scratch, parallelism)` for groups of `fold` images
 /// (the last may be smaller) of the `out.len() / stride` images, spread over threads; `scratch`
-/// is the thread's reusable buffer ([`with_scratch`]).
+/// is a reusable per-thread buffer.
 pub(crate) fn per_group<F>(out: &mut [f32], stride: usize, fold: usize, f: F)
 where
     F: Fn(usize, usize, &mut [f32], &mut Vec<f32>, Parallelism) + Sync + Send,
@@ -521,19 +519,20 @@ where
     let images = out.len() / stride;
     let groups = images.div_ceil(fold);
     let par = inner_par(groups);
-    let call = |gi: usize, chunk: &mut [f32]| {
-        with_scratch(|scratch| f(gi * fold, chunk.len() / stride, chunk, scratch, par))
+    let call = |gi: usize, chunk: &mut [f32], scratch: &mut Vec<f32>| {
+        f(gi * fold, chunk.len() / stride, chunk, scratch, par)
     };
     #[cfg(feature = "parallel")]
     if groups > 1 && threads() > 1 {
         use rayon::prelude::*;
         out.par_chunks_mut(stride * fold)
             .enumerate()
-            .for_each(|(gi, chunk)| call(gi, chunk));
+            .for_each_init(Vec::new, |scratch, (gi, chunk)| call(gi, chunk, scratch));
         return;
     }
+    let mut scratch = Vec::new();
     for (gi, chunk) in out.chunks_mut(stride * fold).enumerate() {
-        call(gi, chunk);
+        call(gi, chunk, &mut scratch);
     }
 }
 
@@ -542,9 +541,11 @@ thread_local! {
 }
 
 /// Runs `f` with this thread's scratch buffer, kept between calls so its pages are not zeroed
-/// again on every layer (a fresh buffer per group was ~12 % of a Winograd layer, in `memset`).
-/// A nested call on the same thread (a parallel GEMM running another group while it waits)
-/// gets a fresh buffer.
+/// again on every call (the Winograd backward pass's fixed groups: a fresh buffer per group was
+/// ~12 % of a layer, in `memset`). A nested call on the same thread (a parallel GEMM running
+/// another group while it waits) gets a fresh buffer. Not used by [`per_group`]: with it there,
+/// the im2col layers' weight gradients got 2-5x slower in `trainer bench --ops` (the DCGAN
+/// critic's 4x4-output layer: 16 -> 35-85 ms), for reasons not found.
 pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut scratch) => f(&mut scratch),
@@ -557,7 +558,11 @@ pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
 /// packs a panel down the rows. The critic stem's weight gradient (1,024 positions a tile) went
 /// from 8.8 to 2.2 ms with it.
 fn lead(cols: usize) -> usize {
-    cols + 16
+    if cols >= 256 && cols.is_multiple_of(256) {
+        cols + 16
+    } else {
+        cols
+    }
 }
 
 fn scratch_of(scratch: &mut Vec<f32>, len: usize) -> &mut [f32] {
