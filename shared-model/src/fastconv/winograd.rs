@@ -88,7 +88,7 @@ fn group_images(g: &Geom, m: usize, images: usize) -> usize {
     let by_mem = GROUP_FLOATS / (POS * g.c.max(m) * per);
     let most = by_tiles.min(by_mem).min(images).max(1);
     // As many groups as that needs, evenly sized (not one big group and a small rest).
-    images.div_ceil(images.div_ceil(most))
+    images.div_ceil(images.div_ceil(most).max(1)).max(1)
 }
 
 /// `dst = Σ_r coef[r] · src[r]` over vectors.
@@ -909,6 +909,16 @@ pub(super) mod tests {
             let want: f32 = (0..3).map(|k| d[i + k] * w[k]).sum();
             assert!((y - want).abs() < 1e-5, "{i}: {y} vs {want}");
         }
+    }
+
+    #[test]
+    fn an_empty_batch_gives_empty_results() {
+        let (g, m) = (geom(8, 6, 6), 8);
+        let wt = random(m * g.k(), 13);
+        assert!(forward(&g, 0, &[], &wt, m, None).is_empty());
+        let (dx, dw) = backward(&g, 0, Some(&[]), Some(&wt), m, &[]);
+        assert!(dx.is_empty());
+        assert!(dw.len() == m * g.k() && dw.iter().all(|v| *v == 0.0));
     }
 
     #[test]
