@@ -536,6 +536,16 @@ where
     }
 }
 
+/// Runs `f` in a fresh pool of `threads` threads (tests check that results don't depend on it).
+#[cfg(all(test, feature = "parallel"))]
+pub(crate) fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool")
+        .install(f)
+}
+
 thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -1438,13 +1448,7 @@ mod tests {
         };
         let x = rand(images * g.img());
         let dy = rand(images * 4 * g.p());
-        let on = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| backward_weight(&g, images, &x, &dy, 4))
-        };
+        let on = |threads: usize| on_threads(threads, || backward_weight(&g, images, &x, &dy, 4));
         let one = on(1);
         assert_eq!(one, on(2));
         assert_eq!(one, on(3));

@@ -375,11 +375,7 @@ mod tests {
         let ad = Device::flex().autodiff();
         let x0 = Tensor::<4>::random([4, 3, 8, 8], Distribution::Normal(0.0, 1.0), &ad);
         let on = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            crate::fastconv::on_threads(threads, || {
                 let bn = BatchNormConfig::new(3).init(&ad);
                 let x = x0.clone().detach().require_grad();
                 let y = batch_norm(&bn, x.clone());

@@ -1027,11 +1027,7 @@ pub(super) mod tests {
             random(images * m * g.p(), 11),
         );
         let on = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            crate::fastconv::on_threads(threads, || {
                 (
                     forward(&g, images, &x, &wt, m, None),
                     backward_input(&g, images, &wt, m, &dy),
