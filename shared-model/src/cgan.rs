@@ -14,7 +14,7 @@ use burn::nn::{
     conv::{Conv2d, Conv2dConfig},
 };
 use burn::prelude::*;
-use burn::tensor::activation::{relu, tanh};
+use burn::tensor::activation::relu;
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::ops::AvgPoolOptions;
 use serde::{Deserialize, Serialize};
@@ -278,7 +278,7 @@ impl Generator {
         for up in &self.ups {
             h = up.forward(h);
         }
-        tanh(conv2d(&self.to_rgb, h))
+        crate::fastact::tanh(conv2d(&self.to_rgb, h))
     }
 }
 

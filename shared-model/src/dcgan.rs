@@ -15,7 +15,7 @@ use burn::nn::{
     conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig},
 };
 use burn::prelude::*;
-use burn::tensor::activation::{relu, tanh};
+use burn::tensor::activation::relu;
 
 use crate::ModelError;
 use crate::cgan::{Activation, ResBlock};
@@ -187,7 +187,7 @@ impl DcganGenerator {
                 h = self.run_blocks(h);
             }
         }
-        tanh(conv_transpose2d(&self.to_rgb, h))
+        crate::fastact::tanh(conv_transpose2d(&self.to_rgb, h))
     }
 
     fn run_blocks(&self, mut h: Tensor<4>) -> Tensor<4> {

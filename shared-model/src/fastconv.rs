@@ -347,6 +347,8 @@ macro_rules! simd_dispatch {
     };
 }
 
+pub(crate) use simd_dispatch;
+
 simd_dispatch! {
     /// [`im2col_impl`] for the CPU it runs on.
     fn im2col(g: &Geom, x: &[f32], oy0: usize, rows: usize, cols: &mut [f32], ld: usize)
