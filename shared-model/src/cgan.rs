@@ -177,7 +177,7 @@ impl UpStage {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.act.forward(batch_norm(
             &self.bn,
-            self.shuffle.forward(conv2d(&self.conv, x)),
+            crate::fastact::pixel_shuffle(&self.shuffle, conv2d(&self.conv, x)),
         ))
     }
 }

@@ -7,6 +7,10 @@
 //! forward (Flex's own fused op) and one pass backward, `dx = dy · (x >= 0 ? 1 : slope)`. Other
 //! devices get Burn's op, so results never depend on which path ran.
 //!
+//! [`pixel_shuffle`]: Burn records it as reshape, permute, reshape, whose backward pass copies
+//! the gradient through strided views (2x PyTorch's time in `trainer bench --ops`); here it is
+//! one copy forward and one copy back, the exact inverse permutation.
+//!
 //! [`tanh`] (the generators' last layer): Flex computes it with the C library's scalar `tanhf`,
 //! and Burn's autodiff computes it again in the backward pass (`1 - tanh(x)²`): 4 % of a DCGAN
 //! step (`perf`). On the Flex device it is now a vectorised `expm1`-based formula (within a few
@@ -15,6 +19,7 @@
 
 use crate::fastconv::{contiguous, f32_tensor};
 use burn::backend::{DispatchDevice, Flex, TensorMetadata};
+use burn::nn::PixelShuffle;
 use burn::prelude::*;
 use burn::tensor::activation;
 use burn_flex::FlexTensor;
@@ -28,6 +33,74 @@ pub fn leaky_relu<const D: usize>(x: Tensor<D>, slope: f64) -> Tensor<D> {
         return autodiff::leaky_relu(x, slope);
     }
     activation::leaky_relu(x, slope)
+}
+
+/// `shuffle.forward(x)`: `[B, C·r², H, W]` -> `[B, C, H·r, W·r]` with
+/// `y[b][c][h·r + i][w·r + j] = x[b][c·r² + i·r + j][h][w]` (Burn's and PyTorch's order).
+pub fn pixel_shuffle(shuffle: &PixelShuffle, x: Tensor<4>) -> Tensor<4> {
+    let r = shuffle.upscale_factor;
+    let dims = x.dims();
+    if r == 0 || !dims[1].is_multiple_of(r * r) {
+        return shuffle.forward(x);
+    }
+    match x.device().as_dispatch() {
+        #[cfg(feature = "autodiff")]
+        DispatchDevice::Autodiff(inner) if matches!(**inner, DispatchDevice::Flex(_)) => {
+            autodiff::pixel_shuffle(shuffle, x, r)
+        }
+        DispatchDevice::Flex(_) => match x.clone().try_into_primitive::<Flex>() {
+            Ok(t) => match flex_shuffle(t, r, dims) {
+                Some(y) => Tensor::from_primitive::<Flex>(y),
+                None => shuffle.forward(x),
+            },
+            Err(_) => shuffle.forward(x),
+        },
+        #[allow(unreachable_patterns)]
+        _ => shuffle.forward(x),
+    }
+}
+
+/// The output shape of a pixel shuffle by `r` of `[b, c, h, w]`.
+fn shuffled([b, c, h, w]: [usize; 4], r: usize) -> [usize; 4] {
+    [b, c / (r * r), h * r, w * r]
+}
+
+/// The pixel shuffle (`back == false`: `x` -> `y`) or its inverse (`back`: `y` -> `x`), for an
+/// input of shape `dims`; `src` and the result are in the direction's own layout.
+fn permute(src: &[f32], dims: [usize; 4], r: usize, back: bool) -> Vec<f32> {
+    let [_, c, h, w] = dims;
+    let co = c / (r * r);
+    let img = c * h * w;
+    let mut dst = vec![0.0f32; src.len()];
+    // One image per call, spread over threads.
+    crate::fastconv::per_group(&mut dst, img, 1, |bi, _, dst, _, _| {
+        let src = &src[bi * img..][..img];
+        for ci in 0..co {
+            for hy in 0..h {
+                for i in 0..r {
+                    let row = (ci * h * r + hy * r + i) * w * r;
+                    for j in 0..r {
+                        let plane = ((ci * r * r + i * r + j) * h + hy) * w;
+                        for wx in 0..w {
+                            let (yi, xi) = (row + wx * r + j, plane + wx);
+                            if back {
+                                dst[xi] = src[yi];
+                            } else {
+                                dst[yi] = src[xi];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+    dst
+}
+
+fn flex_shuffle(t: FlexTensor, r: usize, dims: [usize; 4]) -> Option<FlexTensor> {
+    let t = contiguous(t);
+    let y = permute(f32_tensor(&t)?, dims, r, false);
+    Some(FlexTensor::from_data(TensorData::new(y, shuffled(dims, r))))
 }
 
 /// `tanh(x)` elementwise; any shape.
@@ -139,6 +212,41 @@ mod autodiff {
             let dx = FlexTensor::from_data(TensorData::new(dx, shape));
             grads.register::<Flex>(parent.id, dx);
         }
+    }
+
+    #[derive(Debug)]
+    struct Shuffle;
+
+    impl Backward<Flex, 1> for Shuffle {
+        /// The input's shape and the factor.
+        type State = ([usize; 4], usize);
+
+        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let [parent] = ops.parents;
+            let dy = contiguous(grads.consume::<Flex>(&ops.node));
+            let Some(parent) = parent else { return };
+            let (dims, r) = ops.state;
+            let dx = permute(f32_tensor(&dy).expect("f32 gradient"), dims, r, true);
+            grads.register::<Flex>(parent.id, FlexTensor::from_data(TensorData::new(dx, dims)));
+        }
+    }
+
+    pub(super) fn pixel_shuffle(shuffle: &PixelShuffle, x: Tensor<4>, r: usize) -> Tensor<4> {
+        let dims = x.dims();
+        let xa = match x.clone().try_into_primitive::<Ad>() {
+            Ok(xa) if xa.primitive().dtype() == DType::F32 => xa,
+            _ => return shuffle.forward(x),
+        };
+        let y = flex_shuffle(xa.primitive().clone(), r, dims).expect("f32 checked above");
+        let out = match Shuffle
+            .prepare::<NoCheckpointing>([xa.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((dims, r), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        };
+        Tensor::from_primitive::<Ad>(out)
     }
 
     #[derive(Debug)]
@@ -296,6 +404,31 @@ mod tests {
         // Plain Flex (the page, `generate`) takes the same kernel.
         let plain = tanh(x0.inner());
         plain.into_data().assert_approx_eq::<f32>(&y_fast, tol);
+    }
+
+    #[test]
+    fn pixel_shuffle_and_its_gradient_are_burns_exactly() {
+        let ad = Device::flex().autodiff();
+        for (r, dims) in [(2, [2, 8, 5, 3]), (3, [1, 18, 2, 4]), (1, [2, 3, 4, 4])] {
+            let shuffle = burn::nn::PixelShuffleConfig::new(r).init();
+            let x0 = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &ad);
+            let w = Tensor::<4>::random(shuffled(dims, r), Distribution::Normal(0.0, 1.0), &ad);
+            let run = |fast: bool| {
+                let x = x0.clone().detach().require_grad();
+                let y = if fast {
+                    pixel_shuffle(&shuffle, x.clone())
+                } else {
+                    shuffle.forward(x.clone())
+                };
+                let grads = (y.clone() * w.clone()).sum().backward();
+                (y.into_data(), x.grad(&grads).expect("x grad").into_data())
+            };
+            let ((y_fast, g_fast), (y_burn, g_burn)) = (run(true), run(false));
+            assert_eq!(y_fast, y_burn, "r = {r}");
+            assert_eq!(g_fast, g_burn, "r = {r}");
+            // Plain Flex (the page) too.
+            assert_eq!(pixel_shuffle(&shuffle, x0.inner()).into_data(), y_burn);
+        }
     }
 
     #[test]

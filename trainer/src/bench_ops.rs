@@ -300,19 +300,24 @@ fn op_rows(b: usize, reps: usize, only: Option<&str>, device: &Device) -> Vec<Op
                 }),
             ));
         }
-    }
-    if keep("pixel_shuffle x2, 128 ch") {
-        rows.push(case(
-            "pixel_shuffle x2, 128 ch",
-            [b, 128, 16, 16],
-            reps,
-            device,
-            false,
-            Box::new(|_, _| {
-                let m = PixelShuffleConfig::new(2).init();
-                Box::new(move |x| m.forward(x))
-            }),
-        ));
+        let name = format!("pixel_shuffle x2, 128 ch{tag}");
+        if keep(&name) {
+            rows.push(case(
+                &name,
+                [b, 128, 16, 16],
+                reps,
+                device,
+                false,
+                Box::new(move |_, _| {
+                    let m = PixelShuffleConfig::new(2).init();
+                    if burn_op {
+                        Box::new(move |x| m.forward(x))
+                    } else {
+                        Box::new(move |x| fastact::pixel_shuffle(&m, x))
+                    }
+                }),
+            ));
+        }
     }
     if keep("linear 150->16384 (G dense)") {
         rows.push(case(
