@@ -371,7 +371,7 @@ mod tests {
     fn every_op_runs_and_backward_costs_more_than_nothing() {
         let report = run(2, 1, None, &Device::flex());
         assert!(report.peak_gflops > 0.0 && report.matmul.len() == 3);
-        assert_eq!(report.ops.len(), 22);
+        assert_eq!(report.ops.len(), 23);
         for r in report.ops {
             assert!(r.forward_ms > 0.0 && r.forward_backward_ms > 0.0, "{r:?}");
             assert!(
