@@ -27,9 +27,7 @@ use burn_flex::FlexTensor;
 /// `max(x, 0) + slope · min(x, 0)` elementwise; any shape.
 pub fn leaky_relu<const D: usize>(x: Tensor<D>, slope: f64) -> Tensor<D> {
     #[cfg(feature = "autodiff")]
-    if matches!(x.device().as_dispatch(), DispatchDevice::Autodiff(inner)
-        if matches!(**inner, DispatchDevice::Flex(_)))
-    {
+    if on_autodiff_flex(&x) {
         return autodiff::leaky_relu(x, slope);
     }
     activation::leaky_relu(x, slope)
@@ -43,21 +41,11 @@ pub fn pixel_shuffle(shuffle: &PixelShuffle, x: Tensor<4>) -> Tensor<4> {
     if r == 0 || !dims[1].is_multiple_of(r * r) {
         return shuffle.forward(x);
     }
-    match x.device().as_dispatch() {
-        #[cfg(feature = "autodiff")]
-        DispatchDevice::Autodiff(inner) if matches!(**inner, DispatchDevice::Flex(_)) => {
-            autodiff::pixel_shuffle(shuffle, x, r)
-        }
-        DispatchDevice::Flex(_) => match x.clone().try_into_primitive::<Flex>() {
-            Ok(t) => match flex_shuffle(t, r, dims) {
-                Some(y) => Tensor::from_primitive::<Flex>(y),
-                None => shuffle.forward(x),
-            },
-            Err(_) => shuffle.forward(x),
-        },
-        #[allow(unreachable_patterns)]
-        _ => shuffle.forward(x),
+    #[cfg(feature = "autodiff")]
+    if on_autodiff_flex(&x) {
+        return autodiff::pixel_shuffle(shuffle, x, r);
     }
+    on_flex(x, |t| flex_shuffle(t, r, dims), |x| shuffle.forward(x))
 }
 
 /// The output shape of a pixel shuffle by `r` of `[b, c, h, w]`.
@@ -105,20 +93,36 @@ fn flex_shuffle(t: FlexTensor, r: usize, dims: [usize; 4]) -> Option<FlexTensor>
 
 /// `tanh(x)` elementwise; any shape.
 pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    match x.device().as_dispatch() {
-        #[cfg(feature = "autodiff")]
-        DispatchDevice::Autodiff(inner) if matches!(**inner, DispatchDevice::Flex(_)) => {
-            autodiff::tanh(x)
-        }
-        DispatchDevice::Flex(_) => match x.clone().try_into_primitive::<Flex>() {
-            Ok(t) => match flex_tanh(t) {
-                Some(y) => Tensor::from_primitive::<Flex>(y),
-                None => activation::tanh(x),
-            },
-            Err(_) => activation::tanh(x),
-        },
+    #[cfg(feature = "autodiff")]
+    if on_autodiff_flex(&x) {
+        return autodiff::tanh(x);
+    }
+    on_flex(x, flex_tanh, activation::tanh)
+}
+
+/// Whether `x` lives on Flex under autodiff (where the autodiff nodes below apply).
+#[cfg(feature = "autodiff")]
+pub(crate) fn on_autodiff_flex<const D: usize>(x: &Tensor<D>) -> bool {
+    matches!(x.device().as_dispatch(), DispatchDevice::Autodiff(inner)
+        if matches!(**inner, DispatchDevice::Flex(_)))
+}
+
+/// `flex(x)` on the plain Flex device, `burn(x)` (Burn's op) on other devices or where `flex`
+/// declines (not f32).
+fn on_flex<const D: usize>(
+    x: Tensor<D>,
+    flex: impl FnOnce(FlexTensor) -> Option<FlexTensor>,
+    burn: impl FnOnce(Tensor<D>) -> Tensor<D>,
+) -> Tensor<D> {
+    let done = match x.device().as_dispatch() {
+        DispatchDevice::Flex(_) => x.clone().try_into_primitive::<Flex>().ok().and_then(flex),
+        // Unreachable where Flex is the only backend compiled in (the page's CPU module).
         #[allow(unreachable_patterns)]
-        _ => activation::tanh(x),
+        _ => None,
+    };
+    match done {
+        Some(y) => Tensor::from_primitive::<Flex>(y),
+        None => burn(x),
     }
 }
 

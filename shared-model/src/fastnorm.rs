@@ -15,8 +15,6 @@
 
 #[cfg(feature = "autodiff")]
 use crate::fastconv::{lanes_sum, per_group};
-#[cfg(feature = "autodiff")]
-use burn::backend::DispatchDevice;
 use burn::nn::BatchNorm;
 use burn::prelude::*;
 
@@ -26,10 +24,7 @@ use burn::prelude::*;
 /// - returns `[N, C, H, W]`
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "autodiff")]
-    if bn.training.is_enabled()
-        && matches!(x.device().as_dispatch(), DispatchDevice::Autodiff(inner)
-            if matches!(**inner, DispatchDevice::Flex(_)))
-    {
+    if bn.training.is_enabled() && crate::fastact::on_autodiff_flex(&x) {
         return match autodiff::run(bn, x) {
             Ok(y) => y,
             Err(x) => bn.forward(x),

@@ -298,6 +298,25 @@ impl Layout {
     fn pos(&self, ch: usize) -> usize {
         self.tiles * ch + 16
     }
+    /// Where images lie in the zero-padded input buffers (`[n, ph, pw, ch]`, one row and column
+    /// of padding on top and left).
+    fn padded(&self) -> Window {
+        Window {
+            rows: self.ph,
+            cols: self.pw,
+            y0: 1,
+            x0: 1,
+        }
+    }
+    /// Where images lie in the output-side buffers, whole tiles (`[n, th·T, tw·T, ch]`).
+    fn tiled(&self) -> Window {
+        Window {
+            rows: self.th * T,
+            cols: self.tw * T,
+            y0: 0,
+            x0: 0,
+        }
+    }
     /// `(image, tile row, tile column)` of tile `t`.
     fn tile(&self, t: usize) -> (usize, usize, usize) {
         (t / (self.th * self.tw), t / self.tw % self.th, t % self.tw)
@@ -402,35 +421,7 @@ macro_rules! by_lanes {
     }};
 }
 
-/// Images `i0..i0 + n` of `x` (`[images, c, h, w]`) as zero-padded channels-last
-/// `[n, ph, pw, c]`.
-#[inline(always)]
-fn pad_channels_last_impl(g: &Geom, l: &Layout, x: &[f32], i0: usize, n: usize, xp: &mut [f32]) {
-    let (c, plane) = (g.c, g.h * g.w);
-    for b in 0..n {
-        let img = &x[(i0 + b) * c * plane..][..c * plane];
-        let xb = &mut xp[b * l.ph * l.pw * c..][..l.ph * l.pw * c];
-        // The border: row 0, rows h+1.., and columns 0 and w+1.. of the others.
-        xb[..l.pw * c].fill(0.0);
-        xb[(g.h + 1) * l.pw * c..].fill(0.0);
-        for y in 1..=g.h {
-            let row = &mut xb[y * l.pw * c..][..l.pw * c];
-            row[..c].fill(0.0);
-            row[(g.w + 1) * c..].fill(0.0);
-        }
-        // Eight channels at a time through all rows: eight planes read in step stay in
-        // different cache sets (all channels of one row, a plane apart, thrash one set).
-        for c0 in (0..c).step_by(8) {
-            let cn = 8.min(c - c0);
-            for y in 0..g.h {
-                let dst = &mut xb[((y + 1) * l.pw + 1) * c + c0..];
-                transpose(&img[c0 * plane + y * g.w..], plane, dst, c, cn, g.w);
-            }
-        }
-    }
-}
-
-/// `v[ξ][t] = (Bᵀ · X_t · B)_ξ` over channel vectors: `xp` from [`pad_channels_last`], `v` is
+/// `v[ξ][t] = (Bᵀ · X_t · B)_ξ` over channel vectors: `xp` from [`channels_last`] at [`Layout::padded`], `v` is
 /// `[POS, tiles, c]`.
 #[inline(always)]
 fn input_transform_impl(l: &Layout, c: usize, xp: &[f32], v: &mut [f32]) {
@@ -462,7 +453,7 @@ fn input_transform_impl(l: &Layout, c: usize, xp: &[f32], v: &mut [f32]) {
 #[inline(always)]
 #[allow(clippy::needless_range_loop)] // `i` is the output row as well as the column index
 fn output_transform_impl(l: &Layout, m: usize, mo: &[f32], bias: Option<&[f32]>, yo: &mut [f32]) {
-    let (rows, cols) = (l.th * T, l.tw * T);
+    let Window { rows, cols, .. } = l.tiled();
     by_lanes!(m, l.tiles, N,
         (mut cs, mut ms) = ([[[0.0f32; N]; T]; A], [[0.0f32; N]; A]);
         |t, ck| {
@@ -509,7 +500,7 @@ struct Window {
 #[inline(always)]
 fn channels_first_impl(g: &Geom, ch: usize, n: usize, src: &[f32], at: Window, dst: &mut [f32]) {
     let plane = g.h * g.w;
-    // Eight channels at a time through all rows (see `pad_channels_last_impl`).
+    // Eight channels at a time through all rows (see `channels_last_impl`).
     for b in 0..n {
         for c0 in (0..ch).step_by(8) {
             let cn = 8.min(ch - c0);
@@ -522,41 +513,47 @@ fn channels_first_impl(g: &Geom, ch: usize, n: usize, src: &[f32], at: Window, d
     }
 }
 
-/// Images `i0..i0 + n` of `dy` (`[images, m, h, w]`) as channels-last `[n, th·T, tw·T, m]`,
-/// zero beyond the image.
+/// Images `i0..i0 + n` of `src` (`[images, ch, h, w]`) into channels-last `dst` at `at` (see
+/// [`Window`]), zero everywhere outside the images.
 #[inline(always)]
-fn grad_channels_last_impl(
+fn channels_last_impl(
     g: &Geom,
-    l: &Layout,
-    m: usize,
-    dy: &[f32],
+    ch: usize,
+    src: &[f32],
     i0: usize,
     n: usize,
-    dyp: &mut [f32],
+    at: Window,
+    dst: &mut [f32],
 ) {
-    let (rows, cols, plane) = (l.th * T, l.tw * T, g.h * g.w);
+    let plane = g.h * g.w;
+    let row = at.cols * ch;
     for b in 0..n {
-        let img = &dy[(i0 + b) * m * plane..][..m * plane];
-        let db = &mut dyp[b * rows * cols * m..][..rows * cols * m];
-        db[g.h * cols * m..].fill(0.0);
-        for y in 0..g.h {
-            db[(y * cols + g.w) * m..(y + 1) * cols * m].fill(0.0);
+        let img = &src[(i0 + b) * ch * plane..][..ch * plane];
+        let db = &mut dst[b * at.rows * row..][..at.rows * row];
+        // The border: rows above and below the image, columns left and right of it.
+        db[..at.y0 * row].fill(0.0);
+        db[(at.y0 + g.h) * row..].fill(0.0);
+        for y in at.y0..at.y0 + g.h {
+            let r = &mut db[y * row..][..row];
+            r[..at.x0 * ch].fill(0.0);
+            r[(at.x0 + g.w) * ch..].fill(0.0);
         }
-        // Eight channels at a time through all rows (see `pad_channels_last_impl`).
-        for c0 in (0..m).step_by(8) {
-            let cn = 8.min(m - c0);
+        // Eight channels at a time through all rows: eight planes read in step stay in
+        // different cache sets (all channels of one row, a plane apart, thrash one set).
+        for c0 in (0..ch).step_by(8) {
+            let cn = 8.min(ch - c0);
             for y in 0..g.h {
-                let d = &mut db[y * cols * m + c0..];
-                transpose(&img[c0 * plane + y * g.w..], plane, d, m, cn, g.w);
+                let d = &mut db[((y + at.y0) * at.cols + at.x0) * ch + c0..];
+                transpose(&img[c0 * plane + y * g.w..], plane, d, ch, cn, g.w);
             }
         }
     }
 }
 
-/// `dm[ξ][t] = (A · dY_t · Aᵀ)_ξ`: `dyp` from [`grad_channels_last`], `dm` is `[POS, tiles, m]`.
+/// `dm[ξ][t] = (A · dY_t · Aᵀ)_ξ`: `dyp` from [`channels_last`] at [`Layout::tiled`], `dm` is `[POS, tiles, m]`.
 #[inline(always)]
 fn grad_output_transform_impl(l: &Layout, m: usize, dyp: &[f32], dm: &mut [f32]) {
-    let (rows, cols) = (l.th * T, l.tw * T);
+    let Window { rows, cols, .. } = l.tiled();
     by_lanes!(m, l.tiles, N,
         (mut cs, mut ys, mut zs) = ([[[0.0f32; N]; A]; T], [[0.0f32; N]; T], [[0.0f32; N]; T]);
         |t, ck| {
@@ -611,8 +608,8 @@ fn grad_input_transform_impl(l: &Layout, c: usize, dv: &[f32], dxp: &mut [f32]) 
 }
 
 simd_dispatch! {
-    fn pad_channels_last(g: &Geom, l: &Layout, x: &[f32], i0: usize, n: usize, xp: &mut [f32])
-        => pad_channels_last_impl
+    fn channels_last(g: &Geom, ch: usize, src: &[f32], i0: usize, n: usize, at: Window,
+        dst: &mut [f32]) => channels_last_impl
 }
 simd_dispatch! {
     fn input_transform(l: &Layout, c: usize, xp: &[f32], v: &mut [f32]) => input_transform_impl
@@ -624,10 +621,6 @@ simd_dispatch! {
 simd_dispatch! {
     fn channels_first(g: &Geom, ch: usize, n: usize, src: &[f32], at: Window, dst: &mut [f32])
         => channels_first_impl
-}
-simd_dispatch! {
-    fn grad_channels_last(g: &Geom, l: &Layout, m: usize, dy: &[f32], i0: usize, n: usize,
-        dyp: &mut [f32]) => grad_channels_last_impl
 }
 simd_dispatch! {
     fn grad_output_transform(l: &Layout, m: usize, dyp: &[f32], dm: &mut [f32])
@@ -663,7 +656,7 @@ pub(super) fn forward(
     let fold = group_images(g, m, images);
     per_group(&mut y, m * g.h * g.w, fold, |i0, n, yg, scratch, par| {
         let l = Layout::new(g, n);
-        let (rows, cols) = (l.th * T, l.tw * T);
+        let Window { rows, cols, .. } = l.tiled();
         let [xp, v, mo, yo] = split(
             scratch,
             [
@@ -673,7 +666,7 @@ pub(super) fn forward(
                 n * rows * cols * m,
             ],
         );
-        pad_channels_last(g, &l, x, i0, n, xp);
+        channels_last(g, c, x, i0, n, l.padded(), xp);
         input_transform(&l, c, xp, v);
         for xi in 0..POS {
             gemm(
@@ -689,13 +682,7 @@ pub(super) fn forward(
             );
         }
         output_transform(&l, m, mo, bias, yo);
-        let at = Window {
-            rows,
-            cols,
-            y0: 0,
-            x0: 0,
-        };
-        channels_first(g, m, n, yo, at, yg);
+        channels_first(g, m, n, yo, l.tiled(), yg);
     });
     y
 }
@@ -756,7 +743,7 @@ pub(super) fn backward(
             while i < end {
                 let n = fold.min(end - i);
                 let l = Layout::new(g, n);
-                let (rows, cols) = (l.th * T, l.tw * T);
+                let Window { rows, cols, .. } = l.tiled();
                 let [dyp, dm, xp, v] = split(
                     scratch,
                     [
@@ -766,7 +753,7 @@ pub(super) fn backward(
                         POS * l.pos(c),
                     ],
                 );
-                grad_channels_last(g, &l, m, dy, i, n, dyp);
+                channels_last(g, m, dy, i, n, l.tiled(), dyp);
                 grad_output_transform(&l, m, dyp, dm);
                 if let Some(u) = &u {
                     // dV_ξ = dM_ξ · U_ξ, then B dV Bᵀ added up into the padded input.
@@ -786,17 +773,12 @@ pub(super) fn backward(
                     }
                     xp.fill(0.0);
                     grad_input_transform(&l, c, dv, xp);
-                    let at = Window {
-                        rows: l.ph,
-                        cols: l.pw,
-                        y0: 1,
-                        x0: 1,
-                    };
-                    channels_first(g, c, n, xp, at, &mut dxg[(i - start) * img..]);
+                    let dxi = &mut dxg[(i - start) * img..];
+                    channels_first(g, c, n, xp, l.padded(), dxi);
                 }
                 if let Some(x) = x {
                     // dU_ξ += dM_ξᵀ · V_ξ.
-                    pad_channels_last(g, &l, x, i, n, xp);
+                    channels_last(g, c, x, i, n, l.padded(), xp);
                     input_transform(&l, c, xp, v);
                     for xi in 0..POS {
                         gemm(
