@@ -40,6 +40,19 @@ def ops(k, t):
     print("\n".join(out))
 
 
+def rates(flop, kyara_s, torch_s, k, t):
+    """GFLOP, both sides' GFLOP/s (with % of their own matmul peak), and the time that work takes at
+    kyara's peak over PyTorch's time: three table cells, `-` where a side lacks the figures."""
+    if not flop or not k.get("peak_gflops") or not t.get("peak_gflops"):
+        return "- | - | -"
+    g = flop / 1e9
+    a, b = g / kyara_s, g / torch_s
+    return (
+        f"{g:.3g} | {a:.0f} ({100 * a / k['peak_gflops']:.0f} %) / {b:.0f} ({100 * b / t['peak_gflops']:.0f} %) | "
+        f"{g / k['peak_gflops'] / torch_s:.2f}x"
+    )
+
+
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--ops":
         return ops(json.load(open(sys.argv[2])), json.load(open(sys.argv[3])))
@@ -52,8 +65,9 @@ def main():
     out = [
         f"kyara threads: {k['threads']}, PyTorch {t['torch']} threads: {t['threads']}",
         "",
-        "| arch | loss | batch | G params | D params | kyara s/step | PyTorch s/step | kyara / PyTorch |",
-        "|---|---|---|---|---|---|---|---|",
+        "| arch | loss | batch | G params | D params | kyara s/step | PyTorch s/step | kyara / PyTorch "
+        "| GFLOP/step | GFLOP/s kyara / PyTorch (% of own peak) | at kyara's peak / PyTorch |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     bad = []
     for r in k["steps"]:
@@ -69,14 +83,34 @@ def main():
         out.append(
             f"| {r['arch']} | {r['loss']}{sn} | {r['batch']} | {r['g_params']} | {r['d_params']} | "
             f"{r['seconds_per_step']:.3f} | {p['seconds_per_step']:.3f} | "
-            f"{r['seconds_per_step'] / p['seconds_per_step']:.2f}x |"
+            f"{r['seconds_per_step'] / p['seconds_per_step']:.2f}x | "
+            f"{rates(p.get('flop_per_step'), r['seconds_per_step'], p['seconds_per_step'], k, t)} |"
         )
     fk = {(r["arch"], r["batch"]): r for r in t["forward"]}
-    out += ["", "| arch | G forward batch | kyara ms | PyTorch ms | kyara / PyTorch |", "|---|---|---|---|---|"]
+    out += [
+        "",
+        "| arch | G forward batch | kyara ms | PyTorch ms | kyara / PyTorch | GFLOP "
+        "| GFLOP/s kyara / PyTorch (% of own peak) | at kyara's peak / PyTorch |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in k["forward"]:
         p = fk.get((r["arch"], r["batch"]))
         if p:
-            out.append(f"| {r['arch']} | {r['batch']} | {r['ms']:.2f} | {p['ms']:.2f} | {r['ms'] / p['ms']:.2f}x |")
+            out.append(
+                f"| {r['arch']} | {r['batch']} | {r['ms']:.2f} | {p['ms']:.2f} | {r['ms'] / p['ms']:.2f}x | "
+                f"{rates(p.get('flop'), r['ms'] / 1e3, p['ms'] / 1e3, k, t)} |"
+            )
+    if k.get("peak_gflops") and t.get("peak_gflops"):
+        out += [
+            "",
+            f"matmul peak: kyara {k['peak_gflops']:.1f} GFLOP/s, PyTorch {t['peak_gflops']:.1f} GFLOP/s. "
+            "FLOPs are PyTorch's count of one step or forward (`torch.utils.flop_counter`'s formulas: "
+            "convolutions and matmuls, backward passes included); "
+            "the networks and steps are the same, except that kyara's WGAN-GP penalty runs three critic passes "
+            "where PyTorch runs a double backward. Over 100 % of peak means fewer multiplications than a direct "
+            "convolution (Winograd). The last column is the ratio kyara would reach doing that work at its "
+            "matmul peak.",
+        ]
     print("\n".join(out))
     if bad:
         sys.exit("parameter counts differ:\n  " + "\n  ".join(sorted(set(bad))))

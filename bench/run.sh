@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # kyara vs PyTorch on this machine, same networks, same batch, same thread count:
-#   bash bench/run.sh [--batch 64 --steps 3]
+#   bash bench/run.sh [--batch 64 --steps 3] [--arch dcgan] [--loss hinge]
 # Whole training steps and generator forwards, then single layers; tables in target/bench/*.md.
 # Needs Python 3 with bench/reference/requirements.txt installed (pip install -r ...).
 set -euo pipefail

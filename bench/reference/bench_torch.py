@@ -18,6 +18,10 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
+
+from ops_torch import matmul_gflops
 
 T = 22  # 12 hair + 10 eye colours, as in anime-faces-64 and kyara's synthetic bench data
 LATENT = 128
@@ -188,6 +192,24 @@ def one_hot_conds(b, gen):
     return c
 
 
+class FlopCount(TorchDispatchMode):
+    """Counts the FLOPs (2 x multiply-adds) of the convolutions and matmuls run inside it, with
+    PyTorch's own formulas (`torch.utils.flop_counter`), backward passes included. (`FlopCounterMode`
+    itself tracks modules with hooks that `autograd.grad` rejects.)"""
+
+    def __init__(self):
+        super().__init__()
+        self.flops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.flops += formula(*args, **kwargs, out_val=out)
+        return out
+
+
 def count(m):
     params = sum(p.numel() for p in m.parameters())
     buffers = sum(b.numel() for n, b in m.named_buffers() if "num_batches" not in n)
@@ -246,11 +268,17 @@ def bench_steps(arch, kind, sn, batch, warmup, steps):
         step()
         times.append(time.perf_counter() - t0)
     sps = statistics.median(times)
+    # One more step, counted: the multiply-adds (x2) of its convolutions and matmuls, backward
+    # passes included (WGAN-GP's double backward too), the step's useful work.
+    counter = FlopCount()
+    with counter:
+        step()
     return {
         "arch": arch, "loss": kind, "spectral_norm": sn, "batch": batch,
         "g_params": counts[0][0], "g_buffers": counts[0][1],
         "d_params": counts[1][0], "d_buffers": counts[1][1],
         "seconds_per_step": sps, "images_per_second": batch / sps,
+        "flop_per_step": counter.flops,
     }
 
 
@@ -268,8 +296,25 @@ def bench_forward(arch, b, warmup):
             t0 = time.perf_counter()
             g(z, c)
             ms.append((time.perf_counter() - t0) * 1e3)
+    # Counted outside inference mode, whose tensors bypass Python dispatch modes.
+    counter = FlopCount()
+    with torch.no_grad(), counter:
+        g(z, c)
     m = statistics.median(ms)
-    return {"arch": arch, "batch": b, "ms": m, "ms_per_image": m / b}
+    return {"arch": arch, "batch": b, "ms": m, "ms_per_image": m / b, "flop": counter.flops}
+
+
+ARCHS = ["resnet-cgan", "dcgan"]
+LOSSES = ["hinge", "non-saturating", "wgan-gp"]
+
+
+def pick(ap, flag, given, known):
+    """The values of a repeatable, comma-separated option (all of `known` if none), checked."""
+    chosen = [v.strip() for g in given for v in g.split(",") if v.strip()]
+    for v in chosen:
+        if v not in known:
+            ap.error(f"{flag}: unknown value '{v}' (expected one of: {', '.join(known)})")
+    return [k for k in known if k in chosen] if chosen else known
 
 
 def main():
@@ -279,11 +324,17 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--json")
+    # As `trainer bench`: repeat or comma-separate; default all.
+    ap.add_argument("--arch", action="append", default=[], help=f"only these: {', '.join(ARCHS)}")
+    ap.add_argument("--loss", action="append", default=[], help=f"only these: {', '.join(LOSSES)}")
     a = ap.parse_args()
+    archs, losses = pick(ap, "--arch", a.arch, ARCHS), pick(ap, "--loss", a.loss, LOSSES)
     torch.set_num_threads(a.threads)
     rows, fwd = [], []
-    for arch in ["resnet-cgan", "dcgan"]:
+    for arch in archs:
         for kind, sn in [("hinge", False), ("non-saturating", False), ("wgan-gp", False), ("hinge", True)]:
+            if kind not in losses:
+                continue
             r = bench_steps(arch, kind, sn, a.batch, a.warmup, a.steps)
             print(f"{arch} {kind}{' +SN' if sn else ''}: {r['seconds_per_step']:.3f} s/step", flush=True)
             rows.append(r)
@@ -291,7 +342,12 @@ def main():
             r = bench_forward(arch, b, a.warmup)
             print(f"{arch} forward batch {b}: {r['ms']:.2f} ms", flush=True)
             fwd.append(r)
-    report = {"torch": torch.__version__, "threads": torch.get_num_threads(), "steps": rows, "forward": fwd}
+    peak = max(g for _, g in matmul_gflops(5))
+    print(f"matmul peak: {peak:.1f} GFLOP/s", flush=True)
+    report = {
+        "torch": torch.__version__, "threads": torch.get_num_threads(), "peak_gflops": peak,
+        "steps": rows, "forward": fwd,
+    }
     if a.json:
         with open(a.json + ".tmp", "w") as f:
             json.dump(report, f, indent=2)

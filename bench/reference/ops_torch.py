@@ -25,6 +25,15 @@ def timed(reps, f):
     return statistics.median(ms)
 
 
+def matmul_gflops(reps, sizes=(512, 1024, 2048)):
+    """`(n, GFLOP/s)` of `n x n` by `n x n` f32 matmuls, median of `reps`, as `trainer bench` measures."""
+    out = []
+    for n in sizes:
+        x, y = torch.randn(n, n), torch.randn(n, n)
+        out.append((n, 2 * n**3 / (timed(reps, lambda: x @ y) * 1e6)))
+    return out
+
+
 def case(op, shape, layer, reps):
     x = torch.randn(*shape)
     with torch.no_grad():
@@ -67,10 +76,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     b, r = a.batch, 10
-    matmul = []
-    for n in (512, 1024, 2048):
-        x, y = torch.randn(n, n), torch.randn(n, n)
-        matmul.append((n, 2 * n**3 / (timed(r, lambda: x @ y) * 1e6)))
+    matmul = matmul_gflops(r)
     print("matmul GFLOP/s:", ", ".join(f"{n}: {g:.1f}" for n, g in matmul), flush=True)
     rows = [
         case("conv2d 3x3 64->64 (G trunk)", (b, 64, 16, 16), nn.Conv2d(64, 64, 3, padding=1), r),

@@ -30,6 +30,8 @@ pub struct BenchOptions {
     pub archs: Vec<&'static str>,
     /// Losses to run (empty = all).
     pub losses: Vec<LossKind>,
+    /// Sizes `n` of the `n x n` matmuls that measure the machine's peak (empty = none).
+    pub peak_sizes: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -57,6 +59,9 @@ pub struct ForwardRow {
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
     pub threads: usize,
+    /// Best GFLOP/s of a square f32 matmul on this device (0 if not measured): what the steps'
+    /// GFLOP/s are set against.
+    pub peak_gflops: f64,
     pub steps: Vec<StepRow>,
     pub forward: Vec<ForwardRow>,
 }
@@ -218,8 +223,11 @@ pub fn run(opts: &BenchOptions, device: &Device) -> Result<BenchReport> {
             });
         }
     }
+    // After the steps, so a slow peak measurement can't warm or cool them.
+    let peak = crate::bench_ops::matmul_gflops(&opts.peak_sizes, 5, device);
     Ok(BenchReport {
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        peak_gflops: peak.iter().map(|m| m.1).fold(0.0, f64::max),
         steps,
         forward,
     })
@@ -241,6 +249,12 @@ pub fn markdown(r: &BenchReport) -> String {
             row.d_params,
             row.seconds_per_step,
             row.images_per_second
+        ));
+    }
+    if r.peak_gflops > 0.0 {
+        s.push_str(&format!(
+            "\nmatmul peak: {:.1} GFLOP/s\n",
+            r.peak_gflops
         ));
     }
     s.push_str("\n| arch | G forward batch | ms | ms/image |\n|---|---|---|---|\n");
@@ -282,6 +296,7 @@ mod tests {
             forward_batches: vec![1],
             archs: vec![shared_model::ARCH_DCGAN],
             losses: vec![LossKind::Hinge],
+            peak_sizes: vec![32],
         };
         let r = run(&opts, &Device::flex()).unwrap();
         let cases: Vec<(&str, &str, bool)> = r
@@ -293,5 +308,6 @@ mod tests {
         assert!(r.steps.iter().all(|s| s.seconds_per_step > 0.0));
         assert_eq!(r.forward.len(), 1);
         assert_eq!(r.forward[0].arch, "dcgan");
+        assert!(r.peak_gflops > 0.0);
     }
 }

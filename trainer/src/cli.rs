@@ -633,6 +633,7 @@ fn bench(a: BenchArgs) -> Result<()> {
             })
             .collect(),
         losses: a.loss.clone(),
+        peak_sizes: vec![512, 1024, 2048],
     };
     let report = crate::bench::run(&opts, &device)?;
     println!("{}", crate::bench::markdown(&report));
