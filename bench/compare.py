@@ -3,7 +3,11 @@ with kyara/PyTorch ratios, after checking that both sides built networks of the 
 With `--ops`, merges `trainer bench --ops --json` and `bench/reference/ops_torch.py --json` instead.
 
     python3 bench/compare.py kyara.json torch.json
+    python3 bench/compare.py kyara.1.json torch.1.json kyara.2.json torch.2.json ...
     python3 bench/compare.py --ops kyara_ops.json torch_ops.json
+
+With several pairs (rounds, each kyara then PyTorch), the first pair's tables come first, then the
+range over the rounds of each side's time and of the ratio taken within each round.
 """
 
 import json
@@ -53,13 +57,55 @@ def rates(flop, kyara_s, torch_s, k, t):
     )
 
 
+def span(v, fmt):
+    """`min–max` of `v` (one value if they are equal)."""
+    lo, hi = fmt.format(min(v)), fmt.format(max(v))
+    return lo if lo == hi else f"{lo}–{hi}"
+
+
+def over_rounds(pairs):
+    """Per case: each side's range over the rounds, and the range and median of the per-round ratios."""
+    key = lambda r: (r["arch"], r["loss"], r["spectral_norm"])
+    cases = {}
+    for k, t in pairs:
+        tk = {key(r): r for r in t["steps"]}
+        for r in k["steps"]:
+            if key(r) in tk:
+                cases.setdefault(("step",) + key(r), []).append((r["seconds_per_step"], tk[key(r)]["seconds_per_step"]))
+        fk = {(r["arch"], r["batch"]): r for r in t["forward"]}
+        for r in k["forward"]:
+            p = fk.get((r["arch"], r["batch"]))
+            if p:
+                cases.setdefault(("forward", r["arch"], r["batch"]), []).append((r["ms"], p["ms"]))
+    out = [
+        "",
+        f"Over {len(pairs)} rounds (each: kyara, then PyTorch):",
+        "",
+        "| case | kyara | PyTorch | kyara / PyTorch per round | median ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for case, v in cases.items():
+        if case[0] == "step":
+            name, unit, fmt = f"{case[1]} {case[2]}{' + SN' if case[3] else ''} step", " s", "{:.3f}"
+        else:
+            name, unit, fmt = f"{case[1]} forward batch {case[2]}", " ms", "{:.2f}"
+        ratios = sorted(a / b for a, b in v)
+        med = ratios[len(ratios) // 2] if len(ratios) % 2 else (ratios[len(ratios) // 2 - 1] + ratios[len(ratios) // 2]) / 2
+        out.append(
+            f"| {name} | {span([a for a, _ in v], fmt)}{unit} | {span([b for _, b in v], fmt)}{unit} | "
+            f"{span(ratios, '{:.2f}')}x | {med:.2f}x |"
+        )
+    return out
+
+
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--ops":
         return ops(json.load(open(sys.argv[2])), json.load(open(sys.argv[3])))
-    if len(sys.argv) != 3:
-        sys.exit("usage: compare.py [--ops] KYARA_JSON TORCH_JSON")
-    k = json.load(open(sys.argv[1]))
-    t = json.load(open(sys.argv[2]))
+    files = sys.argv[1:]
+    if not files or len(files) % 2 or "--ops" in files:
+        sys.exit("usage: compare.py [--ops] KYARA_JSON TORCH_JSON [KYARA_JSON TORCH_JSON ...]")
+    pairs = [(json.load(open(a)), json.load(open(b))) for a, b in zip(files[::2], files[1::2])]
+    k, t = pairs[0]
     key = lambda r: (r["arch"], r["loss"], r["spectral_norm"])
     tk = {key(r): r for r in t["steps"]}
     out = [
@@ -111,6 +157,8 @@ def main():
             "convolution (Winograd). The last column is the ratio kyara would reach doing that work at its "
             "matmul peak.",
         ]
+    if len(pairs) > 1:
+        out += over_rounds(pairs)
     print("\n".join(out))
     if bad:
         sys.exit("parameter counts differ:\n  " + "\n  ".join(sorted(set(bad))))

@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # kyara vs PyTorch on this machine, same networks, same batch, same thread count:
 #   bash bench/run.sh [--batch 64 --steps 3] [--arch dcgan] [--loss hinge]
+#   ROUNDS=5 bash bench/run.sh   # five rounds (kyara then PyTorch each), with the ratios' range
 # Whole training steps and generator forwards, then single layers; tables in target/bench/*.md.
 # Needs Python 3 with bench/reference/requirements.txt installed (pip install -r ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${BENCH_OUT:-target/bench}
+rounds=${ROUNDS:-1}
 mkdir -p "$out"
 cargo build --release -p trainer
-target/release/trainer bench --json "$out/kyara.json" "$@" > "$out/kyara.md"
-python3 bench/reference/bench_torch.py --json "$out/torch.json" "$@"
-python3 bench/compare.py "$out/kyara.json" "$out/torch.json" | tee "$out/compare.md"
+pairs=()
+for ((r = 1; r <= rounds; r++)); do
+  target/release/trainer bench --json "$out/kyara.$r.json" "$@" > "$out/kyara.$r.md"
+  python3 bench/reference/bench_torch.py --json "$out/torch.$r.json" "$@"
+  pairs+=("$out/kyara.$r.json" "$out/torch.$r.json")
+done
+python3 bench/compare.py "${pairs[@]}" | tee "$out/compare.md"
 # Single layers (and each side's matmul peak), same order: kyara, then PyTorch.
 batch=64
 for ((i = 1; i <= $#; i++)); do [ "${!i}" = --batch ] && j=$((i + 1)) && batch=${!j}; done
