@@ -208,6 +208,9 @@ fn pick_even_blocks<const N: usize>(dst: &mut [f32], src: &[f32]) {
 /// then the buffer's interior is added to the image row.
 #[inline(always)]
 fn col2im_strided(g: &Geom, cols: &[f32], oy0: usize, rows: usize, x: &mut [f32], ld: usize) {
+    if g.sw == 2 && g.kw == 4 {
+        return col2im_s2k4(g, cols, oy0, rows, x, ld);
+    }
     let mut buf = vec![0.0f32; padded_width(g)];
     let ow = g.ow;
     for c in 0..g.c {
@@ -240,6 +243,102 @@ fn col2im_strided(g: &Geom, cols: &[f32], oy0: usize, rows: usize, x: &mut [f32]
                 }
             }
         }
+    }
+}
+
+/// [`col2im_strided`] for a horizontal stride of 2 and a 4-wide kernel (DCGAN's layers), by image
+/// row: the taps of every kernel row that reaches the row from this tile are summed into the row
+/// buffer, which is then added to the image once (not once per kernel row: that store was most
+/// of col2im's time in a DCGAN forward).
+#[inline(always)]
+fn col2im_s2k4(g: &Geom, cols: &[f32], oy0: usize, rows: usize, x: &mut [f32], ld: usize) {
+    if rows == 0 {
+        return;
+    }
+    let mut buf = vec![0.0f32; padded_width(g)];
+    let ow = g.ow;
+    // Image rows `oy·sh + ky - ph` reached from output rows `oy0..oy0 + rows`.
+    let lo = (oy0 * g.sh).saturating_sub(g.ph);
+    let hi = ((oy0 + rows - 1) * g.sh + g.kh)
+        .saturating_sub(g.ph)
+        .min(g.h);
+    for c in 0..g.c {
+        let plane = &mut x[c * g.h * g.w..(c + 1) * g.h * g.w];
+        let tap = |ky: usize, kx: usize, r: usize| {
+            &cols[((c * g.kh + ky) * g.kw + kx) * ld + r * ow..][..ow]
+        };
+        for iy in lo..hi {
+            let mut any = false;
+            for ky in 0..g.kh.min(iy + g.ph + 1) {
+                let t = iy + g.ph - ky;
+                let oy = t / g.sh;
+                if t % g.sh != 0 || oy < oy0 || oy >= oy0 + rows {
+                    continue;
+                }
+                let r = oy - oy0;
+                let taps = [tap(ky, 0, r), tap(ky, 1, r), tap(ky, 2, r), tap(ky, 3, r)];
+                if any {
+                    four_taps::<true>(&mut buf, taps);
+                } else {
+                    four_taps::<false>(&mut buf, taps);
+                    any = true;
+                }
+            }
+            if any {
+                let dst = &mut plane[iy * g.w..][..g.w];
+                for (d, v) in dst.iter_mut().zip(&buf[g.pw..]) {
+                    *d += v;
+                }
+            }
+        }
+    }
+}
+
+/// `buf[2i + kx] (+)= Σ_kx t[kx][i]` for a stride-2, 4-wide kernel, in one pass: even elements
+/// get `t0[i] + t2[i - 1]`, odd ones `t1[i] + t3[i - 1]`. Without `ADD` the rest of `buf` is
+/// zeroed, so every element is written and none read.
+#[inline(always)]
+fn four_taps<const ADD: bool>(buf: &mut [f32], t: [&[f32]; 4]) {
+    let put = |d: &mut f32, v: f32| {
+        if ADD { *d += v } else { *d = v }
+    };
+    let n = t[0].len();
+    if n == 0 {
+        if !ADD {
+            buf.fill(0.0);
+        }
+        return;
+    }
+    debug_assert!(buf.len() >= 2 * n + 2);
+    put(&mut buf[0], t[0][0]);
+    put(&mut buf[1], t[1][0]);
+    let (a, b, c, e) = (&t[0][1..n], &t[2][..n - 1], &t[1][1..n], &t[3][..n - 1]);
+    let mid = &mut buf[2..2 * n];
+    let mut i = 0;
+    macro_rules! blocks {
+        ($w:expr) => {
+            while i + $w <= n - 1 {
+                let d = &mut mid[2 * i..][..2 * $w];
+                let (a, b, c, e) = (&a[i..][..$w], &b[i..][..$w], &c[i..][..$w], &e[i..][..$w]);
+                for j in 0..$w {
+                    put(&mut d[2 * j], a[j] + b[j]);
+                    put(&mut d[2 * j + 1], c[j] + e[j]);
+                }
+                i += $w;
+            }
+        };
+    }
+    // Rows are 4 to 32 positions: full-width blocks, then half, then a short scalar tail.
+    blocks!(8);
+    blocks!(4);
+    for j in i..n - 1 {
+        put(&mut mid[2 * j], a[j] + b[j]);
+        put(&mut mid[2 * j + 1], c[j] + e[j]);
+    }
+    put(&mut buf[2 * n], t[2][n - 1]);
+    put(&mut buf[2 * n + 1], t[3][n - 1]);
+    if !ADD {
+        buf[2 * n + 2..].fill(0.0);
     }
 }
 
@@ -1491,6 +1590,71 @@ mod tests {
                             assert_eq!(ok, (lo..hi).collect::<Vec<_>>(), "{out} {s} {k} {pad} {n}");
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// col2im by brute force: every column element added onto the pixel it was read from.
+    fn scatter(g: &Geom, cols: &[f32], oy0: usize, rows: usize, ld: usize) -> Vec<f32> {
+        let mut x = vec![0.0f32; g.img()];
+        for c in 0..g.c {
+            for ky in 0..g.kh {
+                for kx in 0..g.kw {
+                    for r in 0..rows {
+                        for ox in 0..g.ow {
+                            let iy = ((oy0 + r) * g.sh + ky) as isize - g.ph as isize;
+                            let ix = (ox * g.sw + kx) as isize - g.pw as isize;
+                            if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
+                                continue;
+                            }
+                            let v = cols[((c * g.kh + ky) * g.kw + kx) * ld + r * g.ow + ox];
+                            x[(c * g.h + iy as usize) * g.w + ix as usize] += v;
+                        }
+                    }
+                }
+            }
+        }
+        x
+    }
+
+    #[test]
+    fn col2im_matches_a_scatter_for_every_tile() {
+        // Stride 2 with a 4-wide kernel takes `col2im_s2k4`; the others the general paths.
+        let mut rng = crate::SplitMix64::new(7);
+        for (h, w, k, s, p) in [
+            (8, 8, 4, 2, 1),
+            (9, 10, 4, 2, 1),
+            (7, 5, 4, 2, 0),
+            (6, 11, 4, 2, 2),
+            (4, 4, 4, 2, 1),
+            (9, 9, 3, 2, 1),
+            (6, 7, 3, 1, 1),
+        ] {
+            let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+            let g = Geom {
+                c: 2,
+                h,
+                w,
+                kh: k,
+                kw: k,
+                sh: s,
+                sw: s,
+                ph: p,
+                pw: p,
+                oh,
+                ow,
+            };
+            for (oy0, rows) in [(0, oh), (0, 1), (1, oh - 1), (oh - 1, 1)] {
+                let ld = rows * ow + 3;
+                let cols: Vec<f32> = (0..g.k() * ld)
+                    .map(|_| rng.next_f64() as f32 - 0.5)
+                    .collect();
+                let mut x = vec![0.0f32; g.img()];
+                col2im_add(&g, &cols, oy0, rows, &mut x, ld);
+                let want = scatter(&g, &cols, oy0, rows, ld);
+                for (a, b) in x.iter().zip(&want) {
+                    assert!((a - b).abs() < 1e-6, "{g:?} rows {oy0}+{rows}: {a} vs {b}");
                 }
             }
         }
