@@ -272,7 +272,7 @@ fn col2im_s2k4(g: &Geom, cols: &[f32], oy0: usize, rows: usize, x: &mut [f32], l
             for ky in 0..g.kh.min(iy + g.ph + 1) {
                 let t = iy + g.ph - ky;
                 let oy = t / g.sh;
-                if t % g.sh != 0 || oy < oy0 || oy >= oy0 + rows {
+                if !t.is_multiple_of(g.sh) || oy < oy0 || oy >= oy0 + rows {
                     continue;
                 }
                 let r = oy - oy0;
@@ -314,10 +314,11 @@ fn four_taps<const ADD: bool>(buf: &mut [f32], t: [&[f32]; 4]) {
     put(&mut buf[1], t[1][0]);
     let (a, b, c, e) = (&t[0][1..n], &t[2][..n - 1], &t[1][1..n], &t[3][..n - 1]);
     let mid = &mut buf[2..2 * n];
+    let pairs = n - 1;
     let mut i = 0;
     macro_rules! blocks {
         ($w:expr) => {
-            while i + $w <= n - 1 {
+            while i + $w <= pairs {
                 let d = &mut mid[2 * i..][..2 * $w];
                 let (a, b, c, e) = (&a[i..][..$w], &b[i..][..$w], &c[i..][..$w], &e[i..][..$w]);
                 for j in 0..$w {
@@ -331,7 +332,7 @@ fn four_taps<const ADD: bool>(buf: &mut [f32], t: [&[f32]; 4]) {
     // Rows are 4 to 32 positions: full-width blocks, then half, then a short scalar tail.
     blocks!(8);
     blocks!(4);
-    for j in i..n - 1 {
+    for j in i..pairs {
         put(&mut mid[2 * j], a[j] + b[j]);
         put(&mut mid[2 * j + 1], c[j] + e[j]);
     }
