@@ -611,7 +611,7 @@ fn inner_par(images: usize) -> Parallelism {
 
 /// Calls `f(first_image, images, out_chunk, scratch, parallelism)` for groups of `fold` images
 /// (the last may be smaller) of the `out.len() / stride` images, spread over threads; `scratch`
-/// is the thread's kept buffer ([`with_scratch`]).
+/// is a reusable per-thread buffer.
 pub(crate) fn per_group<F>(out: &mut [f32], stride: usize, fold: usize, f: F)
 where
     F: Fn(usize, usize, &mut [f32], &mut Vec<f32>, Parallelism) + Sync + Send,
@@ -621,19 +621,20 @@ where
     let images = out.len() / stride;
     let groups = images.div_ceil(fold);
     let par = inner_par(groups);
-    let call = |gi: usize, chunk: &mut [f32]| {
-        with_scratch(|scratch| f(gi * fold, chunk.len() / stride, chunk, scratch, par))
+    let call = |gi: usize, chunk: &mut [f32], scratch: &mut Vec<f32>| {
+        f(gi * fold, chunk.len() / stride, chunk, scratch, par)
     };
     #[cfg(feature = "parallel")]
     if groups > 1 && threads() > 1 {
         use rayon::prelude::*;
         out.par_chunks_mut(stride * fold)
             .enumerate()
-            .for_each(|(gi, chunk)| call(gi, chunk));
+            .for_each_init(Vec::new, |scratch, (gi, chunk)| call(gi, chunk, scratch));
         return;
     }
+    let mut scratch = Vec::new();
     for (gi, chunk) in out.chunks_mut(stride * fold).enumerate() {
-        call(gi, chunk);
+        call(gi, chunk, &mut scratch);
     }
 }
 
@@ -654,11 +655,9 @@ thread_local! {
 /// Runs `f` with this thread's scratch buffer, kept between calls so its pages are not zeroed
 /// again on every call (the Winograd backward pass's fixed groups: a fresh buffer per group was
 /// ~12 % of a layer, in `memset`). A nested call on the same thread (a parallel GEMM running
-/// another group while it waits) gets a fresh buffer. Every pass uses it (through
-/// [`per_group`], and the weight gradients' groups): with kept buffers in some passes and fresh
-/// ones in others, the fresh-buffer passes got 4-6x slower in `trainer bench --ops` (the DCGAN
-/// critic's 4x4-output layer's weight gradient: 14 -> 63-103 ms), with as many page faults
-/// and whatever glibc's malloc trim and mmap thresholds were; the cause was not found.
+/// another group while it waits) gets a fresh buffer. Not used by [`per_group`]: with it there,
+/// the im2col layers' weight gradients got 2-5x slower in `trainer bench --ops` (the DCGAN
+/// critic's 4x4-output layer: 16 -> 35-85 ms), for reasons not found.
 pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut scratch) => f(&mut scratch),
@@ -884,15 +883,14 @@ fn backward_weight(g: &Geom, images: usize, x: &[f32], dy: &[f32], m: usize) -> 
     // bit for bit).
     let group = |gi: usize, par: Parallelism| {
         let mut acc = vec![0.0f32; m * k];
+        let mut scratch = Vec::new();
         let (start, end) = (gi * images / groups, (gi + 1) * images / groups);
-        with_scratch(|scratch| {
-            let mut i = start;
-            while i < end {
-                let n = fold.min(end - i);
-                some(i, n, &mut acc, scratch, par);
-                i += n;
-            }
-        });
+        let mut i = start;
+        while i < end {
+            let n = fold.min(end - i);
+            some(i, n, &mut acc, &mut scratch, par);
+            i += n;
+        }
         acc
     };
     #[cfg(feature = "parallel")]
