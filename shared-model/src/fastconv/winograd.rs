@@ -654,39 +654,35 @@ pub(super) fn forward(
     let u = weight_transform(w, m, c);
     let mut y = vec![0.0f32; images * m * g.h * g.w];
     let fold = group_images(g, m, images);
-    // This thread's kept buffer, not `per_group`'s fresh one: zeroing fresh buffers was 2 % of
-    // a resnet-cgan step (`memset`). Every element read is written first.
-    per_group(&mut y, m * g.h * g.w, fold, |i0, n, yg, _, par| {
-        with_scratch(|scratch| {
-            let l = Layout::new(g, n);
-            let Window { rows, cols, .. } = l.tiled();
-            let [xp, v, mo, yo] = split(
-                scratch,
-                [
-                    n * l.ph * l.pw * c,
-                    POS * l.pos(c),
-                    POS * l.pos(m),
-                    n * rows * cols * m,
-                ],
+    per_group(&mut y, m * g.h * g.w, fold, |i0, n, yg, scratch, par| {
+        let l = Layout::new(g, n);
+        let Window { rows, cols, .. } = l.tiled();
+        let [xp, v, mo, yo] = split(
+            scratch,
+            [
+                n * l.ph * l.pw * c,
+                POS * l.pos(c),
+                POS * l.pos(m),
+                n * rows * cols * m,
+            ],
+        );
+        channels_last(g, c, x, i0, n, l.padded(), xp);
+        input_transform(&l, c, xp, v);
+        for xi in 0..POS {
+            gemm(
+                l.tiles,
+                m,
+                c,
+                &mut mo[xi * l.pos(m)..],
+                m,
+                false,
+                Mat::rows(&v[xi * l.pos(c)..], c),
+                Mat::transposed(&u[xi * m * c..], c),
+                par,
             );
-            channels_last(g, c, x, i0, n, l.padded(), xp);
-            input_transform(&l, c, xp, v);
-            for xi in 0..POS {
-                gemm(
-                    l.tiles,
-                    m,
-                    c,
-                    &mut mo[xi * l.pos(m)..],
-                    m,
-                    false,
-                    Mat::rows(&v[xi * l.pos(c)..], c),
-                    Mat::transposed(&u[xi * m * c..], c),
-                    par,
-                );
-            }
-            output_transform(&l, m, mo, bias, yo);
-            channels_first(g, m, n, yo, l.tiled(), yg);
-        })
+        }
+        output_transform(&l, m, mo, bias, yo);
+        channels_first(g, m, n, yo, l.tiled(), yg);
     });
     y
 }
