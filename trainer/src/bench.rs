@@ -252,10 +252,7 @@ pub fn markdown(r: &BenchReport) -> String {
         ));
     }
     if r.peak_gflops > 0.0 {
-        s.push_str(&format!(
-            "\nmatmul peak: {:.1} GFLOP/s\n",
-            r.peak_gflops
-        ));
+        s.push_str(&format!("\nmatmul peak: {:.1} GFLOP/s\n", r.peak_gflops));
     }
     s.push_str("\n| arch | G forward batch | ms | ms/image |\n|---|---|---|---|\n");
     for row in &r.forward {
