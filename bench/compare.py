@@ -11,7 +11,13 @@ range over the rounds of each side's time and of the ratio taken within each rou
 """
 
 import json
+import statistics
 import sys
+
+
+def key(r):
+    """A step row's case: architecture, loss, spectral norm."""
+    return r["arch"], r["loss"], r["spectral_norm"]
 
 
 def ops(k, t):
@@ -65,7 +71,6 @@ def span(v, fmt):
 
 def over_rounds(pairs):
     """Per case: each side's range over the rounds, and the range and median of the per-round ratios."""
-    key = lambda r: (r["arch"], r["loss"], r["spectral_norm"])
     cases = {}
     for k, t in pairs:
         tk = {key(r): r for r in t["steps"]}
@@ -90,7 +95,7 @@ def over_rounds(pairs):
         else:
             name, unit, fmt = f"{case[1]} forward batch {case[2]}", " ms", "{:.2f}"
         ratios = sorted(a / b for a, b in v)
-        med = ratios[len(ratios) // 2] if len(ratios) % 2 else (ratios[len(ratios) // 2 - 1] + ratios[len(ratios) // 2]) / 2
+        med = statistics.median(ratios)
         out.append(
             f"| {name} | {span([a for a, _ in v], fmt)}{unit} | {span([b for _, b in v], fmt)}{unit} | "
             f"{span(ratios, '{:.2f}')}x | {med:.2f}x |"
@@ -106,7 +111,6 @@ def main():
         sys.exit("usage: compare.py [--ops] KYARA_JSON TORCH_JSON [KYARA_JSON TORCH_JSON ...]")
     pairs = [(json.load(open(a)), json.load(open(b))) for a, b in zip(files[::2], files[1::2])]
     k, t = pairs[0]
-    key = lambda r: (r["arch"], r["loss"], r["spectral_norm"])
     tk = {key(r): r for r in t["steps"]}
     out = [
         f"kyara threads: {k['threads']}, PyTorch {t['torch']} threads: {t['threads']}",

@@ -203,55 +203,13 @@ fn pick_even_blocks<const N: usize>(dst: &mut [f32], src: &[f32]) {
     }
 }
 
-/// [`col2im_add_impl`] for horizontal strides > 1: each output row's taps are summed into a
-/// zero-padded row buffer over whole rows (stride 2: neighbouring taps as interleaved pairs),
-/// then the buffer's interior is added to the image row.
+/// [`col2im_add_impl`] for horizontal strides > 1, by image row: the taps of every kernel row that
+/// reaches the row from this tile are summed into a zero-padded row buffer over whole rows, which
+/// is then added to the image once (not once per kernel row: that store was most of col2im's time
+/// in a DCGAN forward). Stride 2 sums neighbouring taps as interleaved pairs, and a 4-wide kernel
+/// (DCGAN's layers) all four at once ([`four_taps`]).
 #[inline(always)]
 fn col2im_strided(g: &Geom, cols: &[f32], oy0: usize, rows: usize, x: &mut [f32], ld: usize) {
-    if g.sw == 2 && g.kw == 4 {
-        return col2im_s2k4(g, cols, oy0, rows, x, ld);
-    }
-    let mut buf = vec![0.0f32; padded_width(g)];
-    let ow = g.ow;
-    for c in 0..g.c {
-        let plane = &mut x[c * g.h * g.w..(c + 1) * g.h * g.w];
-        for ky in 0..g.kh {
-            let (ylo, yhi) = valid_range(g.oh, g.sh, ky, g.ph, g.h);
-            let tap =
-                |kx: usize, r: usize| &cols[((c * g.kh + ky) * g.kw + kx) * ld + r * ow..][..ow];
-            for r in 0..rows {
-                let oy = oy0 + r;
-                if oy < ylo || oy >= yhi {
-                    continue;
-                }
-                buf.fill(0.0);
-                let mut kx = 0;
-                while kx < g.kw {
-                    if g.sw == 2 && kx + 1 < g.kw {
-                        add_pairs(&mut buf[kx..kx + 2 * ow], tap(kx, r), tap(kx + 1, r));
-                        kx += 2;
-                    } else {
-                        for (ox, v) in tap(kx, r).iter().enumerate() {
-                            buf[ox * g.sw + kx] += v;
-                        }
-                        kx += 1;
-                    }
-                }
-                let dst = &mut plane[(oy * g.sh + ky - g.ph) * g.w..][..g.w];
-                for (d, v) in dst.iter_mut().zip(&buf[g.pw..]) {
-                    *d += v;
-                }
-            }
-        }
-    }
-}
-
-/// [`col2im_strided`] for a horizontal stride of 2 and a 4-wide kernel (DCGAN's layers), by image
-/// row: the taps of every kernel row that reaches the row from this tile are summed into the row
-/// buffer, which is then added to the image once (not once per kernel row: that store was most
-/// of col2im's time in a DCGAN forward).
-#[inline(always)]
-fn col2im_s2k4(g: &Geom, cols: &[f32], oy0: usize, rows: usize, x: &mut [f32], ld: usize) {
     if rows == 0 {
         return;
     }
@@ -276,13 +234,32 @@ fn col2im_s2k4(g: &Geom, cols: &[f32], oy0: usize, rows: usize, x: &mut [f32], l
                     continue;
                 }
                 let r = oy - oy0;
-                let taps = [tap(ky, 0, r), tap(ky, 1, r), tap(ky, 2, r), tap(ky, 3, r)];
-                if any {
-                    four_taps::<true>(&mut buf, taps);
+                if g.sw == 2 && g.kw == 4 {
+                    let taps = [tap(ky, 0, r), tap(ky, 1, r), tap(ky, 2, r), tap(ky, 3, r)];
+                    if any {
+                        four_taps::<true>(&mut buf, taps);
+                    } else {
+                        four_taps::<false>(&mut buf, taps);
+                    }
                 } else {
-                    four_taps::<false>(&mut buf, taps);
-                    any = true;
+                    if !any {
+                        buf.fill(0.0);
+                    }
+                    let mut kx = 0;
+                    while kx < g.kw {
+                        if g.sw == 2 && kx + 1 < g.kw {
+                            let pair = (tap(ky, kx, r), tap(ky, kx + 1, r));
+                            add_pairs(&mut buf[kx..kx + 2 * ow], pair.0, pair.1);
+                            kx += 2;
+                        } else {
+                            for (ox, v) in tap(ky, kx, r).iter().enumerate() {
+                                buf[ox * g.sw + kx] += v;
+                            }
+                            kx += 1;
+                        }
+                    }
                 }
+                any = true;
             }
             if any {
                 let dst = &mut plane[iy * g.w..][..g.w];
@@ -1624,7 +1601,7 @@ mod tests {
 
     #[test]
     fn col2im_matches_a_scatter_for_every_tile() {
-        // Stride 2 with a 4-wide kernel takes `col2im_s2k4`; the others the general paths.
+        // Stride 2 with a 4-wide kernel sums its taps with `four_taps`; the others by pairs or one by one.
         let mut rng = crate::SplitMix64::new(7);
         for (h, w, k, s, p) in [
             (8, 8, 4, 2, 1),
