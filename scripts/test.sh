@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Everything the project checks: Rust tests, the WebAssembly build, and the page in a real
-# browser compared against the native CLI.
+# Everything the project checks: formatting and lints, Rust tests, the WebAssembly build, and the
+# page in a real browser compared against the native CLI.
 #   scripts/test.sh
 # Needs: rustup, node >= 20 + npm, and Debian's chromium at /usr/bin/chromium (see .ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+
+echo "== cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== cargo test --workspace"
 cargo test --workspace

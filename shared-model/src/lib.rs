@@ -1,7 +1,7 @@
 //! kyara's networks, defined once.
 //!
 //! Everything that must agree between the native trainer and the browser lives here:
-//! the architectures ([`cgan`], [`dcgan`], behind [`arch`]), the tag vocabulary ([`vocab`]), the portable PRNG that turns a
+//! the architecture families ([`arch`]: one file each in `arch/`, one line in its list), the tag vocabulary ([`vocab`]), the portable PRNG that turns a
 //! seed into a latent ([`rng`]), the model card that travels with exported weights ([`card`]), the
 //! weights' storage format, float32 or float16 ([`weights`]) and
 //! the seed + tags -> pixels pipeline ([`sample`]). The trainer adds losses and optimisation; the
@@ -9,8 +9,6 @@
 
 pub mod arch;
 pub mod card;
-pub mod cgan;
-pub mod dcgan;
 pub mod error;
 pub mod fastact;
 pub mod fastconv;
@@ -21,12 +19,13 @@ pub mod tagger;
 pub mod vocab;
 pub mod weights;
 
+pub use arch::dcgan::{DcganDiscriminatorConfig, DcganGeneratorConfig};
+pub use arch::resnet_cgan::{ResnetCganDiscriminatorConfig, ResnetCganGeneratorConfig};
 pub use arch::{
-    ARCH_DCGAN, ARCH_RESNET, AnyDiscriminator, AnyGenerator, DiscriminatorSpec, GeneratorSpec,
+    AnyDiscriminator, AnyGenerator, DiscriminatorModule, DiscriminatorSpec, FamilyOptions,
+    GeneratorInput, GeneratorModule, GeneratorSizes, GeneratorSpec,
 };
 pub use card::ModelCard;
-pub use cgan::{Discriminator, DiscriminatorConfig, Generator, GeneratorConfig};
-pub use dcgan::{DcganDiscriminatorConfig, DcganGeneratorConfig};
 pub use error::ModelError;
 pub use rng::SplitMix64;
 pub use tagger::{LoadedTagger, Tagger, TaggerCard, TaggerConfig};

@@ -8,7 +8,7 @@ use burn::prelude::*;
 
 use crate::card::LoadedModel;
 use crate::vocab::parse_tags;
-use crate::{ModelError, SplitMix64, TagVocab};
+use crate::{GeneratorInput, ModelError, SplitMix64, TagVocab};
 
 /// Everything that decides one face.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,7 +90,7 @@ impl LoadedModel {
             TensorData::new(req.c.clone(), [1, req.c.len()]),
             &self.device,
         );
-        to_rgba(self.generator.forward(z, c)).remove(0)
+        to_rgba(self.generator.forward(GeneratorInput::new(z, c))).remove(0)
     }
 }
 

@@ -312,19 +312,19 @@ fn param_kinds<M: Module>(module: &M) -> std::collections::HashMap<String, Param
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DcganGeneratorConfig, GeneratorConfig, GeneratorSpec};
+    use crate::{DcganGeneratorConfig, GeneratorInput, GeneratorSpec, ResnetCganGeneratorConfig};
 
     fn specs() -> [GeneratorSpec; 2] {
         [
-            GeneratorSpec::Resnet(
-                GeneratorConfig::new(3)
+            GeneratorSpec::ResnetCgan(
+                ResnetCganGeneratorConfig::new(3)
                     .with_latent_dim(16)
                     .with_resolution(16)
                     .with_init_size(8)
                     .with_channels(16)
                     .with_min_channels(8)
                     .with_res_blocks(1)
-                    .with_activation(crate::cgan::Activation::Prelu),
+                    .with_activation(crate::arch::resnet_cgan::Activation::Prelu),
             ),
             GeneratorSpec::Dcgan(
                 DcganGeneratorConfig::new(3)
@@ -350,7 +350,7 @@ mod tests {
                 assert_eq!(*dtype, want, "{}: {name}", spec.arch());
             }
             assert!(dtypes.iter().any(|(n, _)| n.ends_with("running_var")));
-            if spec.arch() == crate::arch::ARCH_RESNET {
+            if spec.arch() == "resnet-cgan" {
                 assert!(dtypes.iter().any(|(n, _)| n.ends_with("alpha")), "PReLU");
             }
             // Loaded back, every parameter is f32.
@@ -423,7 +423,11 @@ mod tests {
             .collect();
         let z = Tensor::<2>::from_data(TensorData::new(z, [n as usize, spec.latent_dim()]), device);
         let c = Tensor::<2>::from_data(TensorData::new(c, [n as usize, spec.num_tags()]), device);
-        let out = g.forward(z, c).into_data().try_to_vec::<f32>().unwrap();
+        let out = g
+            .forward(GeneratorInput::new(z, c))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         out.into_iter().map(crate::sample::to_u8).collect()
     }
 
@@ -433,8 +437,8 @@ mod tests {
 
     /// A generator of shipped proportions (the dense layer dominates), scaled down.
     fn medium() -> GeneratorSpec {
-        GeneratorSpec::Resnet(
-            GeneratorConfig::new(6)
+        GeneratorSpec::ResnetCgan(
+            ResnetCganGeneratorConfig::new(6)
                 .with_latent_dim(32)
                 .with_resolution(32)
                 .with_init_size(8)

@@ -61,6 +61,28 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Every family in the list, each with `--arch NAME`, plus an `--unconditional` variant for the
+/// families that have one: `(label, family name, extra train flags)`.
+pub fn family_variants() -> Vec<(String, &'static str, Vec<&'static str>)> {
+    use shared_model::arch::{self, FamilyOptions};
+    let mut out = Vec::new();
+    for name in arch::NAMES {
+        out.push((name.to_string(), *name, vec!["--arch", name]));
+        let unconditional = FamilyOptions {
+            unconditional: true,
+            ..Default::default()
+        };
+        if arch::configure(name, 3, 16, &unconditional).is_ok() {
+            out.push((
+                format!("{name}-unconditional"),
+                *name,
+                vec!["--arch", name, "--unconditional"],
+            ));
+        }
+    }
+    out
+}
+
 /// The small architecture flags every CLI training test uses.
 pub const TINY: [&str; 12] = [
     "--resolution",

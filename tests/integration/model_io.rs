@@ -1,13 +1,13 @@
 //! Weights round trips and the native/web pixel agreement.
 
 use burn::prelude::*;
-use shared_model::GeneratorConfig;
+use shared_model::ResnetCganGeneratorConfig;
 use shared_model::card::{load_weights, weights_bytes};
 
 use crate::fixtures::*;
 
-fn tiny_g() -> GeneratorConfig {
-    GeneratorConfig::new(5)
+fn tiny_g() -> ResnetCganGeneratorConfig {
+    ResnetCganGeneratorConfig::new(5)
         .with_latent_dim(8)
         .with_resolution(16)
         .with_init_size(8)
@@ -41,21 +41,14 @@ fn save_load_gives_identical_output() {
 
 #[test]
 fn export_then_web_facade_draws_the_same_pixels_as_trainer_generate() {
-    for (name, flags) in [
-        ("resnet-cgan", &[][..]),
-        ("dcgan", &["--arch", "dcgan"][..]),
-        (
-            "dcgan-unconditional",
-            &["--arch", "dcgan", "--unconditional"][..],
-        ),
-    ] {
+    for (label, name, flags) in family_variants() {
         let tmp = tempfile::tempdir().unwrap();
-        let run = tiny_run_with(tmp.path(), 2, flags);
+        let run = tiny_run_with(tmp.path(), 2, &flags);
         let model_dir = export_tiny(tmp.path(), &run);
         let card = std::fs::read_to_string(model_dir.join("model.json")).unwrap();
         let v: serde_json::Value = serde_json::from_str(&card).unwrap();
-        assert_eq!(v["arch"], name.trim_end_matches("-unconditional"));
-        web_matches_native(tmp.path(), &model_dir, !name.ends_with("unconditional"));
+        assert_eq!(v["arch"], name, "{label}");
+        web_matches_native(tmp.path(), &model_dir, !label.ends_with("unconditional"));
     }
 }
 

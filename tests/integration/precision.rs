@@ -58,12 +58,9 @@ fn pixel_diff(a: &web::Facade, b: &web::Facade, seeds: std::ops::Range<u64>) -> 
 
 #[test]
 fn f16_export_is_smaller_and_draws_nearly_the_same_faces() {
-    for (arch, flags) in [
-        ("resnet-cgan", &[][..]),
-        ("dcgan", &["--arch", "dcgan"][..]),
-    ] {
+    for arch in shared_model::arch::NAMES {
         let tmp = tempfile::tempdir().unwrap();
-        let run = tiny_run_with(tmp.path(), 2, flags);
+        let run = tiny_run_with(tmp.path(), 2, &["--arch", arch]);
         let full = export_as(tmp.path(), &run, "f32", Some("f32"));
         let half = export_as(tmp.path(), &run, "f16", None); // the default
         assert_eq!(card_json(&full)["weights_dtype"], "f32", "{arch}");

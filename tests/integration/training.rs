@@ -75,16 +75,9 @@ fn a_few_steps_move_parameters_with_finite_losses() {
 #[test]
 fn every_arch_and_loss_trains_with_finite_losses() {
     let tmp = tempfile::tempdir().unwrap();
-    for (name, flags) in [
-        ("resnet-cgan", &[][..]),
-        ("dcgan", &["--arch", "dcgan"][..]),
-        (
-            "dcgan unconditional",
-            &["--arch", "dcgan", "--unconditional"][..],
-        ),
-    ] {
-        let dir = tmp.path().join(name.replace(' ', "-"));
-        let run = tiny_run_with(&dir, 1, flags);
+    for (name, _, flags) in family_variants() {
+        let dir = tmp.path().join(&name);
+        let run = tiny_run_with(&dir, 1, &flags);
         let base = load_run_config(&run).unwrap();
         let data = load_dataset(Path::new(&base.data), 16, OnBadEntry::Fail, &|_, _| {}).unwrap();
         for (loss, n_critic, spectral_norm) in [

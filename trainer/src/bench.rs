@@ -9,10 +9,8 @@ use std::time::Instant;
 use anyhow::Result;
 use burn::prelude::*;
 use serde::Serialize;
-use shared_model::{
-    DcganDiscriminatorConfig, DcganGeneratorConfig, DiscriminatorConfig, DiscriminatorSpec,
-    GeneratorConfig, GeneratorSpec, SplitMix64, TagVocab,
-};
+use shared_model::arch::{self, FamilyOptions};
+use shared_model::{DiscriminatorSpec, GeneratorInput, GeneratorSpec, SplitMix64, TagVocab};
 
 use crate::data::Dataset;
 use crate::losses::{LossKind, PairWeights};
@@ -89,18 +87,12 @@ pub fn synthetic_dataset(n: usize, resolution: usize, seed: u64) -> Dataset {
     }
 }
 
-/// The architectures the bench compares, at their CLI defaults.
-fn archs(t: usize, r: usize) -> Vec<(GeneratorSpec, DiscriminatorSpec)> {
-    vec![
-        (
-            GeneratorSpec::Resnet(GeneratorConfig::new(t).with_resolution(r)),
-            DiscriminatorSpec::Resnet(DiscriminatorConfig::new(t).with_resolution(r)),
-        ),
-        (
-            GeneratorSpec::Dcgan(DcganGeneratorConfig::new(t).with_resolution(r)),
-            DiscriminatorSpec::Dcgan(DcganDiscriminatorConfig::new(t).with_resolution(r)),
-        ),
-    ]
+/// Every family the bench compares, at its CLI defaults.
+fn archs(t: usize, r: usize) -> Result<Vec<(GeneratorSpec, DiscriminatorSpec)>> {
+    arch::NAMES
+        .iter()
+        .map(|name| Ok(arch::configure(name, t, r, &FamilyOptions::default())?))
+        .collect()
 }
 
 /// Median of `v` (mean of the middle two for an even count).
@@ -132,7 +124,7 @@ pub fn run(opts: &BenchOptions, device: &Device) -> Result<BenchReport> {
     let t = data.vocab.len();
     let mut steps = Vec::new();
     let mut forward = Vec::new();
-    for (g, d) in archs(t, opts.resolution) {
+    for (g, d) in archs(t, opts.resolution)? {
         if !opts.archs.is_empty() && !opts.archs.contains(&g.arch()) {
             continue;
         }
@@ -205,7 +197,7 @@ pub fn run(opts: &BenchOptions, device: &Device) -> Result<BenchReport> {
             let c = Tensor::<2>::ones([b, t], device);
             let run_once = || {
                 let t0 = Instant::now();
-                let out = generator.forward(z.clone(), c.clone());
+                let out = generator.forward(GeneratorInput::new(z.clone(), c.clone()));
                 let _ = out.into_data();
                 t0.elapsed().as_secs_f64() * 1e3
             };
@@ -291,7 +283,7 @@ mod tests {
             steps: 1,
             resolution: 16,
             forward_batches: vec![1],
-            archs: vec![shared_model::ARCH_DCGAN],
+            archs: vec!["dcgan"],
             losses: vec![LossKind::Hinge],
             peak_sizes: vec![32],
         };

@@ -5,11 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
+use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use shared_model::{
-    DcganDiscriminatorConfig, DcganGeneratorConfig, DiscriminatorConfig, DiscriminatorSpec,
-    GeneratorConfig, GeneratorSpec, WeightsDtype,
-};
+use shared_model::WeightsDtype;
+use shared_model::arch::{self, FamilyOptions};
 
 use crate::data::{CacheStatus, OnBadEntry, default_cache_dir, load_dataset_cached};
 use crate::fsutil::write_atomic;
@@ -89,13 +88,23 @@ impl From<PrecisionArg> for WeightsDtype {
     }
 }
 
-/// Architecture family of `trainer train --arch`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ArchArg {
-    /// Residual generator with pixel-shuffle upsampling + residual projection critic (the reference design).
-    ResnetCgan,
-    /// DCGAN: transposed convolutions + batch norm + ReLU; strided-convolution critic.
-    Dcgan,
+/// `--arch`: the names of the architecture families, each with its one-line description.
+fn arch_parser() -> PossibleValuesParser {
+    PossibleValuesParser::new(
+        arch::ABOUT
+            .iter()
+            .map(|(name, about)| PossibleValue::new(name).help(about)),
+    )
+}
+
+/// `KEY=VALUE` of `--g` / `--d`.
+fn parse_setting(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().into(), v.trim().into())),
+        _ => Err(format!(
+            "'{s}' is not KEY=VALUE (a field of the family's config, e.g. res_blocks=6)"
+        )),
+    }
 }
 
 #[derive(Args, Debug)]
@@ -121,11 +130,18 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Architecture family.
-    #[arg(long, value_enum, default_value_t = ArchArg::ResnetCgan)]
-    pub arch: ArchArg,
+    #[arg(long, value_parser = arch_parser(), default_value = arch::NAMES[0])]
+    pub arch: String,
     /// Ignore the tags (DCGAN only): G draws from noise alone and the critic scores images only.
     #[arg(long)]
     pub unconditional: bool,
+    /// Set a field of the family's generator config by name, e.g. `--g res_blocks=6` (repeat
+    /// for more; the fields are those of the run's config.json `generator`).
+    #[arg(long = "g", value_name = "KEY=VALUE", value_parser = parse_setting)]
+    pub set_generator: Vec<(String, String)>,
+    /// Set a field of the family's critic config by name, e.g. `--d max_channels=512`.
+    #[arg(long = "d", value_name = "KEY=VALUE", value_parser = parse_setting)]
+    pub set_discriminator: Vec<(String, String)>,
     /// Adversarial loss. Conditional models also show D real images with wrong tags (negative
     /// samples); wgan-gp uses the reference weights -2 E[real] + 1.5 E[fake] + 0.5 E[wrong].
     #[arg(long, value_enum, default_value_t = LossKind::WganGp)]
@@ -152,12 +168,12 @@ pub struct TrainArgs {
     /// Generator residual blocks (default 4; DCGAN: 0, blocks run at 16x16).
     #[arg(long, value_parser = clap::value_parser!(u64).range(0..=64))]
     pub g_blocks: Option<u64>,
-    /// Discriminator channels of the first stage, doubled per stage.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(4..=1024))]
-    pub d_channels: u64,
-    /// Size of the latent vector (noise), e.g. 64, 96 or 128.
-    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=4096))]
-    pub latent_dim: u64,
+    /// Discriminator channels of the first stage, doubled per stage (default 32).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(4..=1024))]
+    pub d_channels: Option<u64>,
+    /// Size of the latent vector (noise), e.g. 64, 96 or 128 (default 128).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub latent_dim: Option<u64>,
     /// Learning rate of both Adam optimisers (beta1 0.5, beta2 0.999).
     #[arg(long, default_value_t = 2e-4, value_parser = parse_lr)]
     pub lr: f64,
@@ -268,8 +284,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub ops: bool,
     /// Only these architectures (repeat or comma-separate; default: all).
-    #[arg(long, value_enum, value_delimiter = ',')]
-    pub arch: Vec<ArchArg>,
+    #[arg(long, value_parser = arch_parser(), value_delimiter = ',')]
+    pub arch: Vec<String>,
     /// Only these losses (repeat or comma-separate; default: all, each also with spectral norm
     /// for hinge).
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -440,43 +456,16 @@ fn train(a: TrainArgs) -> Result<()> {
     let out = a.out.expect("clap requires --out");
     let data = load(&data_dir, a.resolution)?;
     let t = data.vocab.len();
-    let (generator, discriminator) = match a.arch {
-        ArchArg::ResnetCgan => {
-            if a.unconditional {
-                bail!("--unconditional needs --arch dcgan (resnet-cgan is always conditional)");
-            }
-            (
-                GeneratorSpec::Resnet(
-                    GeneratorConfig::new(t)
-                        .with_resolution(a.resolution)
-                        .with_channels(a.g_channels.unwrap_or(64) as usize)
-                        .with_res_blocks(a.g_blocks.unwrap_or(4) as usize)
-                        .with_latent_dim(a.latent_dim as usize),
-                ),
-                DiscriminatorSpec::Resnet(
-                    DiscriminatorConfig::new(t)
-                        .with_resolution(a.resolution)
-                        .with_channels(a.d_channels as usize),
-                ),
-            )
-        }
-        ArchArg::Dcgan => (
-            GeneratorSpec::Dcgan(
-                DcganGeneratorConfig::new(t)
-                    .with_conditional(!a.unconditional)
-                    .with_resolution(a.resolution)
-                    .with_channels(a.g_channels.unwrap_or(32) as usize)
-                    .with_res_blocks(a.g_blocks.unwrap_or(0) as usize)
-                    .with_latent_dim(a.latent_dim as usize),
-            ),
-            DiscriminatorSpec::Dcgan(
-                DcganDiscriminatorConfig::new(t)
-                    .with_conditional(!a.unconditional)
-                    .with_resolution(a.resolution)
-                    .with_channels(a.d_channels as usize),
-            ),
-        ),
+    let family = FamilyOptions {
+        latent_dim: a.latent_dim.map(|v| v as usize),
+        g_channels: a.g_channels.map(|v| v as usize),
+        g_blocks: a.g_blocks.map(|v| v as usize),
+        d_channels: a.d_channels.map(|v| v as usize),
+        unconditional: a.unconditional,
+        set_generator: a.set_generator.clone(),
+        set_discriminator: a.set_discriminator.clone(),
     };
+    let (generator, discriminator) = arch::configure(&a.arch, t, a.resolution, &family)?;
     let pair_weights = match (a.loss, a.unconditional) {
         (_, true) => PairWeights::unconditional(),
         (LossKind::WganGp, false) => PairWeights::reference_wgan(),
@@ -627,9 +616,12 @@ fn bench(a: BenchArgs) -> Result<()> {
         archs: a
             .arch
             .iter()
-            .map(|x| match x {
-                ArchArg::ResnetCgan => shared_model::ARCH_RESNET,
-                ArchArg::Dcgan => shared_model::ARCH_DCGAN,
+            .map(|x| {
+                arch::NAMES
+                    .iter()
+                    .find(|n| *n == x)
+                    .copied()
+                    .expect("clap checks the name")
             })
             .collect(),
         losses: a.loss.clone(),

@@ -262,7 +262,11 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     let (report, faces) = ctx.evaluate(
         &model.card.vocab,
         model.card.generator.latent_dim(),
-        &|z, c| model.generator.forward(z, c),
+        &|z, c| {
+            model
+                .generator
+                .forward(shared_model::GeneratorInput::new(z, c))
+        },
         &model.device,
     )?;
     print!("{}", report_table(&report));
@@ -348,7 +352,7 @@ impl TrainEval {
         let (report, _) = self.ctx.evaluate(
             &t.cfg.vocab,
             t.cfg.generator.latent_dim(),
-            &|z, c| t.g_ema.forward(z, c),
+            &|z, c| t.g_ema.forward(shared_model::GeneratorInput::new(z, c)),
             &Device::flex(),
         )?;
         let line = serde_json::json!({

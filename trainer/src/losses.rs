@@ -145,7 +145,14 @@ pub const GP_EPS: f64 = 1e-3;
 /// The loss is that central difference weighted by the constants `c_i = 2 (n_i - t) / B`, shifted
 /// so that its value is the penalty itself. The alternative, writing D's backward pass as forward
 /// ops so autodiff can differentiate it, would have to be redone for every layer type we add.
-/// `tests::gp_matches_double_backward` checks it against PyTorch's exact double backward.
+///
+/// The critic may mix samples (a minibatch-standard-deviation layer makes every score depend on
+/// the whole batch), so the construction never differentiates one sample's score alone: with
+/// `S = sum_j D_j` and `g_i = grad_{x_i} S`, `sum_i c_i n_i = grad S . u` for the one batch-wide
+/// direction `u_i = c_i v_i`, and `grad S . u` is one central difference of the batch,
+/// `sum_j (D_j(x + eps u) - D_j(x - eps u)) / (2 eps)`. `u` is scaled so that no sample moves
+/// by more than `eps`. For a critic whose scores are per sample this is the per-sample
+/// construction term by term. `tests::gp_matches_double_backward` checks it against PyTorch's exact double backward.
 pub fn gradient_penalty(
     critic: impl Fn(Tensor<4>) -> Tensor<1>,
     frozen: impl Fn(Tensor<4>) -> Tensor<1>,
@@ -163,18 +170,18 @@ pub fn gradient_penalty(
         None => Tensor::zeros([b, c * h * w], &x.device().inner()),
     };
     let n = g.clone().square().sum_dim(1).sqrt(); // [B, 1]
-    let v = g
-        .div(n.clone().clamp_min(1e-12))
-        .reshape([b, c, h, w])
-        .autodiff();
+    let v = g.div(n.clone().clamp_min(1e-12)).reshape([b, c, h, w]);
     let dev = n.clone().sub_scalar(target); // [B, 1]
     let penalty = dev.clone().square().mean(); // [1]
-    let weights = dev.mul_scalar(2.0 / b as f64).reshape([b]).autodiff();
+    let weights = dev.mul_scalar(2.0 / b as f64); // [B, 1], c_i
+    // u = c v / max|c|: the largest step is eps along a unit vector.
+    let scale = weights.clone().abs().max().into_scalar::<f32>().max(1e-30) as f64;
+    let u = (v * weights.div_scalar(scale).reshape([b, 1, 1, 1])).autodiff();
 
-    let plus = critic(x.clone() + v.clone().mul_scalar(GP_EPS)); // [B]
-    let minus = critic(x - v.mul_scalar(GP_EPS)); // [B]
-    let directional = (plus - minus).div_scalar(2.0 * GP_EPS); // [B], ~ n_i
-    let surrogate = (directional * weights).sum();
+    let plus = critic(x.clone() + u.clone().mul_scalar(GP_EPS)); // [B]
+    let minus = critic(x - u.mul_scalar(GP_EPS)); // [B]
+    // sum_j of the per-sample differences (each small) rather than a difference of two sums.
+    let surrogate = (plus - minus).sum().mul_scalar(scale / (2.0 * GP_EPS)); // ~ sum_i c_i n_i
     surrogate.clone() - surrogate.detach() + penalty.autodiff()
 }
 
@@ -399,6 +406,71 @@ mod tests {
                     "target {target}, parameter {i}: relative error {err}"
                 );
             }
+        }
+    }
+
+    /// A critic that mixes samples (each score reads the batch's mean and standard deviation of
+    /// the features, as StyleGAN2's minibatch-stddev layer does): the penalty's parameter
+    /// gradient still matches central differences of the penalty's own value. Scoring each
+    /// sample's perturbation separately (the construction before critics could mix samples)
+    /// misses the cross-sample terms and fails this test.
+    #[test]
+    fn gp_is_exact_for_critics_that_mix_samples() {
+        use burn::tensor::activation::leaky_relu;
+        use burn::tensor::module::conv2d;
+        use burn::tensor::ops::ConvOptions;
+        let dev = Device::flex().autodiff();
+        let x = fill([3, 2, 6, 6], 0.8, 0.3, &dev);
+        let w_values = values(fill([3, 2, 3, 3], 0.4, 0.1, &dev));
+        let penalty_with = |w: Tensor<4>, target: f64| {
+            let critic = |x: Tensor<4>| -> Tensor<1> {
+                let opts = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+                // [B, 3]: each output channel's mean activation.
+                let h: Tensor<2> = leaky_relu(conv2d(x, w.clone(), None, opts), 0.2)
+                    .mean_dim(3)
+                    .mean_dim(2)
+                    .flatten(1, 3);
+                let [b, _] = h.dims();
+                let mean = h.clone().mean_dim(0); // [1, 3]
+                let var = (h.clone() - mean.clone()).powi_scalar(2).mean_dim(0);
+                let std = var.add_scalar(1e-4).sqrt().sum_dim(1).repeat_dim(0, b); // [B, 1]
+                let centred = (h - mean.mul_scalar(0.5)).powi_scalar(2).sum_dim(1); // [B, 1]
+                (centred + std.mul_scalar(2.0)).reshape([b])
+            };
+            gradient_penalty(critic, critic, x.clone(), target)
+        };
+        for target in [1.0, 0.0] {
+            let w = Tensor::<4>::from_data(
+                TensorData::new(
+                    w_values.iter().map(|v| *v as f32).collect::<Vec<_>>(),
+                    [3, 2, 3, 3],
+                ),
+                &dev,
+            )
+            .require_grad();
+            let gp = penalty_with(w.clone(), target);
+            let got = values(w.grad(&gp.backward()).unwrap());
+            let delta = 1e-2;
+            let numeric: Vec<f64> = (0..w_values.len())
+                .map(|k| {
+                    let at = |d: f64| {
+                        let mut v = w_values.clone();
+                        v[k] += d;
+                        let w = Tensor::<4>::from_data(
+                            TensorData::new(
+                                v.iter().map(|x| *x as f32).collect::<Vec<_>>(),
+                                [3, 2, 3, 3],
+                            ),
+                            &dev,
+                        );
+                        penalty_with(w, target).into_scalar::<f32>() as f64
+                    };
+                    (at(delta) - at(-delta)) / (2.0 * delta)
+                })
+                .collect();
+            let err = rel_err(&got, &numeric);
+            eprintln!("target {target}: relative error {err:.2e}");
+            assert!(err < 2e-2, "target {target}: relative error {err}");
         }
     }
 }

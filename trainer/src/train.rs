@@ -24,7 +24,8 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use shared_model::sample::{FaceRequest, to_rgba};
 use shared_model::{
-    AnyDiscriminator, AnyGenerator, DiscriminatorSpec, GeneratorSpec, SplitMix64, TagVocab,
+    AnyDiscriminator, AnyGenerator, DiscriminatorModule, DiscriminatorSpec, GeneratorInput,
+    GeneratorSpec, SplitMix64, TagVocab,
 };
 
 use crate::data::Dataset;
@@ -267,7 +268,10 @@ impl Trainer {
         let (real, cond, wrong) = self.real_batch(data);
         let kind = self.cfg.loss;
         let z = self.latents();
-        let fake = self.g.forward(z, cond.clone()).detach();
+        let fake = self
+            .g
+            .forward(GeneratorInput::new(z, cond.clone()))
+            .detach();
         let critic = self.critic(self.d.clone(), 1);
         let h_real = critic.features(real.clone());
         let s_real = critic.score(h_real.clone(), cond.clone());
@@ -312,7 +316,7 @@ impl Trainer {
         let kind = self.cfg.loss;
         let z = self.latents();
         let critic = self.critic(self.d.clone().no_grad(), 0);
-        let fake = self.g.forward(z, cond.clone());
+        let fake = self.g.forward(GeneratorInput::new(z, cond.clone()));
         let loss_g = g_loss(kind, critic.forward(fake, cond));
         let loss_g_value = loss_g.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss_g.backward(), &self.g);
@@ -357,7 +361,7 @@ impl Trainer {
             &dev,
         );
         let c = Tensor::from_data(TensorData::new(c, [n, self.num_tags()]), &dev);
-        Ok(to_rgba(self.g_ema.forward(z, c)))
+        Ok(to_rgba(self.g_ema.forward(GeneratorInput::new(z, c))))
     }
 
     /// Writes a complete checkpoint folder atomically and points `latest` at it.

@@ -50,7 +50,9 @@ impl KyaraGpuModel {
             let (zl, cl) = (z.len(), c.len());
             let z = Tensor::<2>::from_data(TensorData::new(z, [1, zl]), &model.device);
             let c = Tensor::<2>::from_data(TensorData::new(c, [1, cl]), &model.device);
-            let images = model.generator.forward(z, c);
+            let images = model
+                .generator
+                .forward(shared_model::GeneratorInput::new(z, c));
             let dims = images.dims();
             let data = images
                 .into_data_async()

@@ -6,7 +6,7 @@
 //!   convolution (cDCGAN); unconditional G reads only the noise (the tags are ignored).
 //! - The critic has **no batch norm**: WGAN-GP's penalty is per sample, which batch statistics
 //!   would break (Gulrajani et al. 2017, section 4). Conditioning is by projection on the last
-//!   feature map, as in [`crate::cgan`], so the trainer can score an image against true and wrong
+//!   feature map, as in [`super::resnet_cgan`], so the trainer can score an image against true and wrong
 //!   tags from one feature pass.
 //! - Optional residual blocks run in G at 16x16 (or at the last map if the image is smaller).
 
@@ -17,8 +17,9 @@ use burn::nn::{
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
+use super::resnet_cgan::{Activation, ResBlock};
+use super::{DiscriminatorModule, Family, FamilyOptions, GeneratorInput, GeneratorModule, GeneratorSizes};
 use crate::ModelError;
-use crate::cgan::{Activation, ResBlock};
 use crate::fastact::leaky_relu;
 use crate::fastconv::{conv_transpose2d, conv2d};
 use crate::fastnorm::batch_norm;
@@ -273,6 +274,94 @@ impl DcganDiscriminator {
     /// `x`: `[B, 3, R, R]`, `c`: `[B, num_tags]` -> `[B]`.
     pub fn forward(&self, x: Tensor<4>, c: Tensor<2>) -> Tensor<1> {
         self.score(self.features(x), c)
+    }
+}
+
+/// The DCGAN baseline family (`--arch dcgan`).
+pub struct Dcgan;
+
+impl Family for Dcgan {
+    const NAME: &'static str = "dcgan";
+    const ABOUT: &'static str = "DCGAN: transposed convolutions + batch norm + ReLU; strided \
+        convolution critic (--unconditional: tags ignored)";
+
+    type GeneratorConfig = DcganGeneratorConfig;
+    type DiscriminatorConfig = DcganDiscriminatorConfig;
+    type Generator = DcganGenerator;
+    type Discriminator = DcganDiscriminator;
+
+    fn generator_sizes(c: &DcganGeneratorConfig) -> GeneratorSizes {
+        GeneratorSizes {
+            latent_dim: c.latent_dim,
+            num_tags: c.num_tags,
+            resolution: c.resolution,
+            conditional: c.conditional,
+        }
+    }
+
+    fn validate_generator(c: &DcganGeneratorConfig) -> Result<(), ModelError> {
+        c.validate()
+    }
+
+    fn init_generator(c: &DcganGeneratorConfig, device: &Device) -> Result<DcganGenerator, ModelError> {
+        c.try_init(device)
+    }
+
+    fn discriminator_conditional(c: &DcganDiscriminatorConfig) -> bool {
+        c.conditional
+    }
+
+    fn feature_dim(c: &DcganDiscriminatorConfig) -> Result<usize, ModelError> {
+        c.feature_dim()
+    }
+
+    fn init_discriminator(
+        c: &DcganDiscriminatorConfig,
+        device: &Device,
+    ) -> Result<DcganDiscriminator, ModelError> {
+        c.try_init(device)
+    }
+
+    fn configure(
+        num_tags: usize,
+        resolution: usize,
+        o: &FamilyOptions,
+    ) -> Result<(DcganGeneratorConfig, DcganDiscriminatorConfig), ModelError> {
+        let mut g = DcganGeneratorConfig::new(num_tags)
+            .with_resolution(resolution)
+            .with_conditional(!o.unconditional);
+        let mut d = DcganDiscriminatorConfig::new(num_tags)
+            .with_resolution(resolution)
+            .with_conditional(!o.unconditional);
+        if let Some(v) = o.latent_dim {
+            g.latent_dim = v;
+        }
+        if let Some(v) = o.g_channels {
+            g.channels = v;
+        }
+        if let Some(v) = o.g_blocks {
+            g.res_blocks = v;
+        }
+        if let Some(v) = o.d_channels {
+            d.channels = v;
+        }
+        Ok((g, d))
+    }
+}
+
+impl GeneratorModule for DcganGenerator {
+    fn generate(&self, input: GeneratorInput) -> Tensor<4> {
+        self.forward(input.z, input.c)
+    }
+}
+
+impl DiscriminatorModule for DcganDiscriminator {
+    fn features(&self, x: Tensor<4>) -> Tensor<2> {
+        DcganDiscriminator::features(self, x)
+    }
+
+    fn score(&self, h: Tensor<2>, c: Tensor<2>) -> Tensor<1> {
+        DcganDiscriminator::score(self, h, c)
     }
 }
 

@@ -19,6 +19,10 @@ use burn::tensor::module::avg_pool2d;
 use burn::tensor::ops::AvgPoolOptions;
 use serde::{Deserialize, Serialize};
 
+use super::{
+    DiscriminatorModule, Family, FamilyOptions, GeneratorInput, GeneratorModule, GeneratorSizes,
+    unsupported,
+};
 use crate::ModelError;
 use crate::fastact::leaky_relu;
 use crate::fastconv::conv2d;
@@ -32,10 +36,10 @@ pub enum Activation {
     Prelu,
 }
 
-/// Generator architecture. `GeneratorConfig::init` builds it; the exported model card carries
+/// The resnet-cgan generator. `ResnetCganGeneratorConfig::init` builds it; the exported model card carries
 /// this config so nothing re-enters shapes by hand.
 #[derive(Config, Debug)]
-pub struct GeneratorConfig {
+pub struct ResnetCganGeneratorConfig {
     /// Size of the latent vector z.
     #[config(default = 128)]
     pub latent_dim: usize,
@@ -63,9 +67,9 @@ pub struct GeneratorConfig {
     pub activation: Activation,
 }
 
-/// Discriminator architecture.
+/// The resnet-cgan discriminator (critic).
 #[derive(Config, Debug)]
-pub struct DiscriminatorConfig {
+pub struct ResnetCganDiscriminatorConfig {
     pub num_tags: usize,
     #[config(default = 64)]
     pub resolution: usize,
@@ -184,7 +188,7 @@ impl UpStage {
 
 /// Residual generator with pixel-shuffle upsampling.
 #[derive(Module, Debug)]
-pub struct Generator {
+pub struct ResnetCganGenerator {
     dense: Linear,
     bn0: BatchNorm,
     act0: Act,
@@ -197,7 +201,7 @@ pub struct Generator {
     init_size: usize,
 }
 
-impl GeneratorConfig {
+impl ResnetCganGeneratorConfig {
     /// Checks the config without building anything.
     pub fn validate(&self) -> Result<(), ModelError> {
         log2_ratio(
@@ -219,7 +223,7 @@ impl GeneratorConfig {
         (self.channels >> (i + 1)).max(self.min_channels)
     }
 
-    pub fn try_init(&self, device: &Device) -> Result<Generator, ModelError> {
+    pub fn try_init(&self, device: &Device) -> Result<ResnetCganGenerator, ModelError> {
         self.validate()?;
         let stages = log2_ratio(self.resolution, self.init_size, "")?;
         let c = self.channels;
@@ -239,7 +243,7 @@ impl GeneratorConfig {
         } else {
             self.stage_channels(stages - 1)
         };
-        Ok(Generator {
+        Ok(ResnetCganGenerator {
             dense: LinearConfig::new(self.latent_dim + self.num_tags, c * s * s).init(device),
             bn0: BatchNormConfig::new(c).init(device),
             act0: Act::new(self.activation, c, device),
@@ -256,12 +260,12 @@ impl GeneratorConfig {
     }
 
     /// Builds the generator. Panics on an invalid config; use [`Self::try_init`] for untrusted ones.
-    pub fn init(&self, device: &Device) -> Generator {
+    pub fn init(&self, device: &Device) -> ResnetCganGenerator {
         self.try_init(device).expect("invalid generator config")
     }
 }
 
-impl Generator {
+impl ResnetCganGenerator {
     /// - `z`: `[B, latent_dim]` latent vectors
     /// - `c`: `[B, num_tags]` tag condition (multi-hot; real values allowed)
     /// - returns `[B, 3, resolution, resolution]` RGB in `[-1, 1]`
@@ -330,7 +334,7 @@ impl DownBlock {
 
 /// Residual projection discriminator with multi-stage feature pooling.
 #[derive(Module, Debug)]
-pub struct Discriminator {
+pub struct ResnetCganDiscriminator {
     stem: Conv2d,
     blocks: Vec<DownBlock>,
     psi: Linear,
@@ -338,7 +342,7 @@ pub struct Discriminator {
     slope: f64,
 }
 
-impl DiscriminatorConfig {
+impl ResnetCganDiscriminatorConfig {
     fn stage_channels(&self, i: usize) -> usize {
         (self.channels << i).min(self.max_channels)
     }
@@ -353,7 +357,7 @@ impl DiscriminatorConfig {
         Ok((0..=stages).map(|i| self.stage_channels(i)).sum())
     }
 
-    pub fn try_init(&self, device: &Device) -> Result<Discriminator, ModelError> {
+    pub fn try_init(&self, device: &Device) -> Result<ResnetCganDiscriminator, ModelError> {
         if self.resolution < 2 {
             return Err(ModelError::BadConfig(
                 "discriminator resolution too small".into(),
@@ -365,7 +369,7 @@ impl DiscriminatorConfig {
             "discriminator resolution",
         )?;
         let f = self.feature_dim()?;
-        Ok(Discriminator {
+        Ok(ResnetCganDiscriminator {
             stem: Conv2dConfig::new([3, self.channels], [4, 4])
                 .with_stride([2, 2])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
@@ -388,12 +392,12 @@ impl DiscriminatorConfig {
         })
     }
 
-    pub fn init(&self, device: &Device) -> Discriminator {
+    pub fn init(&self, device: &Device) -> ResnetCganDiscriminator {
         self.try_init(device).expect("invalid discriminator config")
     }
 }
 
-impl Discriminator {
+impl ResnetCganDiscriminator {
     /// Multi-stage features: the stem and every stage are activated and sum-pooled over space,
     /// then concatenated. `x`: `[B, 3, R, R]` -> `[B, F]`.
     pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
@@ -446,12 +450,106 @@ impl Discriminator {
     }
 }
 
+/// The resnet-cgan family (`--arch resnet-cgan`, the default).
+pub struct ResnetCgan;
+
+impl Family for ResnetCgan {
+    const NAME: &'static str = "resnet-cgan";
+    const ABOUT: &'static str = "residual generator with pixel-shuffle upsampling + residual \
+        projection critic pooling every stage (the reference design)";
+
+    type GeneratorConfig = ResnetCganGeneratorConfig;
+    type DiscriminatorConfig = ResnetCganDiscriminatorConfig;
+    type Generator = ResnetCganGenerator;
+    type Discriminator = ResnetCganDiscriminator;
+
+    fn generator_sizes(c: &ResnetCganGeneratorConfig) -> GeneratorSizes {
+        GeneratorSizes {
+            latent_dim: c.latent_dim,
+            num_tags: c.num_tags,
+            resolution: c.resolution,
+            conditional: true,
+        }
+    }
+
+    fn validate_generator(c: &ResnetCganGeneratorConfig) -> Result<(), ModelError> {
+        c.validate()
+    }
+
+    fn init_generator(
+        c: &ResnetCganGeneratorConfig,
+        device: &Device,
+    ) -> Result<ResnetCganGenerator, ModelError> {
+        c.try_init(device)
+    }
+
+    fn discriminator_conditional(_: &ResnetCganDiscriminatorConfig) -> bool {
+        true
+    }
+
+    fn feature_dim(c: &ResnetCganDiscriminatorConfig) -> Result<usize, ModelError> {
+        c.feature_dim()
+    }
+
+    fn init_discriminator(
+        c: &ResnetCganDiscriminatorConfig,
+        device: &Device,
+    ) -> Result<ResnetCganDiscriminator, ModelError> {
+        c.try_init(device)
+    }
+
+    fn configure(
+        num_tags: usize,
+        resolution: usize,
+        o: &FamilyOptions,
+    ) -> Result<(ResnetCganGeneratorConfig, ResnetCganDiscriminatorConfig), ModelError> {
+        if o.unconditional {
+            return Err(unsupported(
+                Self::NAME,
+                "--unconditional",
+                "resnet-cgan is always conditional (try --arch dcgan)",
+            ));
+        }
+        let mut g = ResnetCganGeneratorConfig::new(num_tags).with_resolution(resolution);
+        let mut d = ResnetCganDiscriminatorConfig::new(num_tags).with_resolution(resolution);
+        if let Some(v) = o.latent_dim {
+            g.latent_dim = v;
+        }
+        if let Some(v) = o.g_channels {
+            g.channels = v;
+        }
+        if let Some(v) = o.g_blocks {
+            g.res_blocks = v;
+        }
+        if let Some(v) = o.d_channels {
+            d.channels = v;
+        }
+        Ok((g, d))
+    }
+}
+
+impl GeneratorModule for ResnetCganGenerator {
+    fn generate(&self, input: GeneratorInput) -> Tensor<4> {
+        self.forward(input.z, input.c)
+    }
+}
+
+impl DiscriminatorModule for ResnetCganDiscriminator {
+    fn features(&self, x: Tensor<4>) -> Tensor<2> {
+        ResnetCganDiscriminator::features(self, x)
+    }
+
+    fn score(&self, h: Tensor<2>, c: Tensor<2>) -> Tensor<1> {
+        ResnetCganDiscriminator::score(self, h, c)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn tiny_g() -> GeneratorConfig {
-        GeneratorConfig::new(5)
+    fn tiny_g() -> ResnetCganGeneratorConfig {
+        ResnetCganGeneratorConfig::new(5)
             .with_latent_dim(8)
             .with_resolution(16)
             .with_init_size(4)
@@ -498,7 +596,7 @@ mod tests {
         let max = img.clone().abs().max().into_scalar::<f32>();
         assert!(max <= 1.0);
 
-        let dcfg = DiscriminatorConfig::new(5)
+        let dcfg = ResnetCganDiscriminatorConfig::new(5)
             .with_resolution(16)
             .with_channels(4);
         let d = dcfg.init(&device);
@@ -523,14 +621,14 @@ mod tests {
         let device = Device::flex();
         assert!(tiny_g().with_resolution(24).try_init(&device).is_err());
         assert!(tiny_g().with_out_kernel(4).try_init(&device).is_err());
-        let d = DiscriminatorConfig::new(5).with_resolution(48);
+        let d = ResnetCganDiscriminatorConfig::new(5).with_resolution(48);
         assert!(d.try_init(&device).is_err());
     }
 
     #[test]
     fn projection_score_depends_on_tags() {
         let device = Device::flex();
-        let d = DiscriminatorConfig::new(3)
+        let d = ResnetCganDiscriminatorConfig::new(3)
             .with_resolution(16)
             .with_channels(4)
             .init(&device);
