@@ -17,7 +17,7 @@ fn nonsense_values_are_rejected_by_name() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tiny_dataset(tmp.path(), 3);
     let d = data.to_str().unwrap();
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 11] = [
         (
             &["train", "--data", d, "--out", "x", "--batch", "abc"],
             "batch",
@@ -47,6 +47,23 @@ fn nonsense_values_are_rejected_by_name() {
                 "generate", "--model", "m", "--seeds", "banana", "--out", "x",
             ],
             "'banana' is not a seed",
+        ),
+        (
+            &["train", "--data", d, "--out", "x", "--arch", "stylegan9"],
+            "stylegan9",
+        ),
+        // A family's config fields by name: a misspelt one is named with the real ones.
+        (
+            &["train", "--data", d, "--out", "x", "--g", "res_blokcs=2"],
+            "no field 'res_blokcs' (it has: activation, channels",
+        ),
+        (
+            &["train", "--data", d, "--out", "x", "--d", "leaky_slope"],
+            "is not KEY=VALUE",
+        ),
+        (
+            &["train", "--data", d, "--out", "x", "--unconditional"],
+            "resnet-cgan is always conditional",
         ),
     ];
     for (args, needle) in cases {
@@ -236,6 +253,29 @@ fn wgan_gp_runs_with_the_reference_weights() {
     let last: serde_json::Value = serde_json::from_str(stats.lines().last().unwrap()).unwrap();
     let gp = last["gp"].as_f64().unwrap();
     assert!(gp.is_finite() && gp > 0.0, "{last}");
+}
+
+#[test]
+fn family_config_fields_are_set_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let flags = [
+        "--g",
+        "res_blocks=2",
+        "--g",
+        "activation=prelu",
+        "--d",
+        "leaky_slope=0.1",
+    ];
+    let run = tiny_run_with(tmp.path(), 1, &flags);
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["generator"]["arch"], "resnet-cgan");
+    assert_eq!(
+        cfg["generator"]["res_blocks"], 2,
+        "--g overrides --g-blocks 1"
+    );
+    assert_eq!(cfg["generator"]["activation"], "prelu");
+    assert_eq!(cfg["discriminator"]["leaky_slope"], 0.1);
 }
 
 #[test]

@@ -233,7 +233,7 @@ unsafe fn transpose_blocks_avx(
     let (sp, dp) = (src.as_ptr(), dst.as_mut_ptr());
     for i0 in (0..rows).step_by(8) {
         for j0 in (0..cols).step_by(8) {
-            // SAFETY (all loads and stores): rows `i0..i0 + 8` from column `j0` and rows
+            // SAFETY: (all loads and stores) rows `i0..i0 + 8` from column `j0` and rows
             // `j0..j0 + 8` of `dst` from column `i0` lie inside the slices (caller's contract).
             unsafe {
                 let r = |k: usize| _mm256_loadu_ps(sp.add((i0 + k) * src_rs + j0));
