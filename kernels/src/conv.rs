@@ -627,12 +627,9 @@ thread_local! {
 /// Runs `f` with this thread's scratch buffer, kept between calls so its pages are not zeroed
 /// again on every call (the Winograd backward pass's fixed groups: a fresh buffer per group was
 /// ~12 % of a layer, in `memset`). A nested call on the same thread (a parallel GEMM running
-/// another group while it waits) gets a fresh buffer. Not used by [`per_group`]: with it there,
-/// the im2col layers' weight gradients got 2-5x slower in `trainer bench --ops` (the DCGAN
-/// critic's 4x4-output layer: 16 -> 35-85 ms), for reasons not found. Nor by the Winograd
-/// forward: kept buffers there too cut a resnet-cgan bench run's CPU time by ~5 %, but made
-/// later im2col layers 2-6x slower in `trainer bench --ops` (the same layer's forward 6 ->
-/// 12-40 ms when the 3x3 layers ran before it), again for reasons not found.
+/// another group while it waits) gets a fresh buffer. Only the Winograd backward pass uses it:
+/// kept buffers in [`per_group`] and the Winograd forward made later im2col layers slower, for
+/// reasons not found (`docs/benchmarks.md`, "Tried and reverted").
 pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut scratch) => f(&mut scratch),
