@@ -5,14 +5,12 @@
 //! seed into a latent ([`rng`]), the model card that travels with exported weights ([`card`]), the
 //! weights' storage format, float32 or float16 ([`weights`]) and
 //! the seed + tags -> pixels pipeline ([`sample`]). The trainer adds losses and optimisation; the
-//! `web` crate adds the JavaScript boundary. Neither re-declares a layer.
+//! `web` crate adds the JavaScript boundary. Neither re-declares a layer. The CPU kernels the layers
+//! run on (convolutions, batch norm, activations) live a layer below, in the `kernels` crate.
 
 pub mod arch;
 pub mod card;
 pub mod error;
-pub mod fastact;
-pub mod fastconv;
-pub mod fastnorm;
 pub mod rng;
 pub mod sample;
 pub mod tagger;

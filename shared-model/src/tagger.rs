@@ -13,13 +13,13 @@ use burn::nn::{
     conv::{Conv2d, Conv2dConfig},
 };
 use burn::prelude::*;
+use kernels::act::leaky_relu;
+use kernels::conv::conv2d;
+use kernels::norm::batch_norm;
 
 use serde::{Deserialize, Serialize};
 
 use crate::card::load_weights;
-use crate::fastact::leaky_relu;
-use crate::fastconv::conv2d;
-use crate::fastnorm::batch_norm;
 use crate::{ModelError, TagVocab};
 
 pub const TAGGER_FORMAT: &str = "kyara-tagger";

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use burn::prelude::*;
+use kernels::bench::{matmul_gflops, median};
 use serde::Serialize;
 use shared_model::arch::{self, FamilyOptions};
 use shared_model::{DiscriminatorSpec, GeneratorInput, GeneratorSpec, SplitMix64, TagVocab};
@@ -93,17 +94,6 @@ fn archs(t: usize, r: usize) -> Result<Vec<(GeneratorSpec, DiscriminatorSpec)>> 
         .iter()
         .map(|name| Ok(arch::configure(name, t, r, &FamilyOptions::default())?))
         .collect()
-}
-
-/// Median of `v` (mean of the middle two for an even count).
-pub(crate) fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 struct Count(usize);
@@ -216,7 +206,7 @@ pub fn run(opts: &BenchOptions, device: &Device) -> Result<BenchReport> {
         }
     }
     // After the steps, so a slow peak measurement can't warm or cool them.
-    let peak = crate::bench_ops::matmul_gflops(&opts.peak_sizes, 5, device);
+    let peak = matmul_gflops(&opts.peak_sizes, 5, device);
     Ok(BenchReport {
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         peak_gflops: peak.iter().map(|m| m.1).fold(0.0, f64::max),
@@ -267,12 +257,6 @@ mod tests {
         assert_eq!(d.pixels.len(), 120 * 8 * 8 * 3);
         assert_eq!(d.vocab.groups.len(), 2);
         assert_eq!(d.vocab.len(), 22);
-    }
-
-    #[test]
-    fn median_of_odd_and_even() {
-        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
     }
 
     #[test]

@@ -602,8 +602,8 @@ fn convert(a: ConvertArgs) -> Result<()> {
 fn bench(a: BenchArgs) -> Result<()> {
     let device = device_for(a.device)?;
     if a.ops {
-        let report = crate::bench_ops::run(a.batch, 10, a.only.as_deref(), &device);
-        println!("{}", crate::bench_ops::markdown(&report));
+        let report = kernels::bench::run(a.batch, 10, a.only.as_deref(), &device);
+        println!("{}", kernels::bench::markdown(&report));
         if let Some(path) = a.json {
             write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
         }

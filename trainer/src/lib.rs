@@ -2,7 +2,6 @@
 //! The networks themselves live in `shared-model`.
 
 pub mod bench;
-pub mod bench_ops;
 pub mod cli;
 pub mod cli_eval;
 pub mod data;

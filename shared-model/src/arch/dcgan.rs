@@ -16,13 +16,13 @@ use burn::nn::{
 };
 use burn::prelude::*;
 use burn::tensor::activation::relu;
+use kernels::act::leaky_relu;
+use kernels::conv::{conv_transpose2d, conv2d};
+use kernels::norm::batch_norm;
 
 use super::resnet_cgan::{Activation, ResBlock};
 use super::{DiscriminatorModule, Family, FamilyOptions, GeneratorInput, GeneratorModule, GeneratorSizes};
 use crate::ModelError;
-use crate::fastact::leaky_relu;
-use crate::fastconv::{conv_transpose2d, conv2d};
-use crate::fastnorm::batch_norm;
 
 /// DCGAN's weight initialisation: N(0, 0.02).
 fn dcgan_init() -> Initializer {
@@ -188,7 +188,7 @@ impl DcganGenerator {
                 h = self.run_blocks(h);
             }
         }
-        crate::fastact::tanh(conv_transpose2d(&self.to_rgb, h))
+        kernels::act::tanh(conv_transpose2d(&self.to_rgb, h))
     }
 
     fn run_blocks(&self, mut h: Tensor<4>) -> Tensor<4> {

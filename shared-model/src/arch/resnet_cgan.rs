@@ -17,6 +17,9 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::ops::AvgPoolOptions;
+use kernels::act::leaky_relu;
+use kernels::conv::conv2d;
+use kernels::norm::batch_norm;
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -24,9 +27,6 @@ use super::{
     unsupported,
 };
 use crate::ModelError;
-use crate::fastact::leaky_relu;
-use crate::fastconv::conv2d;
-use crate::fastnorm::batch_norm;
 
 /// Activation used inside the generator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,7 +181,7 @@ impl UpStage {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.act.forward(batch_norm(
             &self.bn,
-            crate::fastact::pixel_shuffle(&self.shuffle, conv2d(&self.conv, x)),
+            kernels::act::pixel_shuffle(&self.shuffle, conv2d(&self.conv, x)),
         ))
     }
 }
@@ -282,7 +282,7 @@ impl ResnetCganGenerator {
         for up in &self.ups {
             h = up.forward(h);
         }
-        crate::fastact::tanh(conv2d(&self.to_rgb, h))
+        kernels::act::tanh(conv2d(&self.to_rgb, h))
     }
 }
 

@@ -1,7 +1,9 @@
 //! `trainer bench --ops`: the layers kyara's networks are made of, timed one at a time at the
 //! shapes they run at in a batch-64 training step, forward alone and forward + backward (input and
-//! parameter gradients). `bench/reference/ops_torch.py` times the same layers in PyTorch, so the
-//! per-op ratios show where the framework gap of whole training steps comes from.
+//! parameter gradients), through these kernels and through Burn's own op.
+//! `bench/reference/ops_torch.py` times the same layers in PyTorch, so the per-op ratios show where
+//! the framework gap of whole training steps comes from. Also the timing helpers the trainer's
+//! whole-step bench shares ([`median`], [`matmul_gflops`]). Feature `bench`.
 
 use std::time::Instant;
 
@@ -12,9 +14,7 @@ use burn::nn::{
 use burn::prelude::*;
 use serde::Serialize;
 
-use shared_model::{fastact, fastconv, fastnorm};
-
-use crate::bench::median;
+use crate::{act, conv, norm};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct OpRow {
@@ -41,6 +41,17 @@ pub struct OpsReport {
     /// `(n, GFLOP/s)` for each `n x n` by `n x n` matmul timed.
     pub matmul: Vec<(usize, f64)>,
     pub ops: Vec<OpRow>,
+}
+
+/// Median of `v` (mean of the middle two for an even count).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 /// GFLOP/s of `n x n` by `n x n` f32 matmuls on `device`, median of `reps`.
@@ -146,7 +157,7 @@ fn conv_rows(
                 if burn_op {
                     Box::new(move |x| m.forward(x))
                 } else {
-                    Box::new(move |x| fastconv::conv_transpose2d(&m, x))
+                    Box::new(move |x| conv::conv_transpose2d(&m, x))
                 }
             })
         } else {
@@ -161,7 +172,7 @@ fn conv_rows(
                 if burn_op {
                     Box::new(move |x| m.forward(x))
                 } else {
-                    Box::new(move |x| fastconv::conv2d(&m, x))
+                    Box::new(move |x| conv::conv2d(&m, x))
                 }
             })
         };
@@ -278,7 +289,7 @@ fn op_rows(b: usize, reps: usize, only: Option<&str>, device: &Device) -> Vec<Op
                     if burn_op {
                         Box::new(move |x| m.forward(x))
                     } else {
-                        Box::new(move |x| fastnorm::batch_norm(&m, x))
+                        Box::new(move |x| norm::batch_norm(&m, x))
                     }
                 }),
             ));
@@ -295,7 +306,7 @@ fn op_rows(b: usize, reps: usize, only: Option<&str>, device: &Device) -> Vec<Op
                     if burn_op {
                         Box::new(|x| burn::tensor::activation::leaky_relu(x, 0.2))
                     } else {
-                        Box::new(|x| fastact::leaky_relu(x, 0.2))
+                        Box::new(|x| act::leaky_relu(x, 0.2))
                     }
                 }),
             ));
@@ -313,7 +324,7 @@ fn op_rows(b: usize, reps: usize, only: Option<&str>, device: &Device) -> Vec<Op
                     if burn_op {
                         Box::new(move |x| m.forward(x))
                     } else {
-                        Box::new(move |x| fastact::pixel_shuffle(&m, x))
+                        Box::new(move |x| act::pixel_shuffle(&m, x))
                     }
                 }),
             ));
@@ -366,6 +377,12 @@ pub fn markdown(r: &OpsReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn median_of_odd_and_even() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
 
     #[test]
     fn every_op_runs_and_backward_costs_more_than_nothing() {

@@ -14,7 +14,7 @@
 //! frozen layers and other devices use Burn's module, so results never depend on which path ran.
 
 #[cfg(feature = "autodiff")]
-use crate::fastconv::{lanes_sum, per_group};
+use crate::conv::{lanes_sum, per_group};
 use burn::nn::BatchNorm;
 use burn::prelude::*;
 
@@ -24,7 +24,7 @@ use burn::prelude::*;
 /// - returns `[N, C, H, W]`
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "autodiff")]
-    if bn.training.is_enabled() && crate::fastact::on_autodiff_flex(&x) {
+    if bn.training.is_enabled() && crate::act::on_autodiff_flex(&x) {
         return match autodiff::run(bn, x) {
             Ok(y) => y,
             Err(x) => bn.forward(x),
@@ -91,7 +91,7 @@ fn stats(x: &[f32], n: usize, c: usize, plane: usize) -> (Vec<f32>, Vec<f32>) {
 #[cfg(feature = "autodiff")]
 mod autodiff {
     use super::*;
-    use crate::fastconv::{contiguous, f32_tensor};
+    use crate::conv::{contiguous, f32_tensor};
     use burn::backend::autodiff::NodeId;
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
     use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -370,7 +370,7 @@ mod tests {
         let ad = Device::flex().autodiff();
         let x0 = Tensor::<4>::random([4, 3, 8, 8], Distribution::Normal(0.0, 1.0), &ad);
         let on = |threads: usize| {
-            crate::fastconv::on_threads(threads, || {
+            crate::conv::on_threads(threads, || {
                 let bn = BatchNormConfig::new(3).init(&ad);
                 let x = x0.clone().detach().require_grad();
                 let y = batch_norm(&bn, x.clone());

@@ -836,9 +836,10 @@ pub(super) mod tests {
     /// Largest difference from im2col + GEMM, relative to the largest value: F(4x4, 3x3) rounds
     /// more than a direct sum (its transforms scale by up to 8 and 1/24); measured up to 1.5e-5
     /// over 10 random draws of four layer shapes.
-    pub(in crate::fastconv) const TOLERANCE: f32 = 5e-5;
+    pub(in crate::conv) const TOLERANCE: f32 = 5e-5;
 
-    fn random(len: usize, seed: u64) -> Vec<f32> {
+    /// `len` pseudo-random values in `[-1, 1)` from `seed` (xorshift; the same on every run).
+    pub(in crate::conv) fn random(len: usize, seed: u64) -> Vec<f32> {
         let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         (0..len)
             .map(|_| {
@@ -1009,7 +1010,7 @@ pub(super) mod tests {
             random(images * m * g.p(), 11),
         );
         let on = |threads: usize| {
-            crate::fastconv::on_threads(threads, || {
+            crate::conv::on_threads(threads, || {
                 (
                     forward(&g, images, &x, &wt, m, None),
                     backward_input(&g, images, &wt, m, &dy),

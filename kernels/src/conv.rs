@@ -565,15 +565,10 @@ fn gemm(
     }
 }
 
+/// Threads of the current rayon pool (only multi-threaded builds ask).
+#[cfg(feature = "parallel")]
 fn threads() -> usize {
-    #[cfg(feature = "parallel")]
-    {
-        rayon::current_num_threads()
-    }
-    #[cfg(not(feature = "parallel"))]
-    {
-        1
-    }
+    rayon::current_num_threads()
 }
 
 /// Parallelism inside one GEMM: all threads when images can't keep them busy, else none.
@@ -632,12 +627,9 @@ thread_local! {
 /// Runs `f` with this thread's scratch buffer, kept between calls so its pages are not zeroed
 /// again on every call (the Winograd backward pass's fixed groups: a fresh buffer per group was
 /// ~12 % of a layer, in `memset`). A nested call on the same thread (a parallel GEMM running
-/// another group while it waits) gets a fresh buffer. Not used by [`per_group`]: with it there,
-/// the im2col layers' weight gradients got 2-5x slower in `trainer bench --ops` (the DCGAN
-/// critic's 4x4-output layer: 16 -> 35-85 ms), for reasons not found. Nor by the Winograd
-/// forward: kept buffers there too cut a resnet-cgan bench run's CPU time by ~5 %, but made
-/// later im2col layers 2-6x slower in `trainer bench --ops` (the same layer's forward 6 ->
-/// 12-40 ms when the 3x3 layers ran before it), again for reasons not found.
+/// another group while it waits) gets a fresh buffer. Only the Winograd backward pass uses it:
+/// kept buffers in [`per_group`] and the Winograd forward made later im2col layers slower, for
+/// reasons not found (`docs/benchmarks.md`, "Tried and reverted").
 pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut scratch) => f(&mut scratch),
@@ -1380,6 +1372,14 @@ mod tests {
         }
     }
 
+    /// `len` pseudo-random values in `[-0.5, 0.5)` from `seed`.
+    fn half_random(len: usize, seed: u64) -> Vec<f32> {
+        winograd::tests::random(len, seed)
+            .into_iter()
+            .map(|v| v * 0.5)
+            .collect()
+    }
+
     fn max_rel_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
         assert_eq!(a.dims(), b.dims());
         let scale = b.clone().abs().max().into_scalar::<f32>().max(1e-3);
@@ -1522,14 +1522,8 @@ mod tests {
             ow: 7,
         };
         let images = 13;
-        let mut rng = crate::SplitMix64::new(7);
-        let mut rand = |n: usize| {
-            (0..n)
-                .map(|_| rng.next_f64() as f32 - 0.5)
-                .collect::<Vec<f32>>()
-        };
-        let x = rand(images * g.img());
-        let dy = rand(images * 4 * g.p());
+        let x = half_random(images * g.img(), 7);
+        let dy = half_random(images * 4 * g.p(), 8);
         let on = |threads: usize| on_threads(threads, || backward_weight(&g, images, &x, &dy, 4));
         let one = on(1);
         assert_eq!(one, on(2));
@@ -1602,8 +1596,7 @@ mod tests {
     #[test]
     fn col2im_matches_a_scatter_for_every_tile() {
         // Stride 2 with a 4-wide kernel sums its taps with `four_taps`; the others by pairs or one by one.
-        let mut rng = crate::SplitMix64::new(7);
-        for (h, w, k, s, p) in [
+        for (i, (h, w, k, s, p)) in [
             (8, 8, 4, 2, 1),
             (9, 10, 4, 2, 1),
             (7, 5, 4, 2, 0),
@@ -1611,7 +1604,10 @@ mod tests {
             (4, 4, 4, 2, 1),
             (9, 9, 3, 2, 1),
             (6, 7, 3, 1, 1),
-        ] {
+        ]
+        .into_iter()
+        .enumerate()
+        {
             let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
             let g = Geom {
                 c: 2,
@@ -1626,11 +1622,10 @@ mod tests {
                 oh,
                 ow,
             };
-            for (oy0, rows) in [(0, oh), (0, 1), (1, oh - 1), (oh - 1, 1)] {
+            let row_ranges = [(0, oh), (0, 1), (1, oh - 1), (oh - 1, 1)];
+            for (j, (oy0, rows)) in row_ranges.into_iter().enumerate() {
                 let ld = rows * ow + 3;
-                let cols: Vec<f32> = (0..g.k() * ld)
-                    .map(|_| rng.next_f64() as f32 - 0.5)
-                    .collect();
+                let cols = half_random(g.k() * ld, (4 * i + j) as u64);
                 let mut x = vec![0.0f32; g.img()];
                 col2im_add(&g, &cols, oy0, rows, &mut x, ld);
                 let want = scatter(&g, &cols, oy0, rows, ld);

@@ -1,4 +1,4 @@
-//! Leaky ReLU and tanh as single autodiff nodes on the CPU.
+//! Leaky ReLU, tanh and pixel shuffle as single autodiff nodes on the CPU.
 //!
 //! Burn 0.22.1's autodiff has no leaky-ReLU op of its own: it records the default composition
 //! (`x < 0` mask, `x·slope`, `mask_where`), and its backward pass runs two `mask_where`s and a
@@ -17,7 +17,7 @@
 //! ulp of `tanhf`; the same bits on every CPU and in the page) and, when training, one node whose
 //! backward pass is `dy · (1 - y²)` from the saved output. Other devices get Burn's op.
 
-use crate::fastconv::{contiguous, f32_tensor};
+use crate::conv::{contiguous, f32_tensor};
 use burn::backend::{DispatchDevice, Flex, TensorMetadata};
 use burn::nn::PixelShuffle;
 use burn::prelude::*;
@@ -61,7 +61,7 @@ fn permute(src: &[f32], dims: [usize; 4], r: usize, back: bool) -> Vec<f32> {
     let img = c * h * w;
     let mut dst = vec![0.0f32; src.len()];
     // One image per call, spread over threads.
-    crate::fastconv::per_group(&mut dst, img, 1, |bi, _, dst, _, _| {
+    crate::conv::per_group(&mut dst, img, 1, |bi, _, dst, _, _| {
         let src = &src[bi * img..][..img];
         for ci in 0..co {
             for hy in 0..h {
@@ -167,7 +167,7 @@ fn tanh_slice_impl(v: &mut [f32]) {
     v.iter_mut().for_each(|x| *x = tanh_kernel(*x));
 }
 
-crate::fastconv::simd_dispatch! {
+crate::conv::simd_dispatch! {
     /// [`tanh_kernel`] over a slice, in place, for the CPU it runs on.
     fn tanh_slice(v: &mut [f32]) => tanh_slice_impl
 }
