@@ -4,16 +4,9 @@
 pub mod bench;
 pub mod bench_ops;
 pub mod cli;
-pub mod cli_eval;
 pub mod data;
 pub mod eval;
-pub mod export;
 pub mod fsutil;
-pub mod generate;
-pub mod interpolate;
-pub mod losses;
-pub mod metrics;
-pub mod spectral;
-pub mod tag;
+pub mod model_io;
 pub mod tagger;
 pub mod train;

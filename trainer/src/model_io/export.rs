@@ -70,7 +70,7 @@ pub fn export(run: &Path, out: &Path, name: &str, dtype: WeightsDtype) -> Result
             generator: g,
             device: device.clone(),
         };
-        let written = crate::generate::load_model(out, &device)
+        let written = crate::model_io::generate::load_model(out, &device)
             .with_context(|| format!("reading back {}", out.display()))?;
         Some(pixel_error(
             &trained,
@@ -148,7 +148,7 @@ pub fn convert(
     check_seeds: &[u64],
 ) -> Result<ConvertReport> {
     let device = Device::flex();
-    let source = crate::generate::load_model(model, &device)?;
+    let source = crate::model_io::generate::load_model(model, &device)?;
     let card_path = if model.is_dir() {
         model.join("model.json")
     } else {
@@ -165,7 +165,7 @@ pub fn convert(
     card.weights_dtype = dtype;
     let generator = source.generator.clone();
     let bytes_after = write_model(out, &card, generator)?;
-    let written = crate::generate::load_model(out, &device)
+    let written = crate::model_io::generate::load_model(out, &device)
         .with_context(|| format!("reading back {}", out.display()))?;
     let error = pixel_error(&source, &written, check_seeds)?;
     Ok(ConvertReport {

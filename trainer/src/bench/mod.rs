@@ -15,7 +15,7 @@ use shared_model::{
 };
 
 use crate::data::Dataset;
-use crate::losses::{LossKind, PairWeights};
+use crate::train::losses::{LossKind, PairWeights};
 use crate::train::{TrainConfig, Trainer};
 
 /// What to measure.

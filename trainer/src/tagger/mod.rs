@@ -5,6 +5,8 @@
 //! Augmentation is geometric only (horizontal flips, shifts of a few pixels with edge
 //! replication): the tags are colours, so no hue, saturation or brightness changes.
 
+pub mod tag;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;

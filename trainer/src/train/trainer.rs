@@ -29,8 +29,8 @@ use shared_model::{
 
 use crate::data::Dataset;
 use crate::fsutil::{png_bytes, sheet, write_atomic};
-use crate::losses::{LossKind, PairWeights, d_loss, g_loss, gradient_penalty};
-use crate::spectral::SpectralNorm;
+use crate::train::losses::{LossKind, PairWeights, d_loss, g_loss, gradient_penalty};
+use crate::train::spectral::SpectralNorm;
 
 /// Everything that defines a run. Written to `RUN/config.json` first.
 #[derive(Config, Debug)]
@@ -61,7 +61,7 @@ pub struct TrainConfig {
     pub loss: LossKind,
     #[config(default = "PairWeights::reference_wgan()")]
     pub pair_weights: PairWeights,
-    /// Spectral normalisation of every critic weight (see [`crate::spectral`]).
+    /// Spectral normalisation of every critic weight (see [`crate::train::spectral`]).
     #[config(default = false)]
     pub spectral_norm: bool,
     /// Discriminator updates per generator update.

@@ -14,8 +14,8 @@ use crate::cli::{parse_batch, parse_lr};
 use crate::data::{OnBadEntry, load_dataset};
 use crate::eval::{EvalContext, report_table, write_sheets};
 use crate::fsutil::{png_bytes, sheet, write_atomic};
-use crate::interpolate::{interpolate, parse_endpoint};
-use crate::tag::{TagOptions, tag_folder};
+use crate::model_io::interpolate::{interpolate, parse_endpoint};
+use crate::tagger::tag::{TagOptions, tag_folder};
 use crate::tagger::{TaggerTrainOptions, accuracy_lines, load_tagger, train_tagger};
 use crate::train::Trainer;
 
@@ -154,10 +154,10 @@ fn parse_probability(s: &str) -> Result<f32, String> {
 pub fn load_model_or_run(path: &Path, device: &Device) -> Result<LoadedModel> {
     if path.join("config.json").is_file() && !path.join("model.json").is_file() {
         let tmp = tempfile::tempdir()?;
-        crate::export::export(path, tmp.path(), "run", shared_model::WeightsDtype::F32)?;
-        crate::generate::load_model(tmp.path(), device)
+        crate::model_io::export::export(path, tmp.path(), "run", shared_model::WeightsDtype::F32)?;
+        crate::model_io::generate::load_model(tmp.path(), device)
     } else {
-        crate::generate::load_model(path, device)
+        crate::model_io::generate::load_model(path, device)
     }
 }
 

@@ -13,7 +13,7 @@ use shared_model::{
 
 use crate::data::{CacheStatus, OnBadEntry, default_cache_dir, load_dataset_cached};
 use crate::fsutil::write_atomic;
-use crate::losses::{LossKind, PairWeights};
+use crate::train::losses::{LossKind, PairWeights};
 use crate::train::{
     RunOptions, TrainConfig, Trainer, latest_checkpoint, load_run_config, run_training_with,
 };
@@ -49,14 +49,14 @@ pub enum Command {
     /// Time training steps (every arch x loss) and generator forwards on synthetic data.
     Bench(BenchArgs),
     /// Train the tagger (tag classifier) used by `tag` and `eval`.
-    Tagger(crate::cli_eval::TaggerArgs),
+    Tagger(crate::cli::eval::TaggerArgs),
     /// Write metadata.csv for a folder of untagged images with a trained tagger.
-    Tag(crate::cli_eval::TagArgs),
+    Tag(crate::cli::eval::TagArgs),
     /// Score a model: label accuracy, FD, KID, precision/recall vs held-out reals and the
     /// real-vs-real floor.
-    Eval(crate::cli_eval::EvalArgs),
+    Eval(crate::cli::eval::EvalArgs),
     /// Draw a strip of faces between two SEED:TAGS endpoints.
-    Interpolate(crate::cli_eval::InterpolateArgs),
+    Interpolate(crate::cli::eval::InterpolateArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -533,9 +533,9 @@ fn eval_hook(
     data_dir: &Path,
     data: &crate::data::Dataset,
     run: &Path,
-) -> Result<Option<crate::cli_eval::TrainEval>> {
+) -> Result<Option<crate::cli::eval::TrainEval>> {
     match (tagger, every) {
-        (Some(t), Some(k)) => Ok(Some(crate::cli_eval::TrainEval::new(
+        (Some(t), Some(k)) => Ok(Some(crate::cli::eval::TrainEval::new(
             t,
             data_dir,
             data,
@@ -548,11 +548,11 @@ fn eval_hook(
 }
 
 fn generate(a: GenerateArgs) -> Result<()> {
-    let seeds = crate::generate::parse_seeds(&a.seeds)?;
+    let seeds = crate::model_io::generate::parse_seeds(&a.seeds)?;
     // A run folder is accepted too: it is exported to a temporary card first.
     let device = Device::flex();
-    let model = crate::cli_eval::load_model_or_run(&a.model, &device)?;
-    let written = crate::generate::generate(&model, &a.tags, &seeds, &a.out, a.sheet.as_deref())?;
+    let model = crate::cli::eval::load_model_or_run(&a.model, &device)?;
+    let written = crate::model_io::generate::generate(&model, &a.tags, &seeds, &a.out, a.sheet.as_deref())?;
     eprintln!("wrote {} files to {}", written.len(), a.out.display());
     Ok(())
 }
@@ -566,7 +566,7 @@ fn export(a: ExportArgs) -> Result<()> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "model".into()),
     };
-    let report = crate::export::export(&a.run, &a.out, &name, a.precision.into())?;
+    let report = crate::model_io::export::export(&a.run, &a.out, &name, a.precision.into())?;
     let card = &report.card;
     eprintln!(
         "exported '{}' ({} steps, {} tags) to {}: weights {} bytes ({})",
@@ -587,8 +587,8 @@ fn export(a: ExportArgs) -> Result<()> {
 }
 
 fn convert(a: ConvertArgs) -> Result<()> {
-    let seeds = crate::generate::parse_seeds(&a.check_seeds)?;
-    let r = crate::export::convert(&a.model, &a.out, a.precision.into(), &seeds)?;
+    let seeds = crate::model_io::generate::parse_seeds(&a.check_seeds)?;
+    let r = crate::model_io::export::convert(&a.model, &a.out, a.precision.into(), &seeds)?;
     eprintln!(
         "{} -> {}: weights {} -> {} bytes ({} -> {}); faces of {} seeds: max abs difference {} \
          of 255, mean {:.4}",
@@ -650,10 +650,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Export(a) => export(a),
         Command::Convert(a) => convert(a),
         Command::Bench(a) => bench(a),
-        Command::Tagger(a) => crate::cli_eval::tagger(a),
-        Command::Tag(a) => crate::cli_eval::tag(a),
-        Command::Eval(a) => crate::cli_eval::eval(a),
-        Command::Interpolate(a) => crate::cli_eval::interpolate_cmd(a),
+        Command::Tagger(a) => crate::cli::eval::tagger(a),
+        Command::Tag(a) => crate::cli::eval::tag(a),
+        Command::Eval(a) => crate::cli::eval::eval(a),
+        Command::Interpolate(a) => crate::cli::eval::interpolate_cmd(a),
     }
 }
 

@@ -1,0 +1,6 @@
+//! The `trainer` command line.
+
+pub mod eval;
+mod train;
+
+pub use train::*;

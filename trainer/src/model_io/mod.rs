@@ -1,0 +1,5 @@
+//! Models in and out.
+
+pub mod export;
+pub mod generate;
+pub mod interpolate;

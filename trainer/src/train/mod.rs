@@ -1,0 +1,7 @@
+//! Training.
+
+pub mod losses;
+pub mod spectral;
+mod trainer;
+
+pub use trainer::*;
