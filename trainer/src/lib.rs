@@ -1,5 +1,17 @@
 //! kyara's native trainer: data loading, losses, the training loop, generation and export.
 //! The networks themselves live in `shared-model`.
+//!
+//! One folder per stage; each depends only on the ones above it, and `cli` on all of them:
+//! ```text
+//! fsutil    atomic writes, PNG encoding, sheets of faces
+//! data      tagged datasets decoded into memory, with their cache
+//! train     the run config, the run folder, losses, spectral norm, steps, checkpoints, the loop
+//! tagger    the tag classifier: training it, tagging a folder with it
+//! eval      scoring a generator with the tagger (FD, KID, precision/recall, label accuracy)
+//! model_io  drawing faces from a model or run, export for the page, precision conversion
+//! bench     timing training steps and generator forwards
+//! cli       the `trainer` command line
+//! ```
 
 pub mod bench;
 pub mod bench_ops;
