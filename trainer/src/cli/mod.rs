@@ -12,7 +12,7 @@ mod train;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub use bench::BenchArgs;
 pub use common::{DeviceArg, PrecisionArg};
@@ -42,7 +42,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train a conditional GAN on a folder of tagged faces (or resume a run).
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Draw faces for given tags and seeds into PNG files (plus metadata.csv).
     Generate(GenerateArgs),
     /// Export a run's EMA generator (weights + model card) for the web page.
@@ -64,7 +64,7 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train(a) => train::train(a),
+        Command::Train(a) => train::train(*a),
         Command::Generate(a) => model_io::generate(a),
         Command::Export(a) => model_io::export(a),
         Command::Convert(a) => model_io::convert(a),
@@ -76,9 +76,15 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// [`Cli`]'s clap command, with the defaults the training config gives shown in `train --help`.
+pub fn command() -> clap::Command {
+    Cli::command().mut_subcommand("train", train::show_config_defaults)
+}
+
 /// Entry point of the binary: clap errors exit 2, failures print the error chain and exit 1.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_arg_matches(&command().get_matches())
+        .unwrap_or_else(|e| e.format(&mut command()).exit());
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,4 +1,8 @@
 //! `train`: a new run from a dataset, or `--resume` of a run folder.
+//!
+//! The options that set a training-config setting are `Option`s: given, they override the
+//! config's default ([`TrainArgs::apply`]); `--help` shows those defaults, read from the config
+//! itself ([`show_config_defaults`]), so each default is written once, in [`TrainConfig`].
 
 use std::path::{Path, PathBuf};
 
@@ -40,17 +44,18 @@ pub struct TrainArgs {
     /// Continue this run folder from its newest checkpoint (exactly where it stopped).
     #[arg(long, conflicts_with = "out")]
     pub resume: Option<PathBuf>,
-    /// Total training steps (one D and one G update each); with --resume, the new total.
+    /// Total training steps of a new run (one D and one G update each); with --resume, the
+    /// run's new total.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub steps: Option<u64>,
     /// Images per step.
-    #[arg(long, default_value_t = 32, value_parser = parse_batch)]
-    pub batch: usize,
+    #[arg(long, value_parser = parse_batch)]
+    pub batch: Option<usize>,
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
     /// Seed of initialisation and of the training data order.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Architecture family.
     #[arg(long, value_enum, default_value_t = ArchArg::ResnetCgan)]
     pub arch: ArchArg,
@@ -59,20 +64,20 @@ pub struct TrainArgs {
     pub unconditional: bool,
     /// Adversarial loss. Conditional models also show D real images with wrong tags (negative
     /// samples); wgan-gp uses the reference weights -2 E[real] + 1.5 E[fake] + 0.5 E[wrong].
-    #[arg(long, value_enum, default_value_t = LossKind::WganGp)]
-    pub loss: LossKind,
+    #[arg(long, value_enum)]
+    pub loss: Option<LossKind>,
     /// Spectral normalisation of every critic weight (power iteration, one step per update).
     #[arg(long)]
     pub spectral_norm: bool,
     /// EMA half-life of the generator weights, in images.
-    #[arg(long, default_value_t = 10000.0, value_parser = parse_half_life)]
-    pub ema_half_life: f64,
+    #[arg(long, value_parser = parse_half_life)]
+    pub ema_half_life: Option<f64>,
     /// Discriminator (critic) updates per generator update, each on a fresh batch.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
-    pub n_critic: u64,
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub n_critic: Option<u64>,
     /// Weight (lambda) of the gradient penalty of --loss wgan-gp.
-    #[arg(long, default_value_t = 20.0, value_parser = parse_gp_weight)]
-    pub gp_weight: f64,
+    #[arg(long, value_parser = parse_gp_weight)]
+    pub gp_weight: Option<f64>,
     /// Image side in pixels (64, 128, ...); other sizes in the data are resized.
     #[arg(long, default_value_t = 64, value_parser = parse_resolution)]
     pub resolution: usize,
@@ -89,15 +94,16 @@ pub struct TrainArgs {
     /// Size of the latent vector (noise), e.g. 64, 96 or 128.
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub latent_dim: u64,
-    /// Learning rate of both Adam optimisers (beta1 0.5, beta2 0.999).
-    #[arg(long, default_value_t = 2e-4, value_parser = parse_lr)]
-    pub lr: f64,
+    /// Learning rate of both Adam optimisers (their other settings are the run config's
+    /// "optimizer").
+    #[arg(long, value_parser = parse_lr)]
+    pub lr: Option<f64>,
     /// Write a sample sheet every N steps.
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
-    pub sample_every: u64,
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sample_every: Option<u64>,
     /// Write a checkpoint every N steps.
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
-    pub checkpoint_every: u64,
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: Option<u64>,
     /// Fail on the first bad dataset entry instead of skipping and counting.
     #[arg(long)]
     pub strict: bool,
@@ -121,6 +127,93 @@ pub struct TrainArgs {
     /// Faces per tag combination in --eval-every evaluations.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub eval_per_combo: u64,
+}
+
+impl TrainArgs {
+    /// `cfg` with the training settings given on the command line; the others keep their values
+    /// in `cfg`. The critic's pair weights follow the loss (and the model's conditioning).
+    pub fn apply(&self, mut cfg: TrainConfig) -> TrainConfig {
+        if let Some(v) = self.steps {
+            cfg.steps = v;
+        }
+        if let Some(v) = self.batch {
+            cfg.batch_size = v;
+        }
+        if let Some(v) = self.seed {
+            cfg.seed = v;
+        }
+        if let Some(v) = self.loss {
+            cfg.loss = v;
+        }
+        if self.spectral_norm {
+            cfg.spectral_norm = true;
+        }
+        if let Some(v) = self.ema_half_life {
+            cfg.ema_half_life = v;
+        }
+        if let Some(v) = self.n_critic {
+            cfg.n_critic = v as usize;
+        }
+        if let Some(v) = self.gp_weight {
+            cfg.gp_weight = v;
+        }
+        if let Some(v) = self.lr {
+            cfg.optimizer.lr = v;
+        }
+        if let Some(v) = self.sample_every {
+            cfg.sample_every = v;
+        }
+        if let Some(v) = self.checkpoint_every {
+            cfg.checkpoint_every = v;
+        }
+        cfg.pair_weights = match (cfg.loss, self.unconditional) {
+            (_, true) => PairWeights::unconditional(),
+            (LossKind::WganGp, false) => PairWeights::reference_wgan(),
+            (_, false) => PairWeights::default(),
+        };
+        cfg
+    }
+}
+
+/// Appends `[default: X]` to the help of every option that overrides a training-config
+/// setting, X read from [`TrainConfig::defaults`].
+pub(super) fn show_config_defaults(cmd: clap::Command) -> clap::Command {
+    let d = TrainConfig::defaults();
+    let loss = d
+        .loss
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default();
+    let shown = [
+        ("steps", d.steps.to_string()),
+        ("batch", d.batch_size.to_string()),
+        ("seed", d.seed.to_string()),
+        ("loss", loss),
+        ("ema_half_life", d.ema_half_life.to_string()),
+        ("n_critic", d.n_critic.to_string()),
+        ("gp_weight", d.gp_weight.to_string()),
+        ("lr", d.optimizer.lr.to_string()),
+        ("sample_every", d.sample_every.to_string()),
+        ("checkpoint_every", d.checkpoint_every.to_string()),
+    ];
+    shown.into_iter().fold(cmd, |cmd, (id, value)| {
+        cmd.mut_arg(id, |arg| {
+            let with_default =
+                |help: &clap::builder::StyledStr| format!("{help} [default: {value}]");
+            let (help, long_help) = (
+                arg.get_help().map(with_default),
+                arg.get_long_help().map(with_default),
+            );
+            let arg = match help {
+                Some(h) => arg.help(h),
+                None => arg.help(format!("[default: {value}]")),
+            };
+            match long_help {
+                Some(h) => arg.long_help(h),
+                None => arg,
+            }
+        })
+    })
 }
 
 /// The networks `trainer train` builds for a dataset with `num_tags` tags: the architecture
@@ -242,30 +335,13 @@ pub(super) fn train(a: TrainArgs) -> Result<()> {
     let out = a.out.clone().expect("clap requires --out");
     let data = load(&data_dir, a.resolution)?;
     let (generator, discriminator) = model_specs(&a, data.vocab.len())?;
-    let pair_weights = match (a.loss, a.unconditional) {
-        (_, true) => PairWeights::unconditional(),
-        (LossKind::WganGp, false) => PairWeights::reference_wgan(),
-        (_, false) => PairWeights::default(),
-    };
-    let cfg = TrainConfig::new(
+    let cfg = a.apply(TrainConfig::new(
         generator,
         discriminator,
         data.vocab.clone(),
         data_dir.display().to_string(),
         data.name.clone(),
-    )
-    .with_batch_size(a.batch)
-    .with_steps(a.steps.unwrap_or(2000))
-    .with_seed(a.seed)
-    .with_loss(a.loss)
-    .with_pair_weights(pair_weights)
-    .with_spectral_norm(a.spectral_norm)
-    .with_ema_half_life(a.ema_half_life)
-    .with_gp_weight(a.gp_weight)
-    .with_n_critic(a.n_critic as usize)
-    .with_lr(a.lr)
-    .with_sample_every(a.sample_every)
-    .with_checkpoint_every(a.checkpoint_every);
+    ));
     cfg.generator.validate()?;
     cfg.discriminator.feature_dim()?;
     let run = RunDir::next_in(&out, &data.name)?;
@@ -305,4 +381,96 @@ fn eval_hook(
     };
     let per_combo = a.eval_per_combo as usize;
     TrainEval::new(tagger, data, data_dir, run, every, per_combo).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, FromArgMatches};
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> TrainArgs {
+        let mut argv = vec!["trainer", "train", "--data", "d", "--out", "o"];
+        argv.extend(args);
+        let m = crate::cli::command().try_get_matches_from(argv).unwrap();
+        match crate::cli::Cli::from_arg_matches(&m).unwrap().command {
+            crate::cli::Command::Train(a) => *a,
+            c => panic!("{c:?}"),
+        }
+    }
+
+    #[test]
+    fn options_not_given_keep_the_config_defaults() {
+        let cfg = parse(&[]).apply(TrainConfig::defaults());
+        assert_eq!(cfg.to_json(), TrainConfig::defaults().to_json());
+    }
+
+    #[test]
+    fn options_given_override_the_config() {
+        let a = parse(&[
+            "--steps",
+            "7",
+            "--batch",
+            "8",
+            "--seed",
+            "3",
+            "--loss",
+            "hinge",
+            "--lr",
+            "1e-3",
+            "--n-critic",
+            "2",
+            "--gp-weight",
+            "5",
+            "--ema-half-life",
+            "50",
+            "--sample-every",
+            "4",
+            "--checkpoint-every",
+            "6",
+            "--spectral-norm",
+        ]);
+        let cfg = a.apply(TrainConfig::defaults());
+        assert_eq!((cfg.steps, cfg.batch_size, cfg.seed), (7, 8, 3));
+        assert_eq!(cfg.loss, LossKind::Hinge);
+        assert_eq!(cfg.pair_weights, PairWeights::default());
+        assert_eq!(cfg.optimizer.lr, 1e-3);
+        assert_eq!(cfg.optimizer.beta1, TrainConfig::defaults().optimizer.beta1);
+        assert_eq!(
+            (cfg.n_critic, cfg.gp_weight, cfg.ema_half_life),
+            (2, 5.0, 50.0)
+        );
+        assert_eq!((cfg.sample_every, cfg.checkpoint_every), (4, 6));
+        assert!(cfg.spectral_norm);
+        let cfg = parse(&["--arch", "dcgan", "--unconditional"]).apply(TrainConfig::defaults());
+        assert_eq!(cfg.pair_weights, PairWeights::unconditional());
+    }
+
+    #[test]
+    fn help_shows_the_config_defaults() {
+        crate::cli::command().debug_assert();
+        let mut cmd = crate::cli::command();
+        let help = cmd
+            .find_subcommand_mut("train")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        let d = TrainConfig::defaults();
+        for shown in [
+            format!("Images per step [default: {}]", d.batch_size),
+            format!("[default: {}]", d.steps),
+            "[default: wgan-gp]".to_string(),
+            format!("[default: {}]", d.optimizer.lr),
+            format!("[default: {}]", d.ema_half_life),
+        ] {
+            assert!(help.contains(&shown), "help lacks {shown}:\n{help}");
+        }
+        // The top-level command is unchanged by it.
+        assert!(
+            crate::cli::Cli::command()
+                .render_help()
+                .to_string()
+                .contains("train")
+        );
+    }
 }

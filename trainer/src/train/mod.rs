@@ -12,7 +12,7 @@ pub mod spectral;
 mod trainer;
 mod training_loop;
 
-pub use config::TrainConfig;
+pub use config::{OptimizerConfig, TrainConfig};
 pub use run_dir::{Checkpoint, Part, RunDir, latest_checkpoint, load_run_config};
 pub use trainer::{StepStats, TrainState, Trainer, sample_grid_inputs, wrong_condition};
 pub use training_loop::{RunOptions, StepHook, run_training, run_training_with};

@@ -83,7 +83,7 @@ impl RunDir {
         write_atomic(&self.root.join(CONFIG), cfg.to_json().as_bytes())
     }
 
-    /// Reads the run's config.
+    /// Reads the run's config (older layouts included, see [`TrainConfig::from_json`]).
     pub fn config(&self) -> Result<TrainConfig> {
         let path = self.root.join(CONFIG);
         let text = std::fs::read_to_string(&path).with_context(|| {
@@ -339,20 +339,15 @@ mod tests {
         assert!(!RunDir::is_run(run.path()));
         let e = run.config().unwrap_err().to_string();
         assert!(e.contains("not a run folder"), "{e}");
-        let vocab = shared_model::TagVocab::from_tag_sets(
-            [vec!["a hair".to_string()]].iter().map(|s| s.as_slice()),
-        );
-        let cfg = TrainConfig::new(
-            shared_model::GeneratorSpec::Dcgan(shared_model::DcganGeneratorConfig::new(1)),
-            shared_model::DiscriminatorSpec::Dcgan(shared_model::DcganDiscriminatorConfig::new(1)),
-            vocab,
-            "d".into(),
-            "d".into(),
-        )
-        .with_steps(7);
+        let cfg = TrainConfig::defaults().with_steps(7);
         run.create(&cfg).unwrap();
         assert!(RunDir::is_run(run.path()));
         assert_eq!(run.config().unwrap().to_json(), cfg.to_json());
+        // A config with the optimizer settings at the top level (as runs wrote them before
+        // they were nested) loads through the run folder too.
+        let flat = include_str!("testdata/flat-optimizer-config.json");
+        std::fs::write(run.path().join(CONFIG), flat).unwrap();
+        assert_eq!(run.config().unwrap().optimizer.lr, 0.001);
         std::fs::write(run.path().join(CONFIG), "{").unwrap();
         let e = format!("{:#}", run.config().unwrap_err());
         assert!(e.contains("not a valid run config"), "{e}");

@@ -100,8 +100,8 @@ impl Trainer {
         let mut rng = SplitMix64::new(cfg.seed ^ 0x006B_7961_7261);
         let spectral = cfg.spectral_norm.then(|| SpectralNorm::new(&d, &mut rng));
         Ok(Self {
-            opt_g: cfg.adam(),
-            opt_d: cfg.adam(),
+            opt_g: cfg.optimizer.init(),
+            opt_d: cfg.optimizer.init(),
             state: TrainState {
                 step: 0,
                 images_seen: 0,
@@ -218,7 +218,9 @@ impl Trainer {
         }
         let loss_d_value = loss_d.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss_d.backward(), &self.d);
-        self.d = self.opt_d.step(self.cfg.lr, self.d.clone(), grads);
+        self.d = self
+            .opt_d
+            .step(self.cfg.optimizer.lr, self.d.clone(), grads);
         let stats = StepStats {
             loss_d: loss_d_value,
             loss_g: 0.0,
@@ -240,7 +242,9 @@ impl Trainer {
         let loss_g = g_loss(kind, critic.forward(fake, cond));
         let loss_g_value = loss_g.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss_g.backward(), &self.g);
-        self.g = self.opt_g.step(self.cfg.lr, self.g.clone(), grads);
+        self.g = self
+            .opt_g
+            .step(self.cfg.optimizer.lr, self.g.clone(), grads);
         loss_g_value
     }
 
@@ -318,7 +322,8 @@ impl Trainer {
         let optimizer = |part: Part| -> Result<ModuleOptimizer> {
             let bytes = burn::tensor::Bytes::from_bytes_vec(ckpt.read(part)?);
             self.cfg
-                .adam()
+                .optimizer
+                .init()
                 .from_bytes(bytes)
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .with_context(|| ctx(part))
