@@ -153,3 +153,50 @@ fn facade_rejects_bad_bytes_and_tags_with_clear_messages() {
         .to_string();
     assert!(e.contains("exclusive group 'hair'"), "{e}");
 }
+
+#[test]
+fn a_run_folder_draws_the_faces_of_its_f32_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tiny_run(tmp.path(), 2);
+    let model = tmp.path().join("model-f32");
+    let o = trainer(&[
+        "export",
+        "--run",
+        run.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+        "--precision",
+        "f32",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let draw = |source: &std::path::Path, out: &str| {
+        let out = tmp.path().join(out);
+        let o = trainer(&[
+            "generate",
+            "--model",
+            source.to_str().unwrap(),
+            "--tags",
+            "red hair",
+            "--seeds",
+            "0-3",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&out)
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                (name, std::fs::read(e.path()).unwrap())
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let from_run = draw(&run, "from-run");
+    assert_eq!(from_run.len(), 5, "4 faces and metadata.csv");
+    assert_eq!(from_run, draw(&model, "from-export"));
+    // Drawing from the run wrote nothing into it.
+    assert!(!files_under(&run).iter().any(|f| f.ends_with("model.json")));
+}

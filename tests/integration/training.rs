@@ -5,7 +5,7 @@ use std::path::Path;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use trainer::data::{OnBadEntry, load_dataset};
-use trainer::losses::LossKind;
+use trainer::train::losses::LossKind;
 use trainer::train::{RunOptions, Trainer, latest_checkpoint, load_run_config, run_training};
 
 use crate::fixtures::*;

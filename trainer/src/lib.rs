@@ -1,18 +1,23 @@
 //! kyara's native trainer: data loading, losses, the training loop, generation and export.
 //! The networks themselves live in `shared-model`.
+//!
+//! One folder per stage; each depends only on the ones above it, and `cli` on all of them:
+//! ```text
+//! fsutil    atomic writes, PNG encoding, sheets of faces
+//! data      tagged datasets decoded into memory, with their cache
+//! train     the run config, the run folder, losses, spectral norm, steps, checkpoints, the loop
+//! tagger    the tag classifier: training it, tagging a folder with it
+//! eval      scoring a generator with the tagger (FD, KID, precision/recall, label accuracy)
+//! model_io  drawing faces from a model or run, export for the page, precision conversion
+//! bench     timing training steps and generator forwards
+//! cli       the `trainer` command line
+//! ```
 
 pub mod bench;
 pub mod cli;
-pub mod cli_eval;
 pub mod data;
 pub mod eval;
-pub mod export;
 pub mod fsutil;
-pub mod generate;
-pub mod interpolate;
-pub mod losses;
-pub mod metrics;
-pub mod spectral;
-pub mod tag;
+pub mod model_io;
 pub mod tagger;
 pub mod train;

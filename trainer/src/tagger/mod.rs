@@ -4,6 +4,10 @@
 //!
 //! Augmentation is geometric only (horizontal flips, shifts of a few pixels with edge
 //! replication): the tags are colours, so no hue, saturation or brightness changes.
+//!
+//! [`tag`] writes the tags a trained tagger sees into a folder's `metadata.csv`.
+
+pub mod tag;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

@@ -13,9 +13,9 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use shared_model::tagger::{LoadedTagger, predicted_tags};
 
+use super::{read_images, relative_name};
 use crate::data::decode_image;
 use crate::fsutil::write_atomic_with;
-use crate::tagger::{read_images, relative_name};
 
 const IMAGE_EXTS: [&str; 5] = ["png", "jpg", "jpeg", "webp", "bmp"];
 

@@ -14,7 +14,7 @@ use shared_model::arch::{self, FamilyOptions};
 use shared_model::{DiscriminatorSpec, GeneratorInput, GeneratorSpec, SplitMix64, TagVocab};
 
 use crate::data::Dataset;
-use crate::losses::{LossKind, PairWeights};
+use crate::train::losses::{LossKind, PairWeights};
 use crate::train::{TrainConfig, Trainer};
 
 /// What to measure.

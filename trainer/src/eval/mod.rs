@@ -17,6 +17,14 @@
 //! `k_c = min(per_combo, held-out images of c, training images of c)`, enters each of the three
 //! sets (generated, held-out, training), so all sets share one tag distribution and one size.
 //! "Held out" means held out from the *tagger*; the split is the tagger card's.
+//!
+//! The figures themselves are in [`metrics`]; [`train_hook`] runs this evaluation during
+//! training.
+
+pub mod metrics;
+pub mod train_hook;
+
+pub use train_hook::TrainEval;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -32,8 +40,8 @@ use shared_model::tagger::{LoadedTagger, TaggerAccuracy, fnv1a64};
 
 use crate::data::Dataset;
 use crate::fsutil::{png_bytes, sheet, write_atomic};
-use crate::metrics::{frechet_distance, kid, precision_recall};
 use crate::tagger::{accuracy, read_images, split_keys};
+use metrics::{frechet_distance, kid, precision_recall};
 
 /// k of the k-NN manifolds of precision and recall (the paper's choice).
 pub const PR_K: usize = 3;
@@ -127,7 +135,7 @@ pub struct FeatureScale {
 
 impl FeatureScale {
     pub fn fit(reference: &DMatrix<f64>) -> Self {
-        let (mean, cov) = crate::metrics::mean_cov(reference);
+        let (mean, cov) = metrics::mean_cov(reference);
         let var = cov.trace() / reference.ncols() as f64;
         Self {
             mean: mean.transpose(),
@@ -457,7 +465,7 @@ mod tests {
         let a = DMatrix::from_row_iterator(200, 4, z.into_iter().map(|v| 3.0 + 7.0 * f64::from(v)));
         let s = FeatureScale::fit(&a);
         let b = s.apply(a.clone());
-        let (mean, cov) = crate::metrics::mean_cov(&b);
+        let (mean, cov) = crate::eval::metrics::mean_cov(&b);
         assert!(mean.norm() < 1e-9);
         assert!((cov.trace() / 4.0 - 1.0).abs() < 1e-9);
         // FD scales by the square of the factor.

@@ -1,95 +1,28 @@
-//! The training loop, run folders and exactly-resumable checkpoints.
+//! One training session: the networks, their Adam optimisers and the random stream; one step
+//! (`n_critic` critic updates, one generator update, the EMA), and exactly-resumable
+//! checkpoints of all of it.
 //!
-//! A run folder looks like stylegan2-ada's:
-//! ```text
-//! RUN/config.json            resolved TrainConfig, written before the first step
-//! RUN/stats.jsonl            one JSON line per log tick (losses, critic scores, images/s)
-//! RUN/reals.png              a sheet of training images
-//! RUN/samples/step-NNNNNN.png  EMA generator on a fixed latent x tag grid
-//! RUN/checkpoints/step-NNNNNN/ generator, discriminator, EMA generator, both Adam states, state.json
-//! RUN/checkpoints/latest     name of the newest complete checkpoint
-//! ```
 //! All randomness of training (batches, flips, latents, wrong tags) comes from one
 //! [`SplitMix64`] whose state is saved in the checkpoint, so a resumed run takes the very same
 //! next step as an uninterrupted one.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use burn::module::{ModuleMapper, ModuleVisitor, Param};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use shared_model::sample::{FaceRequest, to_rgba};
 use shared_model::{
-    AnyDiscriminator, AnyGenerator, DiscriminatorModule, DiscriminatorSpec, GeneratorInput,
-    GeneratorSpec, SplitMix64, TagVocab,
+    AnyDiscriminator, AnyGenerator, DiscriminatorModule, GeneratorInput, SplitMix64, TagVocab,
 };
 
+use super::TrainConfig;
+use super::losses::{LossKind, d_loss, g_loss, gradient_penalty};
+use super::run_dir::{Checkpoint, Part, RunDir};
+use super::spectral::SpectralNorm;
 use crate::data::Dataset;
-use crate::fsutil::{png_bytes, sheet, write_atomic};
-use crate::losses::{LossKind, PairWeights, d_loss, g_loss, gradient_penalty};
-use crate::spectral::SpectralNorm;
-
-/// Everything that defines a run. Written to `RUN/config.json` first.
-#[derive(Config, Debug)]
-pub struct TrainConfig {
-    /// Generator architecture (`"arch"`) and its config.
-    pub generator: GeneratorSpec,
-    /// Discriminator architecture and its config.
-    pub discriminator: DiscriminatorSpec,
-    /// The tag vocabulary of the training data (stored so a resumed run and the export agree).
-    pub vocab: TagVocab,
-    /// Dataset folder as given on the command line, and its name.
-    pub data: String,
-    pub data_name: String,
-    #[config(default = 32)]
-    pub batch_size: usize,
-    /// Total number of steps (one D and one G update each).
-    #[config(default = 2000)]
-    pub steps: u64,
-    #[config(default = 2e-4)]
-    pub lr: f64,
-    #[config(default = 0.5)]
-    pub beta1: f32,
-    #[config(default = 0.999)]
-    pub beta2: f32,
-    #[config(default = 0)]
-    pub seed: u64,
-    #[config(default = "LossKind::WganGp")]
-    pub loss: LossKind,
-    #[config(default = "PairWeights::reference_wgan()")]
-    pub pair_weights: PairWeights,
-    /// Spectral normalisation of every critic weight (see [`crate::spectral`]).
-    #[config(default = false)]
-    pub spectral_norm: bool,
-    /// Discriminator updates per generator update.
-    #[config(default = 1)]
-    pub n_critic: usize,
-    /// Weight of the gradient penalty (lambda) with `--loss wgan-gp`.
-    #[config(default = 20.0)]
-    pub gp_weight: f64,
-    /// EMA half-life of the generator weights, in images (stylegan2-ada's ema_kimg * 1000).
-    #[config(default = 10000.0)]
-    pub ema_half_life: f64,
-    /// Early in training the half-life is at most `ema_rampup * images_seen`.
-    #[config(default = 0.05)]
-    pub ema_rampup: f64,
-    /// Random horizontal flips of the real images.
-    #[config(default = true)]
-    pub flip: bool,
-    #[config(default = 10)]
-    pub log_every: u64,
-    #[config(default = 200)]
-    pub sample_every: u64,
-    #[config(default = 200)]
-    pub checkpoint_every: u64,
-    /// Checkpoints kept on disk (the newest ones).
-    #[config(default = 2)]
-    pub keep_checkpoints: usize,
-}
 
 /// The part of a checkpoint that is not weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,14 +90,6 @@ impl ModuleMapper for EmaUpdate {
     }
 }
 
-fn adam(cfg: &TrainConfig) -> ModuleOptimizer {
-    AdamConfig::new()
-        .with_beta_1(cfg.beta1)
-        .with_beta_2(cfg.beta2)
-        .with_epsilon(1e-8)
-        .init()
-}
-
 impl Trainer {
     /// A fresh run: networks initialised from `cfg.seed`.
     pub fn new(cfg: TrainConfig, data: &Dataset, device: &Device) -> Result<Self> {
@@ -177,8 +102,8 @@ impl Trainer {
         let mut rng = SplitMix64::new(cfg.seed ^ 0x006B_7961_7261);
         let spectral = cfg.spectral_norm.then(|| SpectralNorm::new(&d, &mut rng));
         Ok(Self {
-            opt_g: adam(&cfg),
-            opt_d: adam(&cfg),
+            opt_g: cfg.optimizer.init(),
+            opt_d: cfg.optimizer.init(),
             state: TrainState {
                 step: 0,
                 images_seen: 0,
@@ -298,7 +223,9 @@ impl Trainer {
         }
         let loss_d_value = loss_d.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss_d.backward(), &self.d);
-        self.d = self.opt_d.step(self.cfg.lr, self.d.clone(), grads);
+        self.d = self
+            .opt_d
+            .step(self.cfg.optimizer.lr, self.d.clone(), grads);
         let stats = StepStats {
             loss_d: loss_d_value,
             loss_g: 0.0,
@@ -320,7 +247,9 @@ impl Trainer {
         let loss_g = g_loss(kind, critic.forward(fake, cond));
         let loss_g_value = loss_g.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss_g.backward(), &self.g);
-        self.g = self.opt_g.step(self.cfg.lr, self.g.clone(), grads);
+        self.g = self
+            .opt_g
+            .step(self.cfg.optimizer.lr, self.g.clone(), grads);
         loss_g_value
     }
 
@@ -364,136 +293,67 @@ impl Trainer {
         Ok(to_rgba(self.g_ema.forward(GeneratorInput::new(z, c))))
     }
 
-    /// Writes a complete checkpoint folder atomically and points `latest` at it.
-    pub fn save_checkpoint(&self, run: &Path) -> Result<PathBuf> {
-        let root = run.join("checkpoints");
-        std::fs::create_dir_all(&root)?;
-        let name = format!("step-{:06}", self.state.step);
-        let tmp = root.join(format!(".tmp-{name}"));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp)?;
-        let write = |file: &str, bytes: &[u8]| -> Result<()> {
-            let mut f = std::fs::File::create(tmp.join(file))?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-            Ok(())
-        };
-        write("generator.bpk", &self.g.valid().to_bytes()?)?;
-        write("discriminator.bpk", &self.d.valid().to_bytes()?)?;
-        write("generator_ema.bpk", &self.g_ema.clone().to_bytes()?)?;
-        write(
-            "optim_g.bpk",
-            &self
-                .opt_g
-                .into_bytes()
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
-        )?;
-        write(
-            "optim_d.bpk",
-            &self
-                .opt_d
-                .into_bytes()
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
-        )?;
-        write(
-            "state.json",
-            serde_json::to_string_pretty(&self.state)?.as_bytes(),
-        )?;
-        let dest = root.join(&name);
-        let _ = std::fs::remove_dir_all(&dest);
-        std::fs::rename(&tmp, &dest)
-            .with_context(|| format!("cannot finish checkpoint {}", dest.display()))?;
-        write_atomic(&root.join("latest"), name.as_bytes())?;
-        // Keep the newest few.
-        let mut old: Vec<PathBuf> = std::fs::read_dir(&root)?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.is_dir()
-                    && p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with("step-"))
-            })
-            .collect();
-        old.sort();
-        let keep = self.cfg.keep_checkpoints.max(1);
-        if old.len() > keep {
-            for p in &old[..old.len() - keep] {
-                let _ = std::fs::remove_dir_all(p);
-            }
-        }
-        Ok(dest)
+    /// Writes a complete checkpoint of this step into the run folder (see
+    /// [`RunDir::save_checkpoint`]).
+    pub fn save_checkpoint(&self, run: &RunDir) -> Result<Checkpoint> {
+        let optimizer = |o: &ModuleOptimizer| o.into_bytes().map_err(|e| anyhow::anyhow!("{e}"));
+        let (g, d, g_ema) = (
+            self.g.valid().to_bytes()?,
+            self.d.valid().to_bytes()?,
+            self.g_ema.clone().to_bytes()?,
+        );
+        let (opt_g, opt_d) = (optimizer(&self.opt_g)?, optimizer(&self.opt_d)?);
+        let state = serde_json::to_string_pretty(&self.state)?;
+        let parts: [(Part, &[u8]); 6] = [
+            (Part::Generator, &g),
+            (Part::Discriminator, &d),
+            (Part::GeneratorEma, &g_ema),
+            (Part::OptimizerG, &opt_g),
+            (Part::OptimizerD, &opt_d),
+            (Part::State, state.as_bytes()),
+        ];
+        run.save_checkpoint(self.state.step, &parts, self.cfg.keep_checkpoints)
     }
 
     /// Restores networks, optimisers and the random stream from a checkpoint folder.
     pub fn load_checkpoint(&mut self, ckpt: &Path) -> Result<()> {
-        let read = |file: &str| -> Result<Vec<u8>> {
-            std::fs::read(ckpt.join(file))
-                .with_context(|| format!("cannot read {}", ckpt.join(file).display()))
-        };
-        let ctx = |file: &str| {
+        let ckpt = Checkpoint::at(ckpt);
+        let ctx = |part: Part| {
             format!(
                 "checkpoint file {} does not fit this run",
-                ckpt.join(file).display()
+                ckpt.file(part).display()
             )
+        };
+        let optimizer = |part: Part| -> Result<ModuleOptimizer> {
+            let bytes = burn::tensor::Bytes::from_bytes_vec(ckpt.read(part)?);
+            self.cfg
+                .optimizer
+                .init()
+                .from_bytes(bytes)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .with_context(|| ctx(part))
         };
         self.g = self
             .g
             .clone()
-            .load_bytes(read("generator.bpk")?)
-            .with_context(|| ctx("generator.bpk"))?;
+            .load_bytes(ckpt.read(Part::Generator)?)
+            .with_context(|| ctx(Part::Generator))?;
         self.d = self
             .d
             .clone()
-            .load_bytes(read("discriminator.bpk")?)
-            .with_context(|| ctx("discriminator.bpk"))?;
+            .load_bytes(ckpt.read(Part::Discriminator)?)
+            .with_context(|| ctx(Part::Discriminator))?;
         self.g_ema = self
             .g_ema
             .clone()
-            .load_bytes(read("generator_ema.bpk")?)
-            .with_context(|| ctx("generator_ema.bpk"))?;
-        self.opt_g = adam(&self.cfg)
-            .from_bytes(burn::tensor::Bytes::from_bytes_vec(read("optim_g.bpk")?))
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(|| ctx("optim_g.bpk"))?;
-        self.opt_d = adam(&self.cfg)
-            .from_bytes(burn::tensor::Bytes::from_bytes_vec(read("optim_d.bpk")?))
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(|| ctx("optim_d.bpk"))?;
+            .load_bytes(ckpt.read(Part::GeneratorEma)?)
+            .with_context(|| ctx(Part::GeneratorEma))?;
+        self.opt_g = optimizer(Part::OptimizerG)?;
+        self.opt_d = optimizer(Part::OptimizerD)?;
         self.state =
-            serde_json::from_slice(&read("state.json")?).with_context(|| ctx("state.json"))?;
+            serde_json::from_slice(&ckpt.read(Part::State)?).with_context(|| ctx(Part::State))?;
         Ok(())
     }
-}
-
-/// The newest complete checkpoint of a run.
-pub fn latest_checkpoint(run: &Path) -> Result<PathBuf> {
-    let root = run.join("checkpoints");
-    let latest = root.join("latest");
-    let name = std::fs::read_to_string(&latest).with_context(|| {
-        format!(
-            "{} has no checkpoint yet (no {})",
-            run.display(),
-            latest.display()
-        )
-    })?;
-    let dir = root.join(name.trim());
-    if !dir.is_dir() {
-        bail!(
-            "{} names {} which does not exist",
-            latest.display(),
-            dir.display()
-        );
-    }
-    Ok(dir)
-}
-
-/// Reads a run's `config.json`.
-pub fn load_run_config(run: &Path) -> Result<TrainConfig> {
-    let path = run.join("config.json");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("{} is not a run folder (no config.json)", run.display()))?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a valid run config", path.display()))
 }
 
 fn encode_all(vocab: &TagVocab, data: &Dataset) -> Result<Vec<f32>> {
@@ -568,149 +428,6 @@ pub fn sample_grid_inputs(
         }
     }
     Ok((z, c))
-}
-
-/// Options of [`run_training`] that are not part of the run's identity.
-pub struct RunOptions {
-    pub progress: bool,
-}
-
-/// Trains until `cfg.steps`, writing the run folder. `resume` continues from its latest checkpoint.
-pub fn run_training(
-    trainer: Trainer,
-    data: &Dataset,
-    run: &Path,
-    opts: &RunOptions,
-) -> Result<Trainer> {
-    run_training_with(trainer, data, run, opts, None)
-}
-
-/// Runs after a training step (see [`run_training_with`]).
-pub type StepHook<'a> = &'a dyn Fn(&Trainer) -> Result<()>;
-
-/// [`run_training`] with a hook that runs after every step (once its checkpoint, if any, is
-/// written), e.g. the `--eval-every` evaluation.
-pub fn run_training_with(
-    mut trainer: Trainer,
-    data: &Dataset,
-    run: &Path,
-    opts: &RunOptions,
-    after_step: Option<StepHook>,
-) -> Result<Trainer> {
-    std::fs::create_dir_all(run.join("samples"))?;
-    let total = trainer.cfg.steps;
-    let start_step = trainer.state.step;
-    if start_step == 0 {
-        // A sheet of what the model should learn.
-        let n = 32.min(data.len());
-        let reals: Vec<Vec<u8>> = (0..n)
-            .map(|i| {
-                data.image(i * data.len() / n)
-                    .chunks(3)
-                    .flat_map(|p| [p[0], p[1], p[2], 255])
-                    .collect()
-            })
-            .collect();
-        write_atomic(
-            &run.join("reals.png"),
-            &png_bytes(&sheet(&reals, data.resolution, 8))?,
-        )?;
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    if !opts.progress {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps  {msg}  ETA {eta}",
-        )
-        .expect("template"),
-    );
-    bar.set_position(start_step);
-    let mut stats_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(run.join("stats.jsonl"))
-        .context("cannot open stats.jsonl")?;
-    let mut tick_start = Instant::now();
-    let mut tick_images = 0u64;
-    let mut acc = StepStats::default();
-    let mut acc_n = 0u32;
-    while trainer.state.step < total {
-        let t0 = Instant::now();
-        let s = trainer.step(data);
-        trainer.state.seconds += t0.elapsed().as_secs_f64();
-        if !(s.loss_d.is_finite() && s.loss_g.is_finite()) {
-            bail!(
-                "training diverged at step {} (loss_d {}, loss_g {}); the last checkpoint is intact",
-                trainer.state.step,
-                s.loss_d,
-                s.loss_g
-            );
-        }
-        tick_images += trainer.cfg.batch_size as u64;
-        acc.loss_d += s.loss_d;
-        acc.loss_g += s.loss_g;
-        acc.d_real += s.d_real;
-        acc.d_fake += s.d_fake;
-        acc.d_wrong += s.d_wrong;
-        acc.gp += s.gp;
-        acc_n += 1;
-        let step = trainer.state.step;
-        bar.set_position(step);
-        if step.is_multiple_of(trainer.cfg.log_every) || step == total {
-            let secs = tick_start.elapsed().as_secs_f64();
-            let ips = tick_images as f64 / secs.max(1e-9);
-            let n = acc_n as f32;
-            let line = serde_json::json!({
-                "step": step,
-                "images_seen": trainer.state.images_seen,
-                "loss_d": acc.loss_d / n,
-                "loss_g": acc.loss_g / n,
-                "d_real": acc.d_real / n,
-                "d_fake": acc.d_fake / n,
-                "d_wrong": acc.d_wrong / n,
-                "gp": acc.gp / n,
-                "images_per_s": ips,
-                "seconds_per_step": secs / n as f64,
-                "train_seconds": trainer.state.seconds,
-            });
-            writeln!(stats_file, "{line}")?;
-            bar.set_message(format!(
-                "D {:.3}  G {:.3}  {:.1} img/s",
-                acc.loss_d / n,
-                acc.loss_g / n,
-                ips
-            ));
-            if !opts.progress {
-                eprintln!(
-                    "step {step}/{total}  D {:.3}  G {:.3}  {:.1} img/s",
-                    acc.loss_d / n,
-                    acc.loss_g / n,
-                    ips
-                );
-            }
-            acc = StepStats::default();
-            acc_n = 0;
-            tick_images = 0;
-            tick_start = Instant::now();
-        }
-        if step.is_multiple_of(trainer.cfg.sample_every) || step == total {
-            let tiles = trainer.sample_grid(8, 8)?;
-            write_atomic(
-                &run.join("samples").join(format!("step-{step:06}.png")),
-                &png_bytes(&sheet(&tiles, data.resolution, 8))?,
-            )?;
-        }
-        if step.is_multiple_of(trainer.cfg.checkpoint_every) || step == total {
-            trainer.save_checkpoint(run)?;
-        }
-        if let Some(hook) = after_step {
-            hook(&trainer)?;
-        }
-    }
-    bar.finish();
-    Ok(trainer)
 }
 
 #[cfg(test)]

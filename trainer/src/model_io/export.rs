@@ -6,11 +6,12 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use burn::prelude::*;
 use serde::Serialize;
-use shared_model::card::{LoadedModel, TrainingInfo};
+use shared_model::card::LoadedModel;
 use shared_model::{AnyGenerator, ModelCard, WeightsDtype};
 
+use super::generate::load_model;
 use crate::fsutil::write_atomic;
-use crate::train::{TrainState, latest_checkpoint, load_run_config};
+use crate::train::RunDir;
 
 /// Faces compared between the f32 generator and what was written, when it is not f32.
 const CHECK_SEEDS: u64 = 16;
@@ -28,50 +29,18 @@ pub struct ExportReport {
 /// Writes `OUT/generator.bpk` and `OUT/model.json` (weights first, card last, each atomic) from
 /// the run's newest checkpoint, with the weights stored as `dtype`.
 pub fn export(run: &Path, out: &Path, name: &str, dtype: WeightsDtype) -> Result<ExportReport> {
-    let cfg = load_run_config(run)?;
-    let ckpt = latest_checkpoint(run)?;
-    let state: TrainState = serde_json::from_slice(
-        &std::fs::read(ckpt.join("state.json"))
-            .with_context(|| format!("{} is incomplete", ckpt.display()))?,
-    )
-    .with_context(|| format!("{}/state.json is not valid", ckpt.display()))?;
     let device = Device::flex();
-    let g = cfg.generator.try_init(&device)?;
-    let bytes = std::fs::read(ckpt.join("generator_ema.bpk"))
-        .with_context(|| format!("cannot read {}/generator_ema.bpk", ckpt.display()))?;
-    // Load before writing: a broken checkpoint must not produce an export.
-    let g = g
-        .load_bytes(bytes)
-        .with_context(|| format!("{}/generator_ema.bpk", ckpt.display()))?;
-    let mut card = ModelCard::new(
-        name,
-        cfg.vocab.clone(),
-        cfg.generator.clone(),
-        TrainingInfo {
-            data: cfg.data_name.clone(),
-            steps: state.step,
-            images_seen: state.images_seen,
-            loss: serde_json::to_value(cfg.loss)?
-                .as_str()
-                .unwrap_or("")
-                .to_string(),
-            seconds: state.seconds,
-        },
-    );
+    // Loaded before anything is written: a broken checkpoint must not produce an export.
+    let trained = RunDir::new(run).load_model(&device)?;
+    let mut card = trained.card.clone();
+    card.name = name.into();
     card.weights_dtype = dtype;
-    let bytes = write_model(out, &card, g.clone())?;
+    let bytes = write_model(out, &card, trained.generator.clone())?;
     let error = if dtype == WeightsDtype::F32 {
         None
     } else {
-        let mut f32_card = card.clone();
-        f32_card.weights_dtype = WeightsDtype::F32;
-        let trained = LoadedModel {
-            card: f32_card,
-            generator: g,
-            device: device.clone(),
-        };
-        let written = crate::generate::load_model(out, &device)
-            .with_context(|| format!("reading back {}", out.display()))?;
+        let written =
+            load_model(out, &device).with_context(|| format!("reading back {}", out.display()))?;
         Some(pixel_error(
             &trained,
             &written,
@@ -148,7 +117,7 @@ pub fn convert(
     check_seeds: &[u64],
 ) -> Result<ConvertReport> {
     let device = Device::flex();
-    let source = crate::generate::load_model(model, &device)?;
+    let source = load_model(model, &device)?;
     let card_path = if model.is_dir() {
         model.join("model.json")
     } else {
@@ -165,8 +134,8 @@ pub fn convert(
     card.weights_dtype = dtype;
     let generator = source.generator.clone();
     let bytes_after = write_model(out, &card, generator)?;
-    let written = crate::generate::load_model(out, &device)
-        .with_context(|| format!("reading back {}", out.display()))?;
+    let written =
+        load_model(out, &device).with_context(|| format!("reading back {}", out.display()))?;
     let error = pixel_error(&source, &written, check_seeds)?;
     Ok(ConvertReport {
         from: source.card.weights_dtype,

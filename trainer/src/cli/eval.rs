@@ -1,0 +1,88 @@
+//! `eval`: scores a model (or a run folder) with a trained tagger against held-out reals.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use burn::prelude::*;
+use clap::Args;
+
+use super::common::load_data;
+use crate::eval::{EvalContext, report_table, write_sheets};
+use crate::fsutil::write_atomic;
+use crate::model_io::load_model_or_run;
+use crate::tagger::load_tagger;
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Model card (model.json), the folder holding it, or a run folder.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Tagger card (tagger.json) or the folder holding it.
+    #[arg(long)]
+    pub tagger: PathBuf,
+    /// Dataset folder: its tag combinations are drawn, its held-out images are the reference.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Faces per tag combination.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub per_combo: u64,
+    /// First seed (faces use seed + combination * per-combo + j).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Folder for good.png / bad.png sheets (highest / lowest tagger confidence) and sheets.csv.
+    #[arg(long)]
+    pub sheets: Option<PathBuf>,
+    /// Faces per sheet.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub sheet_size: u64,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+pub(super) fn eval(a: EvalArgs) -> Result<()> {
+    let device = Device::flex();
+    let tagger = load_tagger(&a.tagger, &device)?;
+    let model = load_model_or_run(&a.model, &device)?;
+    let data = load_data(&a.data, tagger.card.resolution)?;
+    let ctx = EvalContext::new(tagger, &data, &a.data, a.per_combo as usize, a.seed)?;
+    eprintln!(
+        "drawing {} faces ({} tag combinations x {}) ...",
+        ctx.combos() * ctx.per_combo,
+        ctx.combos(),
+        ctx.per_combo
+    );
+    let (report, faces) = ctx.evaluate(
+        &model.card.vocab,
+        model.card.generator.latent_dim(),
+        &|z, c| {
+            model
+                .generator
+                .forward(shared_model::GeneratorInput::new(z, c))
+        },
+        &model.device,
+    )?;
+    print!("{}", report_table(&report));
+    if let Some(p) = &a.json {
+        let json = serde_json::json!({
+            "model": a.model.display().to_string(),
+            "tagger": a.tagger.display().to_string(),
+            "data": a.data.display().to_string(),
+            "unix_time": std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            "report": report,
+        });
+        write_atomic(p, serde_json::to_string_pretty(&json)?.as_bytes())?;
+        eprintln!("wrote {}", p.display());
+    }
+    if let Some(dir) = &a.sheets {
+        write_sheets(&faces, dir, a.sheet_size as usize)?;
+        eprintln!(
+            "wrote good.png, bad.png and sheets.csv to {}",
+            dir.display()
+        );
+    }
+    Ok(())
+}

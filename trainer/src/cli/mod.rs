@@ -1,0 +1,97 @@
+//! The `trainer` command line: clap's types, one file per subcommand (or family of them), and
+//! the dispatch to the stages. The stages (`data`, `train`, `eval`, `tagger`, `model_io`,
+//! `bench`) never depend on this module.
+
+mod bench;
+mod common;
+mod eval;
+mod model_io;
+mod tagger;
+mod train;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+pub use bench::BenchArgs;
+pub use common::{DeviceArg, PrecisionArg};
+pub use eval::EvalArgs;
+pub use model_io::{ConvertArgs, ExportArgs, GenerateArgs, InterpolateArgs};
+pub use tagger::{TagArgs, TaggerArgs, TaggerCommand, TaggerTrainArgs};
+pub use train::TrainArgs;
+
+/// kyara's trainer: train a tag-conditional anime face generator, draw faces, export for the web page.
+///
+/// A typical session:
+///
+///   trainer train --data ../shared/data/anime-faces-64 --out runs --steps 2000
+///
+///   trainer generate --model runs/00000-anime-faces-64 --tags "blonde hair, blue eyes" --seeds 0-15 --out faces
+///
+///   trainer export --run runs/00000-anime-faces-64 --out www/models/anime64
+///
+///   trainer convert --model www/models/anime64 --precision f16 --out www/models/anime64
+#[derive(Parser, Debug)]
+#[command(name = "trainer", version, about, long_about, verbatim_doc_comment)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+// Parsed once per process: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a conditional GAN on a folder of tagged faces (or resume a run).
+    Train(Box<TrainArgs>),
+    /// Draw faces for given tags and seeds into PNG files (plus metadata.csv).
+    Generate(GenerateArgs),
+    /// Export a run's EMA generator (weights + model card) for the web page.
+    Export(ExportArgs),
+    /// Rewrite an exported model with its weights at another precision (no retraining).
+    Convert(ConvertArgs),
+    /// Time training steps (every arch x loss) and generator forwards on synthetic data.
+    Bench(BenchArgs),
+    /// Train the tagger (tag classifier) used by `tag` and `eval`.
+    Tagger(TaggerArgs),
+    /// Write metadata.csv for a folder of untagged images with a trained tagger.
+    Tag(TagArgs),
+    /// Score a model: label accuracy, FD, KID, precision/recall vs held-out reals and the
+    /// real-vs-real floor.
+    Eval(EvalArgs),
+    /// Draw a strip of faces between two SEED:TAGS endpoints.
+    Interpolate(InterpolateArgs),
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(a) => train::train(*a),
+        Command::Generate(a) => model_io::generate(a),
+        Command::Export(a) => model_io::export(a),
+        Command::Convert(a) => model_io::convert(a),
+        Command::Bench(a) => bench::bench(a),
+        Command::Tagger(a) => tagger::tagger(a),
+        Command::Tag(a) => tagger::tag(a),
+        Command::Eval(a) => eval::eval(a),
+        Command::Interpolate(a) => model_io::interpolate(a),
+    }
+}
+
+/// [`Cli`]'s clap command, with the defaults the training config gives shown in `train --help`.
+pub fn command() -> clap::Command {
+    Cli::command().mut_subcommand("train", train::show_config_defaults)
+}
+
+/// Entry point of the binary: clap errors exit 2, failures print the error chain and exit 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::from_arg_matches(&command().get_matches())
+        .unwrap_or_else(|e| e.format(&mut command()).exit());
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

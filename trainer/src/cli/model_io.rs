@@ -1,0 +1,159 @@
+//! `generate`, `interpolate`, `export` and `convert`: drawing faces from a model and writing
+//! models.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use burn::prelude::*;
+use clap::Args;
+
+use super::common::PrecisionArg;
+use crate::fsutil::{png_bytes, sheet, write_atomic};
+use crate::model_io::interpolate::{interpolate as interpolate_strip, parse_endpoint};
+use crate::model_io::{export, generate, load_model_or_run};
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Model card (model.json) or the folder holding it.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Comma-separated tags, e.g. "blonde hair, blue eyes"; open groups are drawn per seed.
+    #[arg(long, default_value = "")]
+    pub tags: String,
+    /// Seeds: 42, 0-15 or 1,5,9-11.
+    #[arg(long, default_value = "0-15")]
+    pub seeds: String,
+    /// Output folder for seedNNNN.png files and metadata.csv.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also write all faces as one sheet to this PNG.
+    #[arg(long)]
+    pub sheet: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct InterpolateArgs {
+    /// Model card (model.json), the folder holding it, or a run folder.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Start: SEED or SEED:TAGS, e.g. "1:blonde hair, blue eyes".
+    #[arg(long)]
+    pub from: String,
+    /// End: SEED or SEED:TAGS.
+    #[arg(long)]
+    pub to: String,
+    /// Faces in the strip, the endpoints included.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(2..=256))]
+    pub steps: u64,
+    /// Output PNG.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Run folder to export (its newest checkpoint's EMA generator).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Output folder, e.g. www/models/anime64.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Model name in the card (default: the output folder's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Storage precision of the weights.
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F16)]
+    pub precision: PrecisionArg,
+}
+
+#[derive(Args, Debug)]
+pub struct ConvertArgs {
+    /// Model card (model.json) or the folder holding it.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Output folder (may be the model's own folder: the files are replaced atomically).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Storage precision of the written weights.
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F16)]
+    pub precision: PrecisionArg,
+    /// Seeds whose faces are compared between the source and the written model.
+    #[arg(long, default_value = "0-63")]
+    pub check_seeds: String,
+    /// Also write the report (sizes, pixel differences) as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+pub(super) fn generate(a: GenerateArgs) -> Result<()> {
+    let seeds = generate::parse_seeds(&a.seeds)?;
+    // A run folder is accepted too: its newest EMA generator, exactly as trained.
+    let device = Device::flex();
+    let model = load_model_or_run(&a.model, &device)?;
+    let written = generate::generate(&model, &a.tags, &seeds, &a.out, a.sheet.as_deref())?;
+    eprintln!("wrote {} files to {}", written.len(), a.out.display());
+    Ok(())
+}
+
+pub(super) fn interpolate(a: InterpolateArgs) -> Result<()> {
+    let from = parse_endpoint(&a.from).context("--from")?;
+    let to = parse_endpoint(&a.to).context("--to")?;
+    let device = Device::flex();
+    let model = load_model_or_run(&a.model, &device)?;
+    let frames = interpolate_strip(&model, &from, &to, a.steps as usize)?;
+    let side = model.card.resolution;
+    write_atomic(&a.out, &png_bytes(&sheet(&frames, side, frames.len()))?)?;
+    eprintln!("wrote {} faces to {}", frames.len(), a.out.display());
+    Ok(())
+}
+
+pub(super) fn export(a: ExportArgs) -> Result<()> {
+    let name = match a.name {
+        Some(n) => n,
+        None => a
+            .out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into()),
+    };
+    let report = export::export(&a.run, &a.out, &name, a.precision.into())?;
+    let card = &report.card;
+    eprintln!(
+        "exported '{}' ({} steps, {} tags) to {}: weights {} bytes ({})",
+        card.name,
+        card.training.steps,
+        card.vocab.len(),
+        a.out.display(),
+        report.bytes,
+        card.weights_dtype
+    );
+    if let Some(e) = report.error {
+        eprintln!(
+            "faces of {} seeds vs f32: max abs difference {} of 255, mean {:.4}",
+            e.faces, e.max, e.mean
+        );
+    }
+    Ok(())
+}
+
+pub(super) fn convert(a: ConvertArgs) -> Result<()> {
+    let seeds = generate::parse_seeds(&a.check_seeds)?;
+    let r = export::convert(&a.model, &a.out, a.precision.into(), &seeds)?;
+    eprintln!(
+        "{} -> {}: weights {} -> {} bytes ({} -> {}); faces of {} seeds: max abs difference {} \
+         of 255, mean {:.4}",
+        a.model.display(),
+        a.out.display(),
+        r.bytes_before,
+        r.bytes_after,
+        r.from,
+        r.to,
+        r.error.faces,
+        r.error.max,
+        r.error.mean
+    );
+    if let Some(path) = a.json {
+        write_atomic(&path, serde_json::to_string_pretty(&r)?.as_bytes())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,464 @@
+//! `train`: a new run from a dataset, or `--resume` of a run folder.
+//!
+//! The options that set a training-config setting are `Option`s: given, they override the
+//! config's default ([`TrainArgs::apply`]); `--help` shows those defaults, read from the config
+//! itself ([`show_config_defaults`]), so each default is written once, in [`TrainConfig`].
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use burn::prelude::*;
+use clap::Args;
+use clap::builder::{PossibleValue, PossibleValuesParser};
+use shared_model::arch::{self, FamilyOptions};
+use shared_model::{DiscriminatorSpec, GeneratorSpec};
+
+use super::common::{
+    DeviceArg, device_for, load_data, parse_batch, parse_gp_weight, parse_half_life, parse_lr,
+    parse_resolution,
+};
+use crate::data::{CacheStatus, Dataset, OnBadEntry, default_cache_dir, load_dataset_cached};
+use crate::eval::TrainEval;
+use crate::tagger::load_tagger;
+use crate::train::losses::{LossKind, PairWeights};
+use crate::train::{RunDir, RunOptions, TrainConfig, Trainer, run_training_with};
+
+/// `--arch`: the names of the architecture families, each with its one-line description.
+pub(super) fn arch_parser() -> PossibleValuesParser {
+    PossibleValuesParser::new(
+        arch::ABOUT
+            .iter()
+            .map(|(name, about)| PossibleValue::new(name).help(about)),
+    )
+}
+
+/// `KEY=VALUE` of `--g` / `--d`.
+fn parse_setting(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().into(), v.trim().into())),
+        _ => Err(format!(
+            "'{s}' is not KEY=VALUE (a field of the family's config, e.g. res_blocks=6)"
+        )),
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Dataset folder: metadata.csv (file_name,tags) + images, or images with .txt tag files.
+    #[arg(long, required_unless_present = "resume")]
+    pub data: Option<PathBuf>,
+    /// Folder that receives the run folder (NNNNN-<dataset name>).
+    #[arg(long, required_unless_present = "resume")]
+    pub out: Option<PathBuf>,
+    /// Continue this run folder from its newest checkpoint (exactly where it stopped).
+    #[arg(long, conflicts_with = "out")]
+    pub resume: Option<PathBuf>,
+    /// Total training steps of a new run (one D and one G update each); with --resume, the
+    /// run's new total.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: Option<u64>,
+    /// Images per step.
+    #[arg(long, value_parser = parse_batch)]
+    pub batch: Option<usize>,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+    /// Seed of initialisation and of the training data order.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Architecture family.
+    #[arg(long, value_parser = arch_parser(), default_value = arch::NAMES[0])]
+    pub arch: String,
+    /// Ignore the tags (DCGAN only): G draws from noise alone and the critic scores images only.
+    #[arg(long)]
+    pub unconditional: bool,
+    /// Set a field of the family's generator config by name, e.g. `--g res_blocks=6` (repeat
+    /// for more; the fields are those of the run's config.json `generator`).
+    #[arg(long = "g", value_name = "KEY=VALUE", value_parser = parse_setting)]
+    pub set_generator: Vec<(String, String)>,
+    /// Set a field of the family's critic config by name, e.g. `--d max_channels=512`.
+    #[arg(long = "d", value_name = "KEY=VALUE", value_parser = parse_setting)]
+    pub set_discriminator: Vec<(String, String)>,
+    /// Adversarial loss. Conditional models also show D real images with wrong tags (negative
+    /// samples); wgan-gp uses the reference weights -2 E[real] + 1.5 E[fake] + 0.5 E[wrong].
+    #[arg(long, value_enum)]
+    pub loss: Option<LossKind>,
+    /// Spectral normalisation of every critic weight (power iteration, one step per update).
+    #[arg(long)]
+    pub spectral_norm: bool,
+    /// EMA half-life of the generator weights, in images.
+    #[arg(long, value_parser = parse_half_life)]
+    pub ema_half_life: Option<f64>,
+    /// Discriminator (critic) updates per generator update, each on a fresh batch.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub n_critic: Option<u64>,
+    /// Weight (lambda) of the gradient penalty of --loss wgan-gp.
+    #[arg(long, value_parser = parse_gp_weight)]
+    pub gp_weight: Option<f64>,
+    /// Image side in pixels (64, 128, ...); other sizes in the data are resized.
+    #[arg(long, default_value_t = 64, value_parser = parse_resolution)]
+    pub resolution: usize,
+    /// Generator channels: the residual trunk's (default 64), or DCGAN's last hidden map's,
+    /// doubled per stage towards 4x4 (default 32).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(4..=1024))]
+    pub g_channels: Option<u64>,
+    /// Generator residual blocks (default 4; DCGAN: 0, blocks run at 16x16).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=64))]
+    pub g_blocks: Option<u64>,
+    /// Discriminator channels of the first stage, doubled per stage (default 32).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(4..=1024))]
+    pub d_channels: Option<u64>,
+    /// Size of the latent vector (noise), e.g. 64, 96 or 128 (default 128).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub latent_dim: Option<u64>,
+    /// Learning rate of both Adam optimisers (their other settings are the run config's
+    /// "optimizer").
+    #[arg(long, value_parser = parse_lr)]
+    pub lr: Option<f64>,
+    /// Write a sample sheet every N steps.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sample_every: Option<u64>,
+    /// Write a checkpoint every N steps.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: Option<u64>,
+    /// Fail on the first bad dataset entry instead of skipping and counting.
+    #[arg(long)]
+    pub strict: bool,
+    /// Where decoded datasets are kept between runs (one file per folder and resolution; the
+    /// next run of the same, unchanged folder skips decoding). Default: $KYARA_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/kyara, else ~/.cache/kyara.
+    #[arg(long, conflicts_with = "no_cache")]
+    pub cache_dir: Option<PathBuf>,
+    /// Decode the dataset's images every run; read and write no cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// No progress bar (log lines instead).
+    #[arg(long)]
+    pub quiet: bool,
+    /// Evaluate the EMA generator every N steps (needs --tagger); appends metric-tagger-eval.jsonl.
+    #[arg(long, requires = "tagger", value_parser = clap::value_parser!(u64).range(1..))]
+    pub eval_every: Option<u64>,
+    /// Tagger used by --eval-every.
+    #[arg(long, requires = "eval_every")]
+    pub tagger: Option<PathBuf>,
+    /// Faces per tag combination in --eval-every evaluations.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub eval_per_combo: u64,
+}
+
+impl TrainArgs {
+    /// `cfg` with the training settings given on the command line; the others keep their values
+    /// in `cfg`. The critic's pair weights follow the loss (and the model's conditioning).
+    pub fn apply(&self, mut cfg: TrainConfig) -> TrainConfig {
+        if let Some(v) = self.steps {
+            cfg.steps = v;
+        }
+        if let Some(v) = self.batch {
+            cfg.batch_size = v;
+        }
+        if let Some(v) = self.seed {
+            cfg.seed = v;
+        }
+        if let Some(v) = self.loss {
+            cfg.loss = v;
+        }
+        if self.spectral_norm {
+            cfg.spectral_norm = true;
+        }
+        if let Some(v) = self.ema_half_life {
+            cfg.ema_half_life = v;
+        }
+        if let Some(v) = self.n_critic {
+            cfg.n_critic = v as usize;
+        }
+        if let Some(v) = self.gp_weight {
+            cfg.gp_weight = v;
+        }
+        if let Some(v) = self.lr {
+            cfg.optimizer.lr = v;
+        }
+        if let Some(v) = self.sample_every {
+            cfg.sample_every = v;
+        }
+        if let Some(v) = self.checkpoint_every {
+            cfg.checkpoint_every = v;
+        }
+        cfg.pair_weights = match (cfg.loss, self.unconditional) {
+            (_, true) => PairWeights::unconditional(),
+            (LossKind::WganGp, false) => PairWeights::reference_wgan(),
+            (_, false) => PairWeights::default(),
+        };
+        cfg
+    }
+}
+
+/// Appends `[default: X]` to the help of every option that overrides a training-config
+/// setting, X read from [`TrainConfig::defaults`].
+pub(super) fn show_config_defaults(cmd: clap::Command) -> clap::Command {
+    let d = TrainConfig::defaults();
+    let loss = d
+        .loss
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default();
+    let shown = [
+        ("steps", d.steps.to_string()),
+        ("batch", d.batch_size.to_string()),
+        ("seed", d.seed.to_string()),
+        ("loss", loss),
+        ("ema_half_life", d.ema_half_life.to_string()),
+        ("n_critic", d.n_critic.to_string()),
+        ("gp_weight", d.gp_weight.to_string()),
+        ("lr", d.optimizer.lr.to_string()),
+        ("sample_every", d.sample_every.to_string()),
+        ("checkpoint_every", d.checkpoint_every.to_string()),
+    ];
+    shown.into_iter().fold(cmd, |cmd, (id, value)| {
+        cmd.mut_arg(id, |arg| {
+            let with_default =
+                |help: &clap::builder::StyledStr| format!("{help} [default: {value}]");
+            let (help, long_help) = (
+                arg.get_help().map(with_default),
+                arg.get_long_help().map(with_default),
+            );
+            let arg = match help {
+                Some(h) => arg.help(h),
+                None => arg.help(format!("[default: {value}]")),
+            };
+            match long_help {
+                Some(h) => arg.long_help(h),
+                None => arg,
+            }
+        })
+    })
+}
+
+/// The networks `trainer train` builds for a dataset with `num_tags` tags: the family's
+/// configs with its size options and by-name settings applied (see `shared_model::arch`).
+fn model_specs(a: &TrainArgs, num_tags: usize) -> Result<(GeneratorSpec, DiscriminatorSpec)> {
+    let family = FamilyOptions {
+        latent_dim: a.latent_dim.map(|v| v as usize),
+        g_channels: a.g_channels.map(|v| v as usize),
+        g_blocks: a.g_blocks.map(|v| v as usize),
+        d_channels: a.d_channels.map(|v| v as usize),
+        unconditional: a.unconditional,
+        set_generator: a.set_generator.clone(),
+        set_discriminator: a.set_discriminator.clone(),
+    };
+    Ok(arch::configure(&a.arch, num_tags, a.resolution, &family)?)
+}
+
+pub(super) fn train(a: TrainArgs) -> Result<()> {
+    let device = device_for(a.device)?;
+    let progress = !a.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let on_bad = if a.strict {
+        OnBadEntry::Fail
+    } else {
+        OnBadEntry::Skip
+    };
+    let cache_dir = if a.no_cache {
+        None
+    } else {
+        a.cache_dir.clone().or_else(default_cache_dir)
+    };
+    let load = |dir: &Path, res: usize| {
+        eprintln!("loading {} ...", dir.display());
+        let (data, cache) =
+            load_dataset_cached(dir, res, on_bad, &|_, _| {}, cache_dir.as_deref())?;
+        match cache {
+            CacheStatus::Off => {}
+            CacheStatus::Hit(f) => eprintln!("decoded images read from {}", f.display()),
+            CacheStatus::Stored(f) => eprintln!("decoded images cached in {}", f.display()),
+            CacheStatus::Unavailable(why) => eprintln!("note: no dataset cache ({why})"),
+        }
+        if !data.skipped.is_empty() {
+            eprintln!("skipped {} bad entries:", data.skipped.len());
+            for b in data.skipped.iter().take(10) {
+                eprintln!("  {b}");
+            }
+            if data.skipped.len() > 10 {
+                eprintln!("  ... and {} more", data.skipped.len() - 10);
+            }
+        }
+        eprintln!(
+            "{} images, {} tags ({} exclusive groups, {} free)",
+            data.len(),
+            data.vocab.len(),
+            data.vocab.groups.len(),
+            data.vocab.free.len()
+        );
+        anyhow::Ok(data)
+    };
+
+    if let Some(path) = &a.resume {
+        let run = RunDir::new(path);
+        let mut cfg = run.config()?;
+        let ckpt = run.latest_checkpoint()?;
+        if let Some(steps) = a.steps {
+            cfg.steps = steps;
+        }
+        let data_dir = a.data.clone().unwrap_or_else(|| PathBuf::from(&cfg.data));
+        let data = load(&data_dir, cfg.generator.resolution())?;
+        if data.vocab != cfg.vocab {
+            bail!(
+                "{} has other tags than the run was trained on",
+                data_dir.display()
+            );
+        }
+        let mut trainer = Trainer::new(cfg.clone(), &data, &device)?;
+        trainer.load_checkpoint(ckpt.path())?;
+        eprintln!(
+            "resuming {} from step {}",
+            path.display(),
+            trainer.state.step
+        );
+        run.write_config(&cfg)?;
+        let hook = eval_hook(&a, &data_dir, &data, &run)?;
+        let after = |t: &Trainer| hook.as_ref().map_or(Ok(()), |h| h.after_step(t));
+        let t = run_training_with(trainer, &data, path, &RunOptions { progress }, Some(&after))?;
+        eprintln!("done: {} steps in {}", t.state.step, path.display());
+        return Ok(());
+    }
+
+    let data_dir = a.data.clone().expect("clap requires --data");
+    let out = a.out.clone().expect("clap requires --out");
+    let data = load(&data_dir, a.resolution)?;
+    let (generator, discriminator) = model_specs(&a, data.vocab.len())?;
+    let cfg = a.apply(TrainConfig::new(
+        generator,
+        discriminator,
+        data.vocab.clone(),
+        data_dir.display().to_string(),
+        data.name.clone(),
+    ));
+    cfg.generator.validate()?;
+    cfg.discriminator.feature_dim()?;
+    let run = RunDir::next_in(&out, &data.name)?;
+    let hook = eval_hook(&a, &data_dir, &data, &run)?;
+    run.create(&cfg)?;
+    eprintln!("run folder: {}", run.path().display());
+    let trainer = Trainer::new(cfg, &data, &device)?;
+    let after = |t: &Trainer| hook.as_ref().map_or(Ok(()), |h| h.after_step(t));
+    let t = run_training_with(
+        trainer,
+        &data,
+        run.path(),
+        &RunOptions { progress },
+        Some(&after),
+    )?;
+    eprintln!("done: {} steps in {}", t.state.step, run.path().display());
+    Ok(())
+}
+
+/// The `--eval-every` hook, when asked for: the tagger, and the data at the tagger's resolution.
+fn eval_hook(
+    a: &TrainArgs,
+    data_dir: &Path,
+    data: &Dataset,
+    run: &RunDir,
+) -> Result<Option<TrainEval>> {
+    let (Some(tagger), Some(every)) = (&a.tagger, a.eval_every) else {
+        return Ok(None);
+    };
+    let tagger = load_tagger(tagger, &Device::flex())?;
+    let reloaded;
+    let data = if data.resolution == tagger.card.resolution {
+        data
+    } else {
+        reloaded = load_data(data_dir, tagger.card.resolution)?;
+        &reloaded
+    };
+    let per_combo = a.eval_per_combo as usize;
+    TrainEval::new(tagger, data, data_dir, run, every, per_combo).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, FromArgMatches};
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> TrainArgs {
+        let mut argv = vec!["trainer", "train", "--data", "d", "--out", "o"];
+        argv.extend(args);
+        let m = crate::cli::command().try_get_matches_from(argv).unwrap();
+        match crate::cli::Cli::from_arg_matches(&m).unwrap().command {
+            crate::cli::Command::Train(a) => *a,
+            c => panic!("{c:?}"),
+        }
+    }
+
+    #[test]
+    fn options_not_given_keep_the_config_defaults() {
+        let cfg = parse(&[]).apply(TrainConfig::defaults());
+        assert_eq!(cfg.to_json(), TrainConfig::defaults().to_json());
+    }
+
+    #[test]
+    fn options_given_override_the_config() {
+        let a = parse(&[
+            "--steps",
+            "7",
+            "--batch",
+            "8",
+            "--seed",
+            "3",
+            "--loss",
+            "hinge",
+            "--lr",
+            "1e-3",
+            "--n-critic",
+            "2",
+            "--gp-weight",
+            "5",
+            "--ema-half-life",
+            "50",
+            "--sample-every",
+            "4",
+            "--checkpoint-every",
+            "6",
+            "--spectral-norm",
+        ]);
+        let cfg = a.apply(TrainConfig::defaults());
+        assert_eq!((cfg.steps, cfg.batch_size, cfg.seed), (7, 8, 3));
+        assert_eq!(cfg.loss, LossKind::Hinge);
+        assert_eq!(cfg.pair_weights, PairWeights::default());
+        assert_eq!(cfg.optimizer.lr, 1e-3);
+        assert_eq!(cfg.optimizer.beta1, TrainConfig::defaults().optimizer.beta1);
+        assert_eq!(
+            (cfg.n_critic, cfg.gp_weight, cfg.ema_half_life),
+            (2, 5.0, 50.0)
+        );
+        assert_eq!((cfg.sample_every, cfg.checkpoint_every), (4, 6));
+        assert!(cfg.spectral_norm);
+        let cfg = parse(&["--arch", "dcgan", "--unconditional"]).apply(TrainConfig::defaults());
+        assert_eq!(cfg.pair_weights, PairWeights::unconditional());
+    }
+
+    #[test]
+    fn help_shows_the_config_defaults() {
+        crate::cli::command().debug_assert();
+        let mut cmd = crate::cli::command();
+        let help = cmd
+            .find_subcommand_mut("train")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        let d = TrainConfig::defaults();
+        for shown in [
+            format!("Images per step [default: {}]", d.batch_size),
+            format!("[default: {}]", d.steps),
+            "[default: wgan-gp]".to_string(),
+            format!("[default: {}]", d.optimizer.lr),
+            format!("[default: {}]", d.ema_half_life),
+        ] {
+            assert!(help.contains(&shown), "help lacks {shown}:\n{help}");
+        }
+        // The top-level command is unchanged by it.
+        assert!(
+            crate::cli::Cli::command()
+                .render_help()
+                .to_string()
+                .contains("train")
+        );
+    }
+}

@@ -1,0 +1,76 @@
+//! Evaluation during training (`trainer train --eval-every K --tagger T`): every K steps (and
+//! at the last) the EMA generator is evaluated and one JSON line is appended to the run's
+//! tagger-eval metric log ([`RunDir::append_metric`]).
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+use shared_model::tagger::LoadedTagger;
+
+use super::EvalContext;
+use crate::data::Dataset;
+use crate::train::{RunDir, Trainer};
+
+/// Name of the metric the hook appends to.
+pub const METRIC: &str = "tagger-eval";
+
+/// The evaluation hook of a training run.
+pub struct TrainEval {
+    ctx: EvalContext,
+    every: u64,
+    run: RunDir,
+}
+
+impl TrainEval {
+    /// Evaluates with `tagger` against `data` (loaded from `data_dir` at the tagger's
+    /// resolution), `per_combo` faces per tag combination, every `every` steps of `run`.
+    pub fn new(
+        tagger: LoadedTagger,
+        data: &Dataset,
+        data_dir: &Path,
+        run: &RunDir,
+        every: u64,
+        per_combo: usize,
+    ) -> Result<Self> {
+        if every == 0 {
+            bail!("--eval-every must be at least 1");
+        }
+        let ctx = EvalContext::new(tagger, data, data_dir, per_combo, 0)
+            .context("preparing --eval-every")?;
+        Ok(Self {
+            ctx,
+            every,
+            run: run.clone(),
+        })
+    }
+
+    /// Runs after every step; evaluates on multiples of `every` and at the last step.
+    pub fn after_step(&self, t: &Trainer) -> Result<()> {
+        let step = t.state.step;
+        if !(step.is_multiple_of(self.every) || step == t.cfg.steps) {
+            return Ok(());
+        }
+        let (report, _) = self.ctx.evaluate(
+            &t.cfg.vocab,
+            t.cfg.generator.latent_dim(),
+            &|z, c| t.g_ema.forward(shared_model::GeneratorInput::new(z, c)),
+            &Device::flex(),
+        )?;
+        let line = serde_json::json!({
+            "step": step,
+            "images_seen": t.state.images_seen,
+            "train_seconds": t.state.seconds,
+            "report": report,
+        });
+        self.run.append_metric(METRIC, &line)?;
+        eprintln!(
+            "eval at step {step}: label accuracy {:.1} %, FD {:.3} (floor {:.3}), KID {:.4}",
+            100.0 * report.label_accuracy.all,
+            report.generated_vs_heldout.fd,
+            report.real_train_vs_heldout.fd,
+            report.generated_vs_heldout.kid
+        );
+        Ok(())
+    }
+}

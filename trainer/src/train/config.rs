@@ -1,0 +1,203 @@
+//! The training config: everything that defines a run. It is written into the run folder before
+//! the first step ([`RunDir::create`](super::RunDir::create)) and read back on resume, so a run
+//! always continues with the settings it started with.
+//!
+//! Every default is written here, once: the command line only overrides the settings it is
+//! given (`trainer train --help` reads the defaults it shows from [`TrainConfig::defaults`]).
+
+use burn::optim::{AdamConfig, ModuleOptimizer};
+use burn::prelude::*;
+use shared_model::{
+    DcganDiscriminatorConfig, DcganGeneratorConfig, DiscriminatorSpec, GeneratorSpec, TagVocab,
+};
+
+use super::losses::{LossKind, PairWeights};
+
+/// Everything that defines a run.
+#[derive(Config, Debug)]
+pub struct TrainConfig {
+    /// Generator architecture (`"arch"`) and its config.
+    pub generator: GeneratorSpec,
+    /// Discriminator architecture and its config.
+    pub discriminator: DiscriminatorSpec,
+    /// The tag vocabulary of the training data (stored so a resumed run and the export agree).
+    pub vocab: TagVocab,
+    /// Dataset folder as given on the command line, and its name.
+    pub data: String,
+    pub data_name: String,
+    #[config(default = 32)]
+    pub batch_size: usize,
+    /// Total number of steps (one D and one G update each).
+    #[config(default = 2000)]
+    pub steps: u64,
+    /// The generator's and the critic's Adam optimisers (one setting for both).
+    #[config(default = "OptimizerConfig::new()")]
+    pub optimizer: OptimizerConfig,
+    #[config(default = 0)]
+    pub seed: u64,
+    #[config(default = "LossKind::WganGp")]
+    pub loss: LossKind,
+    #[config(default = "PairWeights::reference_wgan()")]
+    pub pair_weights: PairWeights,
+    /// Spectral normalisation of every critic weight (see [`crate::train::spectral`]).
+    #[config(default = false)]
+    pub spectral_norm: bool,
+    /// Discriminator updates per generator update.
+    #[config(default = 1)]
+    pub n_critic: usize,
+    /// Weight of the gradient penalty (lambda) with `--loss wgan-gp`.
+    #[config(default = 20.0)]
+    pub gp_weight: f64,
+    /// EMA half-life of the generator weights, in images (stylegan2-ada's ema_kimg * 1000).
+    #[config(default = 10000.0)]
+    pub ema_half_life: f64,
+    /// Early in training the half-life is at most `ema_rampup * images_seen`.
+    #[config(default = 0.05)]
+    pub ema_rampup: f64,
+    /// Random horizontal flips of the real images.
+    #[config(default = true)]
+    pub flip: bool,
+    #[config(default = 10)]
+    pub log_every: u64,
+    #[config(default = 200)]
+    pub sample_every: u64,
+    #[config(default = 200)]
+    pub checkpoint_every: u64,
+    /// Checkpoints kept on disk (the newest ones).
+    #[config(default = 2)]
+    pub keep_checkpoints: usize,
+}
+
+/// Settings of Adam (Kingma & Ba 2015), used for the generator and the critic alike. In a run's
+/// config they are the `"optimizer"` object.
+#[derive(Config, Debug, PartialEq)]
+pub struct OptimizerConfig {
+    /// Learning rate (constant: no schedule).
+    #[config(default = 2e-4)]
+    pub lr: f64,
+    /// Decay of the first-moment (mean) estimate.
+    #[config(default = 0.5)]
+    pub beta1: f32,
+    /// Decay of the second-moment (variance) estimate.
+    #[config(default = 0.999)]
+    pub beta2: f32,
+    /// Added to the root of the second moment before dividing by it.
+    #[config(default = 1e-8)]
+    pub epsilon: f32,
+}
+
+impl OptimizerConfig {
+    /// A fresh optimiser (no moments yet); the learning rate is passed to each step.
+    pub fn init(&self) -> ModuleOptimizer {
+        AdamConfig::new()
+            .with_beta_1(self.beta1)
+            .with_beta_2(self.beta2)
+            .with_epsilon(self.epsilon)
+            .init()
+    }
+}
+
+impl TrainConfig {
+    /// A config with every setting at its default, on a placeholder model (no tags) and no
+    /// data: where `trainer train --help` reads the defaults it shows. Not for training.
+    pub fn defaults() -> Self {
+        Self::new(
+            GeneratorSpec::Dcgan(DcganGeneratorConfig::new(0)),
+            DiscriminatorSpec::Dcgan(DcganDiscriminatorConfig::new(0)),
+            TagVocab::from_tag_sets(std::iter::empty()),
+            String::new(),
+            String::new(),
+        )
+    }
+
+    /// The config as the JSON text of a run folder's config file.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a training config serialises")
+    }
+
+    /// Parses a run folder's config file. Files written before the optimizer settings were
+    /// nested (`"lr"`, `"beta1"`, `"beta2"` at the top level) are read as if they were nested.
+    pub fn from_json(text: &str) -> serde_json::Result<Self> {
+        let mut value: serde_json::Value = serde_json::from_str(text)?;
+        nest_flat_optimizer(&mut value);
+        serde_json::from_value(value)
+    }
+}
+
+/// The optimizer keys that configs once held at their top level.
+const FLAT_OPTIMIZER_KEYS: [&str; 3] = ["lr", "beta1", "beta2"];
+
+/// Moves the top-level optimizer keys of an old config into an `"optimizer"` object (settings
+/// those configs did not store, such as `epsilon`, take the defaults they were trained with).
+/// A config that already has `"optimizer"` is left as it is.
+fn nest_flat_optimizer(config: &mut serde_json::Value) {
+    let Some(top) = config.as_object_mut() else {
+        return;
+    };
+    if top.contains_key("optimizer") || !FLAT_OPTIMIZER_KEYS.iter().any(|k| top.contains_key(*k)) {
+        return;
+    }
+    let mut optimizer =
+        serde_json::to_value(OptimizerConfig::new()).expect("an optimizer config serialises");
+    let nested = optimizer
+        .as_object_mut()
+        .expect("an optimizer config is an object");
+    for key in FLAT_OPTIMIZER_KEYS {
+        if let Some(v) = top.remove(key) {
+            nested.insert(key.to_string(), v);
+        }
+    }
+    top.insert("optimizer".into(), optimizer);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `config.json` exactly as `trainer train --data faces --out runs --steps 3 --lr 0.001
+    /// --resolution 16 --g-channels 8 --g-blocks 1 --d-channels 8 --latent-dim 8 --batch 4` wrote
+    /// it before the optimizer settings were nested.
+    const FLAT_CONFIG: &str = include_str!("testdata/flat-optimizer-config.json");
+
+    #[test]
+    fn a_config_with_flat_optimizer_settings_still_loads() {
+        let cfg = TrainConfig::from_json(FLAT_CONFIG).unwrap();
+        assert_eq!(
+            cfg.optimizer,
+            OptimizerConfig::new()
+                .with_lr(0.001)
+                .with_beta1(0.5)
+                .with_beta2(0.999)
+                .with_epsilon(1e-8)
+        );
+        assert_eq!((cfg.steps, cfg.batch_size), (3, 4));
+        assert_eq!(cfg.loss, LossKind::WganGp);
+        assert_eq!(cfg.generator.latent_dim(), 8);
+        assert_eq!(cfg.vocab.len(), cfg.generator.num_tags());
+        // Written again, the settings are nested and nothing is at the top any more.
+        let again: serde_json::Value = serde_json::from_str(&cfg.to_json()).unwrap();
+        for key in FLAT_OPTIMIZER_KEYS {
+            assert!(again.get(key).is_none(), "{key} still at the top");
+        }
+        assert_eq!(again["optimizer"]["lr"], 0.001);
+        let back = TrainConfig::from_json(&cfg.to_json()).unwrap();
+        assert_eq!(back.optimizer, cfg.optimizer);
+        assert_eq!(back.to_json(), cfg.to_json());
+    }
+
+    #[test]
+    fn an_optimizer_object_wins_over_stray_flat_keys() {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&TrainConfig::defaults().to_json()).unwrap();
+        v["lr"] = serde_json::json!(0.5);
+        let cfg = TrainConfig::from_json(&v.to_string()).unwrap();
+        assert_eq!(cfg.optimizer.lr, 2e-4);
+    }
+
+    #[test]
+    fn a_config_that_is_not_one_is_an_error() {
+        for bad in ["", "[]", "{\"lr\": 0.1}", "not json"] {
+            assert!(TrainConfig::from_json(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! The run folder, the only place that knows its file names. It looks like stylegan2-ada's:
+//! ```text
+//! OUT/NNNNN-<data name>/         one run; NNNNN counts up from the highest number in OUT
+//!   config.json                  the resolved TrainConfig, written before the first step
+//!   stats.jsonl                  one JSON line per log tick (losses, critic scores, images/s)
+//!   reals.png                    a sheet of training images
+//!   samples/step-NNNNNN.png      EMA generator on a fixed latent x tag grid
+//!   metric-<name>.jsonl          one JSON line per evaluation during training
+//!   checkpoints/step-NNNNNN/     generator, discriminator, EMA generator, both Adam states,
+//!                                and state.json (step, images seen, PRNG, spectral norm)
+//!   checkpoints/latest           name of the newest complete checkpoint
+//! ```
+//! A checkpoint is written into a temporary folder and renamed into place before `latest`
+//! names it, so `latest` only ever names complete checkpoints.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+use shared_model::ModelCard;
+use shared_model::card::{LoadedModel, TrainingInfo};
+
+use super::{TrainConfig, TrainState};
+use crate::fsutil::write_atomic;
+
+const CONFIG: &str = "config.json";
+const STATS: &str = "stats.jsonl";
+const REALS: &str = "reals.png";
+const SAMPLES: &str = "samples";
+const CHECKPOINTS: &str = "checkpoints";
+const LATEST: &str = "latest";
+
+/// Name of the sample sheet and of the checkpoint of a step.
+fn step_name(step: u64) -> String {
+    format!("step-{step:06}")
+}
+
+/// One run folder (which need not exist yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunDir {
+    root: PathBuf,
+}
+
+impl RunDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The next numbered run folder in `out` (created if missing), named after the data:
+    /// `OUT/NNNNN-<data_name>`. The run folder itself is made by [`RunDir::create`].
+    pub fn next_in(out: &Path, data_name: &str) -> Result<Self> {
+        std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+        let mut max = None;
+        for e in std::fs::read_dir(out)?.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(n) = name.split('-').next().and_then(|p| p.parse::<u32>().ok()) {
+                max = Some(max.map_or(n, |m: u32| m.max(n)));
+            }
+        }
+        let id = max.map_or(0, |m| m + 1);
+        Ok(Self::new(out.join(format!("{id:05}-{data_name}"))))
+    }
+
+    /// Whether `path` holds a run (its config file), as opposed to e.g. an exported model.
+    pub fn is_run(path: &Path) -> bool {
+        path.join(CONFIG).is_file()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// Makes the folder and writes `cfg` into it: the first file of every run.
+    pub fn create(&self, cfg: &TrainConfig) -> Result<()> {
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("cannot create {}", self.root.display()))?;
+        self.write_config(cfg)
+    }
+
+    /// Replaces the run's config (atomically), e.g. with a new step total on resume.
+    pub fn write_config(&self, cfg: &TrainConfig) -> Result<()> {
+        write_atomic(&self.root.join(CONFIG), cfg.to_json().as_bytes())
+    }
+
+    /// Reads the run's config (older layouts included, see [`TrainConfig::from_json`]).
+    pub fn config(&self) -> Result<TrainConfig> {
+        let path = self.root.join(CONFIG);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!("{} is not a run folder (no {CONFIG})", self.root.display())
+        })?;
+        TrainConfig::from_json(&text)
+            .with_context(|| format!("{} is not a valid run config", path.display()))
+    }
+
+    /// The training log, opened for appending (the run folder is made if missing).
+    pub fn open_stats(&self) -> Result<std::fs::File> {
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("cannot create {}", self.root.display()))?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.root.join(STATS))
+            .with_context(|| format!("cannot open {STATS}"))
+    }
+
+    /// Writes the sheet of training images.
+    pub fn write_reals(&self, png: &[u8]) -> Result<()> {
+        write_atomic(&self.root.join(REALS), png)
+    }
+
+    /// Writes the sample sheet of `step`.
+    pub fn write_sample(&self, step: u64, png: &[u8]) -> Result<()> {
+        let path = self
+            .root
+            .join(SAMPLES)
+            .join(format!("{}.png", step_name(step)));
+        write_atomic(&path, png)
+    }
+
+    /// The file that [`RunDir::append_metric`] appends the lines of metric `name` to.
+    pub fn metric_file(&self, name: &str) -> PathBuf {
+        self.root.join(format!("metric-{name}.jsonl"))
+    }
+
+    /// Appends one JSON line to the log of metric `name`.
+    pub fn append_metric(&self, name: &str, line: &serde_json::Value) -> Result<()> {
+        let path = self.metric_file(name);
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        writeln!(f, "{line}")?;
+        Ok(())
+    }
+
+    /// The newest complete checkpoint.
+    pub fn latest_checkpoint(&self) -> Result<Checkpoint> {
+        let root = self.root.join(CHECKPOINTS);
+        let latest = root.join(LATEST);
+        let name = std::fs::read_to_string(&latest).with_context(|| {
+            format!(
+                "{} has no checkpoint yet (no {})",
+                self.root.display(),
+                latest.display()
+            )
+        })?;
+        let dir = root.join(name.trim());
+        if !dir.is_dir() {
+            bail!(
+                "{} names {} which does not exist",
+                latest.display(),
+                dir.display()
+            );
+        }
+        Ok(Checkpoint { dir })
+    }
+
+    /// Writes the checkpoint of `step` (every part of it, each synced to disk) into a temporary
+    /// folder, renames it into place, points `latest` at it and removes all but the newest
+    /// `keep` checkpoints (at least one).
+    pub fn save_checkpoint(
+        &self,
+        step: u64,
+        parts: &[(Part, &[u8])],
+        keep: usize,
+    ) -> Result<Checkpoint> {
+        let root = self.root.join(CHECKPOINTS);
+        std::fs::create_dir_all(&root)?;
+        let name = step_name(step);
+        let tmp = root.join(format!(".tmp-{name}"));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp)?;
+        for (part, bytes) in parts {
+            let mut f = std::fs::File::create(tmp.join(part.file_name()))?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+        }
+        let dest = root.join(&name);
+        let _ = std::fs::remove_dir_all(&dest);
+        std::fs::rename(&tmp, &dest)
+            .with_context(|| format!("cannot finish checkpoint {}", dest.display()))?;
+        write_atomic(&root.join(LATEST), name.as_bytes())?;
+        // Keep the newest few.
+        let mut old: Vec<PathBuf> = std::fs::read_dir(&root)?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.is_dir()
+                    && p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("step-"))
+            })
+            .collect();
+        old.sort();
+        let keep = keep.max(1);
+        if old.len() > keep {
+            for p in &old[..old.len() - keep] {
+                let _ = std::fs::remove_dir_all(p);
+            }
+        }
+        Ok(Checkpoint { dir: dest })
+    }
+
+    /// The newest checkpoint's EMA generator, ready to draw, with the card an export of it would
+    /// carry (f32 weights, named after the run folder): what `generate`, `interpolate` and
+    /// `eval` use when given a run folder, and what `export` writes.
+    pub fn load_model(&self, device: &Device) -> Result<LoadedModel> {
+        let cfg = self.config()?;
+        let ckpt = self.latest_checkpoint()?;
+        let state = ckpt.state()?;
+        let g = cfg.generator.try_init(device)?;
+        // A broken checkpoint is an error here, before anything is drawn or written.
+        let ema = Part::GeneratorEma;
+        let g = g
+            .load_bytes(ckpt.read(ema)?)
+            .with_context(|| ckpt.file(ema).display().to_string())?;
+        let name = self
+            .root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "run".into());
+        let card = ModelCard::new(
+            &name,
+            cfg.vocab.clone(),
+            cfg.generator.clone(),
+            TrainingInfo {
+                data: cfg.data_name.clone(),
+                steps: state.step,
+                images_seen: state.images_seen,
+                loss: serde_json::to_value(cfg.loss)?
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                seconds: state.seconds,
+            },
+        );
+        Ok(LoadedModel {
+            card,
+            generator: g,
+            device: device.clone(),
+        })
+    }
+}
+
+/// A file of a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Generator,
+    Discriminator,
+    /// The EMA of the generator's weights: the one that is exported and drawn with.
+    GeneratorEma,
+    OptimizerG,
+    OptimizerD,
+    /// [`TrainState`] as JSON.
+    State,
+}
+
+impl Part {
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Part::Generator => "generator.bpk",
+            Part::Discriminator => "discriminator.bpk",
+            Part::GeneratorEma => "generator_ema.bpk",
+            Part::OptimizerG => "optim_g.bpk",
+            Part::OptimizerD => "optim_d.bpk",
+            Part::State => "state.json",
+        }
+    }
+}
+
+/// One checkpoint folder of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    dir: PathBuf,
+}
+
+impl Checkpoint {
+    /// The checkpoint in folder `dir` (e.g. a path [`RunDir::latest_checkpoint`] gave earlier).
+    pub fn at(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn file(&self, part: Part) -> PathBuf {
+        self.dir.join(part.file_name())
+    }
+
+    pub fn read(&self, part: Part) -> Result<Vec<u8>> {
+        let path = self.file(part);
+        std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
+    }
+
+    /// The step, images seen and random stream the checkpoint was taken at.
+    pub fn state(&self) -> Result<TrainState> {
+        let bytes = std::fs::read(self.file(Part::State))
+            .with_context(|| format!("{} is incomplete", self.dir.display()))?;
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not valid", self.file(Part::State).display()))
+    }
+}
+
+/// Reads the config of the run in `run` (shorthand of [`RunDir::config`]).
+pub fn load_run_config(run: &Path) -> Result<TrainConfig> {
+    RunDir::new(run).config()
+}
+
+/// The folder of the newest complete checkpoint of the run in `run` (shorthand of
+/// [`RunDir::latest_checkpoint`]).
+pub fn latest_checkpoint(run: &Path) -> Result<PathBuf> {
+    Ok(RunDir::new(run).latest_checkpoint()?.dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_folders_are_numbered_after_the_highest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("runs");
+        let first = RunDir::next_in(&out, "faces").unwrap();
+        assert_eq!(first.path(), out.join("00000-faces"));
+        assert!(!first.path().exists(), "only the parent is made");
+        for name in ["00000-faces", "00007-other", "notes"] {
+            std::fs::create_dir_all(out.join(name)).unwrap();
+        }
+        let next = RunDir::next_in(&out, "faces").unwrap();
+        assert_eq!(next.path(), out.join("00008-faces"));
+    }
+
+    #[test]
+    fn the_config_written_first_reads_back_and_marks_a_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::new(tmp.path().join("r"));
+        assert!(!RunDir::is_run(run.path()));
+        let e = run.config().unwrap_err().to_string();
+        assert!(e.contains("not a run folder"), "{e}");
+        let cfg = TrainConfig::defaults().with_steps(7);
+        run.create(&cfg).unwrap();
+        assert!(RunDir::is_run(run.path()));
+        assert_eq!(run.config().unwrap().to_json(), cfg.to_json());
+        // A config with the optimizer settings at the top level (as runs wrote them before
+        // they were nested) loads through the run folder too.
+        let flat = include_str!("testdata/flat-optimizer-config.json");
+        std::fs::write(run.path().join(CONFIG), flat).unwrap();
+        assert_eq!(run.config().unwrap().optimizer.lr, 0.001);
+        std::fs::write(run.path().join(CONFIG), "{").unwrap();
+        let e = format!("{:#}", run.config().unwrap_err());
+        assert!(e.contains("not a valid run config"), "{e}");
+    }
+
+    #[test]
+    fn latest_names_the_newest_complete_checkpoint_and_old_ones_go() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::new(tmp.path());
+        let e = run.latest_checkpoint().unwrap_err().to_string();
+        assert!(e.contains("no checkpoint yet"), "{e}");
+        for step in [2, 4, 6] {
+            let g = format!("g{step}");
+            run.save_checkpoint(step, &[(Part::Generator, g.as_bytes())], 2)
+                .unwrap();
+        }
+        let latest = run.latest_checkpoint().unwrap();
+        assert!(latest.path().ends_with("checkpoints/step-000006"));
+        assert_eq!(latest.read(Part::Generator).unwrap(), b"g6");
+        let e = latest.read(Part::Discriminator).unwrap_err().to_string();
+        assert!(e.contains("discriminator.bpk"), "{e}");
+        let kept: Vec<String> = std::fs::read_dir(tmp.path().join(CHECKPOINTS))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("step-"))
+            .collect();
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        assert!(!tmp.path().join("checkpoints/step-000002").exists());
+        // `latest` naming a missing folder is an error, not a guess.
+        std::fs::write(tmp.path().join("checkpoints/latest"), "step-000002").unwrap();
+        let e = run.latest_checkpoint().unwrap_err().to_string();
+        assert!(e.contains("does not exist"), "{e}");
+    }
+}
