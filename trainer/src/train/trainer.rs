@@ -12,27 +12,15 @@ use anyhow::{Context, Result};
 use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use shared_model::sample::{FaceRequest, to_rgba};
 use shared_model::{AnyDiscriminator, AnyGenerator, SplitMix64, TagVocab};
 
 use super::TrainConfig;
 use super::losses::{LossKind, d_loss, g_loss, gradient_penalty};
-use super::run_dir::{Checkpoint, Part, RunDir};
+use super::run_dir::{Checkpoint, Part, RunDir, TrainState};
 use super::spectral::SpectralNorm;
 use crate::data::Dataset;
-
-/// The part of a checkpoint that is not weights.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainState {
-    pub step: u64,
-    pub images_seen: u64,
-    pub rng: SplitMix64,
-    pub seconds: f64,
-    /// Power-iteration vectors of spectral normalisation, when the run uses it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spectral: Option<SpectralNorm>,
-}
 
 /// Losses and critic scores of one step.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
