@@ -1,4 +1,4 @@
-"""Reference values for kyara's gradient-penalty test (trainer/src/losses.rs, `gp_matches_double_backward`).
+"""Reference values for kyara's gradient-penalty test (trainer/src/train/losses.rs, `gp_matches_double_backward`).
 
 Exact WGAN-GP penalty and R1 on a tiny fixed critic, differentiated with PyTorch's double backward
 (create_graph=True). kyara's Burn has no second-order gradients, so its penalty uses a first-order

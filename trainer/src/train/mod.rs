@@ -13,6 +13,6 @@ mod trainer;
 mod training_loop;
 
 pub use config::{OptimizerConfig, TrainConfig};
-pub use run_dir::{Checkpoint, Part, RunDir, latest_checkpoint, load_run_config};
-pub use trainer::{StepStats, TrainState, Trainer, sample_grid_inputs, wrong_condition};
+pub use run_dir::{Checkpoint, Part, RunDir, TrainState, latest_checkpoint, load_run_config};
+pub use trainer::{StepStats, Trainer, sample_grid_inputs, wrong_condition};
 pub use training_loop::{RunOptions, StepHook, run_training, run_training_with};

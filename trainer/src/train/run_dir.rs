@@ -18,10 +18,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
-use shared_model::ModelCard;
+use serde::{Deserialize, Serialize};
 use shared_model::card::{LoadedModel, TrainingInfo};
+use shared_model::{ModelCard, SplitMix64};
 
-use super::{TrainConfig, TrainState};
+use super::TrainConfig;
+use super::spectral::SpectralNorm;
 use crate::fsutil::write_atomic;
 
 const CONFIG: &str = "config.json";
@@ -267,6 +269,18 @@ impl Part {
             Part::State => "state.json",
         }
     }
+}
+
+/// The part of a checkpoint that is not weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    pub step: u64,
+    pub images_seen: u64,
+    pub rng: SplitMix64,
+    pub seconds: f64,
+    /// Power-iteration vectors of spectral normalisation, when the run uses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spectral: Option<SpectralNorm>,
 }
 
 /// One checkpoint folder of a run.

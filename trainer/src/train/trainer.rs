@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use shared_model::sample::{FaceRequest, to_rgba};
 use shared_model::{
     AnyDiscriminator, AnyGenerator, DiscriminatorModule, GeneratorInput, SplitMix64, TagVocab,
@@ -20,21 +20,9 @@ use shared_model::{
 
 use super::TrainConfig;
 use super::losses::{LossKind, d_loss, g_loss, gradient_penalty};
-use super::run_dir::{Checkpoint, Part, RunDir};
+use super::run_dir::{Checkpoint, Part, RunDir, TrainState};
 use super::spectral::SpectralNorm;
 use crate::data::Dataset;
-
-/// The part of a checkpoint that is not weights.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainState {
-    pub step: u64,
-    pub images_seen: u64,
-    pub rng: SplitMix64,
-    pub seconds: f64,
-    /// Power-iteration vectors of spectral normalisation, when the run uses it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spectral: Option<SpectralNorm>,
-}
 
 /// Losses and critic scores of one step.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
