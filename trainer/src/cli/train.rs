@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use burn::prelude::*;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use shared_model::arch::{self, FamilyOptions};
 use shared_model::{DiscriminatorSpec, GeneratorSpec};
