@@ -3,8 +3,9 @@
 //! Everything that must agree between the native trainer and the browser lives here:
 //! the architectures ([`cgan`], [`dcgan`], behind [`arch`]), the tag vocabulary ([`vocab`]), the portable PRNG that turns a
 //! seed into a latent ([`rng`]), the model card that travels with exported weights ([`card`]), the
-//! weights' storage format, float32 or float16 ([`weights`]) and
-//! the seed + tags -> pixels pipeline ([`sample`]). The trainer adds losses and optimisation; the
+//! weights' storage format, float32 or float16 ([`weights`]),
+//! the seed + tags -> pixels pipeline ([`sample`]), the whole recipe of a face with its permalink
+//! ([`face`]) and the latent arithmetic it uses ([`latent`]). The trainer adds losses and optimisation; the
 //! `web` crate adds the JavaScript boundary. Neither re-declares a layer.
 
 pub mod arch;
@@ -12,9 +13,11 @@ pub mod card;
 pub mod cgan;
 pub mod dcgan;
 pub mod error;
+pub mod face;
 pub mod fastact;
 pub mod fastconv;
 pub mod fastnorm;
+pub mod latent;
 pub mod rng;
 pub mod sample;
 pub mod tagger;
@@ -28,6 +31,7 @@ pub use card::ModelCard;
 pub use cgan::{Discriminator, DiscriminatorConfig, Generator, GeneratorConfig};
 pub use dcgan::{DcganDiscriminatorConfig, DcganGeneratorConfig};
 pub use error::ModelError;
+pub use face::{FaceSpec, Permalink};
 pub use rng::SplitMix64;
 pub use tagger::{LoadedTagger, Tagger, TaggerCard, TaggerConfig};
 pub use vocab::TagVocab;

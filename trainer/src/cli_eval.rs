@@ -117,10 +117,11 @@ pub struct InterpolateArgs {
     /// Model card (model.json), the folder holding it, or a run folder.
     #[arg(long)]
     pub model: PathBuf,
-    /// Start: SEED or SEED:TAGS, e.g. "1:blonde hair, blue eyes".
+    /// Start: SEED, SEED:TAGS or a page permalink, e.g. "1:blonde hair, blue eyes" or
+    /// "#seed=1&tags=blonde_hair&s=blonde_hair:1.2".
     #[arg(long)]
     pub from: String,
-    /// End: SEED or SEED:TAGS.
+    /// End: SEED, SEED:TAGS or a page permalink.
     #[arg(long)]
     pub to: String,
     /// Faces in the strip, the endpoints included.
