@@ -39,7 +39,7 @@ card.directions = [{ name: "kyara test", vector }];
 fs.writeFileSync(`${dst}/model.json`, JSON.stringify(card, null, 2));
 fs.copyFileSync(`${src}/${card.weights}`, `${dst}/${card.weights}`);
 ' "www/models/$model" "$recipe/directed"
-link='#model=directed&seed=42&tags=blonde_hair,blue_eyes&s=blue_eyes:1.45,red_hair:0.3&v=851501:0.35,7:1.2&d=kyara_test:1.5'
+link='#model=directed&seed=42&tags=blue_eyes,blonde_hair&s=blue_eyes:1.45,red_hair:0.3&v=851501:0.35,7:1.2&d=kyara_test:1.5'
 from='#model=directed&seed=11&tags=blonde_hair&s=blue_eyes:0.5&v=77:0.35'
 to='#model=directed&seed=12&tags=red_hair&d=kyara_test:-2'
 steps=8

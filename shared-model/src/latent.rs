@@ -27,6 +27,9 @@ pub fn step(z: &mut [f32], direction: &[f32], amount: f64) {
 /// Spherical interpolation between two latents (`t = 0` gives `a`, `t = 1` gives `b`); it keeps
 /// the norm a Gaussian latent has, so the faces in between stay as sharp as the ends.
 /// Falls back to linear interpolation for (nearly) parallel or zero vectors.
+///
+/// `acos` and `sin` are `libm`'s pure-Rust ones (as in [`crate::rng`]), so the frames' inputs do not
+/// depend on the platform's maths library (glibc natively, another port in WebAssembly).
 pub fn slerp(a: &[f32], b: &[f32], t: f64) -> Vec<f32> {
     assert_eq!(a.len(), b.len(), "slerp of vectors of different lengths");
     let dot: f64 = a
@@ -34,20 +37,26 @@ pub fn slerp(a: &[f32], b: &[f32], t: f64) -> Vec<f32> {
         .zip(b)
         .map(|(x, y)| f64::from(*x) * f64::from(*y))
         .sum();
-    let na = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let nb = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let norm = |v: &[f32]| {
+        v.iter()
+            .map(|x| f64::from(*x) * f64::from(*x))
+            .sum::<f64>()
+            .sqrt()
+    };
+    let (na, nb) = (norm(a), norm(b));
     let cos = if na > 0.0 && nb > 0.0 {
         (dot / (na * nb)).clamp(-1.0, 1.0)
     } else {
         1.0
     };
-    let omega = cos.acos();
-    let (wa, wb) = if omega.sin().abs() < 1e-6 {
+    let omega = libm::acos(cos);
+    let sin = libm::sin(omega);
+    let (wa, wb) = if sin.abs() < 1e-6 {
         (1.0 - t, t)
     } else {
         (
-            ((1.0 - t) * omega).sin() / omega.sin(),
-            (t * omega).sin() / omega.sin(),
+            libm::sin((1.0 - t) * omega) / sin,
+            libm::sin(t * omega) / sin,
         )
     };
     a.iter()

@@ -138,9 +138,18 @@ pub(crate) fn spec_from_js(what: &str, value: JsValue) -> Result<FaceSpec, JsErr
 }
 
 fn from_js<T: DeserializeOwned>(what: &str, value: JsValue) -> Result<T, JsError> {
-    serde_wasm_bindgen::from_value(value).map_err(|e| match what {
-        "" => JsError::new(&e.to_string()),
-        _ => JsError::new(&format!("{what}: {e}")),
+    serde_wasm_bindgen::from_value(value).map_err(|e| {
+        // The error is a JavaScript `Error` already; keep its message (its `to_string` would
+        // start with "Error: ").
+        let e = JsValue::from(e);
+        let text = match e.dyn_ref::<js_sys::Error>() {
+            Some(err) => String::from(err.message()),
+            None => format!("{e:?}"),
+        };
+        match what {
+            "" => JsError::new(&text),
+            _ => JsError::new(&format!("{what}: {text}")),
+        }
     })
 }
 
