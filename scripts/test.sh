@@ -18,6 +18,9 @@ cargo test --workspace
 echo "== build the web page (WebAssembly)"
 bash scripts/build-web.sh
 
+echo "== node tests (the page's modules over the WebAssembly build, no browser)"
+node --test tests/node/
+
 model=$(node -e 'console.log(JSON.parse(require("fs").readFileSync("www/models/index.json", "utf8")).default)')
 echo "== native reference face: model $model, seed 42, blonde hair + blue eyes"
 ref_dir=$(mktemp -d)
@@ -27,6 +30,34 @@ trap 'rm -rf "$ref_dir"' EXIT
   --model "www/models/$model/model.json" --tags "blonde hair, blue eyes" --seeds 42 --out "$ref_dir"
 export KYARA_NATIVE_PNG="$ref_dir/seed0042.png"
 test -f "$KYARA_NATIVE_PNG" || { echo "test: $KYARA_NATIVE_PNG was not written" >&2; exit 1; }
+
+echo "== native references of the face recipe: a permalink with s=, v=, d=; a transition"
+# The shipped models have no latent directions: a copy of the default model whose card gains one
+# (a fixed vector), for the tests only. tests/browser/recipe.test.mjs compares the page with these.
+recipe="$ref_dir/recipe"
+mkdir -p "$recipe/directed"
+node -e '
+const fs = require("fs");
+const [src, dst] = process.argv.slice(1);
+const card = JSON.parse(fs.readFileSync(`${src}/model.json`, "utf8"));
+const vector = Array.from({ length: card.generator.latent_dim }, (_, i) => Math.round(1000 * Math.sin(0.7 * i)) / 1000);
+card.directions = [{ name: "kyara test", vector }];
+fs.writeFileSync(`${dst}/model.json`, JSON.stringify(card, null, 2));
+fs.copyFileSync(`${src}/${card.weights}`, `${dst}/${card.weights}`);
+' "www/models/$model" "$recipe/directed"
+link='#model=directed&seed=42&tags=blue_eyes,blonde_hair&s=blue_eyes:1.45,red_hair:0.3&v=851501:0.35,7:1.2&d=kyara_test:1.5'
+from='#model=directed&seed=11&tags=blonde_hair&s=blue_eyes:0.5&v=77:0.35'
+to='#model=directed&seed=12&tags=red_hair&d=kyara_test:-2'
+steps=8
+"${CARGO_TARGET_DIR:-target}/debug/kyara-trainer" generate --model "$recipe/directed" --link "$link" --out "$recipe/link"
+cp "$recipe/link/seed0042.png" "$recipe/link.png"
+"${CARGO_TARGET_DIR:-target}/debug/kyara-trainer" interpolate --model "$recipe/directed" \
+  --from "$from" --to "$to" --steps "$steps" --out "$recipe/strip.png"
+printf '%s\n' "$link" > "$recipe/link.txt"
+printf '%s\n' "$from" > "$recipe/from.txt"
+printf '%s\n' "$to" > "$recipe/to.txt"
+printf '%s\n' "$steps" > "$recipe/steps.txt"
+export KYARA_RECIPE_DIR="$recipe"
 
 echo "== browser test (Chromium)"
 if [ ! -d tests/browser/node_modules/playwright-core ]; then

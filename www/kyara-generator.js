@@ -4,7 +4,8 @@
 //   <kyara-generator model="models/anime64" tags="blonde hair, blue eyes" seed="42" controls></kyara-generator>
 //
 // Attributes: model (folder of a model card, relative to the page; default: this script's
-// models/anime64), tags (comma-separated), seed (a whole number; random when absent), controls
+// models/anime64), tags (comma-separated, any spelling the engine accepts: "blonde_hair",
+// "Blonde Hair", ...), seed (a whole number; random when absent), controls
 // (shows "another one" and "download" buttons), backend ("cpu" to stay off WebGPU; default: WebGPU
 // when the build and the browser have it). The element fills the box the host gives it
 // (square by default). Events (bubbling, composed):
@@ -13,9 +14,9 @@
 // Its own shadow DOM; elements with the same model share one generator worker.
 
 import { Generator, messageOf } from './kyara.js';
+import { randomSeed } from './js/shared.js';
 
 const DEFAULT_MODEL = new URL('./models/anime64/', import.meta.url).href;
-const U64_MAX = (1n << 64n) - 1n;
 const shared = new Map(); // model URL -> Promise<{ gen, info }>
 
 function generatorFor(modelUrl, prefer) {
@@ -83,7 +84,7 @@ class KyaraGeneratorElement extends HTMLElement {
     this.#bar.addEventListener('click', (e) => {
       const act = e.target.closest('button')?.dataset.act;
       if (act === 'another') {
-        this.setAttribute('seed', String(crypto.getRandomValues(new Uint32Array(1))[0] % 1_000_000));
+        this.setAttribute('seed', randomSeed().toString());
       } else if (act === 'download') {
         this.#canvas.toBlob((blob) => {
           if (!blob) return;
@@ -149,24 +150,15 @@ class KyaraGeneratorElement extends HTMLElement {
       return;
     }
     if (job !== this.#job) return;
-    const vocab = info.card.vocab;
-    const tags = (this.getAttribute('tags') || '').split(',').map((t) => t.trim().toLowerCase()).filter(Boolean);
-    const unknown = tags.filter((t) => !vocab.tags.includes(t));
-    if (unknown.length) {
-      this.#fail(`Unknown tag${unknown.length > 1 ? 's' : ''} ${unknown.map((t) => `“${t}”`).join(', ')}. `
-        + `This model knows: ${vocab.tags.join(', ')}.`);
-      return;
-    }
-    let seed;
+    // Tags and seed go to the engine as written: it reads every spelling it accepts and says what
+    // it cannot use (an unknown tag, a seed that is not a whole number from 0 to 2^64-1).
+    const tags = this.getAttribute('tags') || '';
     const attr = this.getAttribute('seed');
+    let seed;
     if (attr !== null && attr.trim() !== '') {
-      if (!/^\d+$/.test(attr.trim()) || BigInt(attr.trim()) > U64_MAX) {
-        this.#fail(`The seed “${attr}” is not a whole number from 0 to ${U64_MAX}.`);
-        return;
-      }
-      seed = BigInt(attr.trim());
+      seed = attr;
     } else {
-      this.#seed ??= BigInt(crypto.getRandomValues(new Uint32Array(1))[0] % 1_000_000);
+      this.#seed ??= randomSeed();
       seed = this.#seed;
     }
     let r;
@@ -181,15 +173,16 @@ class KyaraGeneratorElement extends HTMLElement {
     this.#canvas.width = this.#canvas.height = res;
     const imageData = new ImageData(r.rgba, res, res);
     this.#canvas.getContext('2d').putImageData(imageData, 0, 0);
-    this.#canvas.setAttribute('aria-label', `Generated anime character, seed ${seed}: ${r.tags}`);
+    const resolved = r.tags.join(', ');
+    this.#canvas.setAttribute('aria-label', `Generated anime character, seed ${r.seed}: ${resolved}`);
     this.#msg.textContent = '';
-    this.dataset.seed = seed.toString();
+    this.dataset.seed = r.seed;
     this.dataset.state = 'ready';
     this.dispatchEvent(new CustomEvent('generated', {
       bubbles: true,
       composed: true,
       detail: {
-        seed: seed.toString(), tags: tags.join(', '), resolved: r.tags, width: res, height: res,
+        seed: r.seed, tags: r.asked.join(', '), resolved, width: res, height: res,
         imageData, ms: r.ms, backend: r.backend, toBlob: () => this.toBlob(),
       },
     }));

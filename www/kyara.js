@@ -4,18 +4,19 @@
 //
 //   const gen = new Generator({ onProgress });        // starts the worker
 //   const info = await gen.load(new URL('models/anime64/', location.href));
-//   const face = await gen.face({ seed: 42n, tags: ['blonde hair'] });   // { rgba, tags, cond, ms }
+//   const face = await gen.face({ seed: 42n, tags: ['blonde hair'] });
+//   // { rgba, seed, asked, tags, cond, link, ms, backend }
 //
-// A character ("spec") is { seed, tags, strengths?, vary?, directions? }:
-//   seed        BigInt or decimal string (u64)
-//   tags        asked tags (array or comma-separated); open groups are drawn from the seed
+// A character ("spec") is { seed, tags, strengths?, variations?, directions? } (what a permalink
+// holds; the engine's face spec, shared-model/src/face.rs):
+//   seed        BigInt, decimal string or safe integer (u64)
+//   tags        asked tags (array or comma-separated, any spelling the engine accepts: case,
+//               `_` for spaces); open groups are drawn from the seed
 //   strengths   { tag: value } overrides of the condition vector (real values, 1 = present)
-//   vary        [{ seed, strength }] variations applied to the latent in order
+//   variations  [{ seed, strength }] variations applied to the latent in order (`vary` works too)
 //   directions  { name: value } steps along the model card's latent directions
 
-export const CACHE = 'kyara-v1';
-
-const messageOf = (e) => (e && e.message) || String(e);
+import { messageOf } from './js/shared.js';
 
 /** Starts the worker; falls back to a same-origin module blob when the page is on another origin. */
 function startWorker() {
@@ -85,7 +86,8 @@ export class Generator {
     return this.call('useCpu');
   }
 
-  /** One face: { rgba: Uint8ClampedArray, tags: resolved tags string, cond: number[], ms, backend }. */
+  /** One face: { rgba: Uint8ClampedArray, seed, asked: canonical asked tags, tags: tags used
+   *  (open groups drawn), cond: condition vector, link: permalink text, ms, backend }. */
   face(spec) {
     return this.call('face', { spec });
   }
@@ -93,6 +95,11 @@ export class Generator {
   /** `count` faces from `a` to `b` (latent slerp, condition lerp): { frames: [Uint8ClampedArray], ms }. */
   frames(a, b, count) {
     return this.call('frames', { a, b, count });
+  }
+
+  /** Reads a permalink for the loaded model: { spec (BigInt seeds), problems: string[] }. */
+  readLink(text) {
+    return this.call('readLink', { text });
   }
 
   terminate() {

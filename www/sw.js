@@ -2,21 +2,21 @@
 // with no network. Network first (so a deployed update is picked up at once), the cache when
 // the network fails. Relative paths only: the folder works on any static host.
 //
+// A module service worker (the page registers it with { type: 'module' }): the cache name and the
+// list of the page's files come from js/shared.js, which the page and the generator worker use too.
+//
 // The big files (pkg/web_bg.wasm, the weights) are stored by the generator worker on the first
 // visit (it downloads them anyway, before this worker controls the page) and refreshed here on
 // later visits.
 
-const CACHE = 'kyara-v1'; // same name as kyara.js
-const SHELL = [
-  './', 'index.html', 'app.js', 'style.css', 'kyara.js', 'worker.js', 'favicon.svg',
-  'kyara-generator.js', 'embed.html', 'models/index.json', 'pkg/web.js', 'pkg/build.json',
-  'pkg-gpu/web.js', // only in builds with WebGPU; skipped when missing
-];
+import { CACHE, SHELL, SHELL_OPTIONAL } from './js/shared.js';
 
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
     const cache = await caches.open(CACHE);
-    await Promise.all(SHELL.map(async (path) => {
+    // Optional files (only in builds with WebGPU) are skipped when missing, as is anything that
+    // fails now: it is stored later when the page asks for it.
+    await Promise.all([...SHELL, ...SHELL_OPTIONAL].map(async (path) => {
       const url = new URL(path, self.location.href);
       try {
         const res = await fetch(url, { cache: 'reload' });

@@ -2,23 +2,23 @@
 // a time. Messages in: { id, op, args }; out: { id, ok, result | error } and
 // { progress: { what, got, total } } while downloading.
 //
+// Every face is one call into the WebAssembly (`face(spec)`): the recipe (latent, variations,
+// directions, tag strengths) is the engine's, the same Rust code `trainer generate --link` runs.
+//
 // Backends: the CPU build (pkg/, Burn Flex) always works. When the build has a WebGPU module
 // (pkg-gpu/, listed in pkg/build.json) and navigator.gpu gives an adapter, the worker loads that
-// module instead: it holds the same CPU model (for z, c and as the fallback) plus the model on
+// module instead: it holds the same CPU model (for links and as the fallback) plus the model on
 // WebGPU. If WebGPU fails to start or fails during a run, the worker falls back to the CPU and
 // says why.
 
-const CACHE = 'kyara-v1'; // same name as kyara.js / sw.js
-const U64_MAX = (1n << 64n) - 1n;
+import { CACHE, messageOf } from './js/shared.js';
+import { readLink, toEngine } from './js/permalink.js';
 
 let wasm = null; // the wasm-bindgen module in use (pkg/web.js or pkg-gpu/web.js)
 let model = null; // KyaraModel (CPU)
 let gpu = null; // KyaraGpuModel, when WebGPU runs
 let backend = { kind: 'cpu', note: '' };
-let card = null;
 let crashed = null;
-
-const messageOf = (e) => (e && e.message) || String(e);
 
 async function fetchOk(url, what) {
   let res;
@@ -73,45 +73,9 @@ async function remember(entries) {
   }
 }
 
-function parseSeed(seed, what = 'seed') {
-  const s = String(seed ?? '').trim();
-  if (!/^\d+$/.test(s) || BigInt(s) > U64_MAX) throw new Error(`The ${what} "${s}" is not a whole number from 0 to ${U64_MAX}.`);
-  return BigInt(s);
-}
-
-function tagString(tags) {
-  return Array.isArray(tags) ? tags.join(', ') : String(tags ?? '');
-}
-
-/** The generator inputs (z, c) of a character spec, plus its resolved tags. */
-function inputs(spec) {
-  const seed = parseSeed(spec.seed);
-  const tags = tagString(spec.tags);
-  const resolved = model.resolve_tags(seed, tags); // throws on unknown or conflicting tags
-  let z = model.latent(seed);
-  for (const v of spec.vary || []) {
-    const strength = Number(v.strength);
-    if (!Number.isFinite(strength) || strength < 0) throw new Error(`Variation strength "${v.strength}" is not a number >= 0.`);
-    z = wasm.varyLatent(z, parseSeed(v.seed, 'variation seed'), strength);
-  }
-  const directions = card.directions || [];
-  for (const [name, value] of Object.entries(spec.directions || {})) {
-    const d = directions.find((x) => x.name === name);
-    if (!d) throw new Error(`The model has no latent direction "${name}".`);
-    const k = Number(value);
-    if (!Number.isFinite(k)) throw new Error(`Direction "${name}": "${value}" is not a number.`);
-    for (let i = 0; i < z.length; i++) z[i] += k * (d.vector[i] || 0);
-  }
-  const c = model.condition(seed, tags);
-  const vocab = card.vocab.tags;
-  for (const [tag, value] of Object.entries(spec.strengths || {})) {
-    const i = vocab.indexOf(tag);
-    if (i < 0) throw new Error(`Unknown tag "${tag}" in the strengths; this model knows: ${vocab.join(', ')}.`);
-    const k = Number(value);
-    if (!Number.isFinite(k)) throw new Error(`Strength of "${tag}": "${value}" is not a number.`);
-    c[i] = k;
-  }
-  return { z, c, resolved };
+/** Bytes a wasm call returned, in a buffer of their own (so it can be transferred). */
+function own(bytes) {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
 }
 
 const ops = {
@@ -170,8 +134,7 @@ const ops = {
         backend = { kind: 'cpu', note: `WebGPU failed to start (${messageOf(e)}), so the CPU runs` };
       }
     }
-    card = JSON.parse(model.card_json());
-    card.directions = Array.isArray(raw.directions) ? raw.directions : [];
+    const card = JSON.parse(model.card_json()); // latent directions included
     const t2 = performance.now();
     if (cache) {
       remember([
@@ -199,30 +162,30 @@ const ops = {
     };
   },
 
+  /** One face: one call into the WebAssembly. */
   async face({ spec }) {
-    const { z, c, resolved } = inputs(spec);
     const t0 = performance.now();
-    const rgba = await draw(z, c);
+    const r = await onBackend((m) => m.face(toEngine(spec)));
     const ms = performance.now() - t0;
+    const rgba = new Uint8ClampedArray(own(r.rgba).buffer);
     return {
-      result: { rgba: new Uint8ClampedArray(rgba.buffer), tags: resolved, cond: Array.from(c), ms, backend: backend.kind },
+      result: { rgba, seed: r.seed, asked: r.asked, tags: r.tags, cond: r.condition, link: r.link, ms, backend: backend.kind },
       transfer: [rgba.buffer],
     };
   },
 
+  /** The frames of a transition from spec `a` to spec `b` (one call). */
   async frames({ a, b, count }) {
     const n = Math.max(2, Math.min(64, Math.floor(Number(count) || 0)));
-    const A = inputs(a);
-    const B = inputs(b);
     const t0 = performance.now();
-    const frames = [];
-    for (let i = 0; i < n; i++) {
-      const t = i / (n - 1);
-      const px = await draw(wasm.slerpLatent(A.z, B.z, t), wasm.lerpCondition(A.c, B.c, t));
-      frames.push(new Uint8ClampedArray(px.buffer));
-      postMessage({ progress: { what: 'frames', got: i + 1, total: n } });
-    }
+    const out = await onBackend((m) => m.frames(toEngine(a), toEngine(b), n));
+    const frames = out.map((f) => new Uint8ClampedArray(own(f).buffer));
     return { result: { frames, ms: (performance.now() - t0) / n }, transfer: frames.map((f) => f.buffer) };
+  },
+
+  /** Reads a permalink for the loaded model: { spec (BigInt seeds), problems }. */
+  readLink({ text }) {
+    return readLink(model, String(text ?? ''));
   },
 
   /** Leaves WebGPU for the CPU (tests compare the two; people can too). */
@@ -233,18 +196,21 @@ const ops = {
   },
 };
 
-/** One face on the current backend; a WebGPU failure falls back to the CPU for good. */
-async function draw(z, c) {
+/** Runs `call` on the WebGPU model when there is one, else on the CPU model. A spec the model
+ *  cannot draw throws at once (on either); only a failure of WebGPU itself (a rejected promise)
+ *  falls back to the CPU, for good. */
+async function onBackend(call) {
   if (gpu) {
+    const pending = call(gpu);
     try {
-      return await gpu.generate_with(z, c);
+      return await pending;
     } catch (e) {
       gpu = null;
       backend = { kind: 'cpu', note: `WebGPU failed during a run (${messageOf(e)}), so the CPU runs` };
       postMessage({ progress: { what: 'backend', backend: backend.kind, note: backend.note } });
     }
   }
-  return model.generate_with(z, c);
+  return call(model);
 }
 
 /** What scripts/build-web.sh built: { simd, webgpu } (pkg/build.json). */

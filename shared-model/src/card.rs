@@ -40,6 +40,17 @@ pub struct ModelCard {
     pub vocab: TagVocab,
     pub generator: GeneratorSpec,
     pub training: TrainingInfo,
+    /// Named directions in the latent space (`"directions"`; absent in most cards). A face spec
+    /// steps along them by name ([`crate::face::FaceSpec::directions`]).
+    pub directions: Vec<Direction>,
+}
+
+/// A named direction in the latent space: `z + amount * vector` moves a face along it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Direction {
+    pub name: String,
+    /// `latent_dim` values.
+    pub vector: Vec<f32>,
 }
 
 /// The card as it is in JSON.
@@ -56,6 +67,9 @@ struct RawCard {
     vocab: TagVocab,
     generator: serde_json::Value,
     training: TrainingInfo,
+    // Written only when there are some, so cards without directions keep their bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    directions: Vec<Direction>,
 }
 
 impl TryFrom<RawCard> for ModelCard {
@@ -77,6 +91,7 @@ impl TryFrom<RawCard> for ModelCard {
             weights_dtype: raw.weights_dtype,
             vocab: raw.vocab,
             training: raw.training,
+            directions: raw.directions,
         })
     }
 }
@@ -94,6 +109,7 @@ impl From<ModelCard> for RawCard {
             weights_dtype: card.weights_dtype,
             vocab: card.vocab,
             training: card.training,
+            directions: card.directions,
         }
     }
 }
@@ -115,6 +131,7 @@ impl ModelCard {
             vocab,
             generator,
             training,
+            directions: Vec::new(),
         }
     }
 
@@ -151,7 +168,47 @@ impl ModelCard {
             )));
         }
         card.generator.validate()?;
+        card.validate_directions()?;
         Ok(card)
+    }
+
+    fn validate_directions(&self) -> Result<(), ModelError> {
+        let dim = self.generator.latent_dim();
+        for (i, d) in self.directions.iter().enumerate() {
+            if crate::vocab::normalize_tag(&d.name).is_empty() {
+                return Err(ModelError::BadCard(format!("direction {i} has no name")));
+            }
+            if self.directions[..i]
+                .iter()
+                .any(|o| crate::face::same_name(&o.name, &d.name))
+            {
+                return Err(ModelError::BadCard(format!(
+                    "direction '{}' is listed twice",
+                    d.name
+                )));
+            }
+            if d.vector.len() != dim {
+                return Err(ModelError::BadCard(format!(
+                    "direction '{}' has {} values, the latent has {dim}",
+                    d.name,
+                    d.vector.len()
+                )));
+            }
+            if d.vector.iter().any(|v| !v.is_finite()) {
+                return Err(ModelError::BadCard(format!(
+                    "direction '{}' holds a value that is not a finite number",
+                    d.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The latent direction called `name` (compared as tags are: case, `_` and spaces aside).
+    pub fn direction(&self, name: &str) -> Option<&Direction> {
+        self.directions
+            .iter()
+            .find(|d| crate::face::same_name(&d.name, name))
     }
 
     pub fn to_json(&self) -> String {
@@ -218,5 +275,39 @@ mod tests {
         bogus["weights_dtype"] = serde_json::json!("f8");
         let e = ModelCard::from_json(&bogus.to_string()).unwrap_err();
         assert!(e.to_string().contains("f8"), "{e}");
+    }
+
+    #[test]
+    fn directions_travel_with_the_card_only_when_there_are_some() {
+        let mut c = card();
+        let plain = c.to_json();
+        assert!(!plain.contains("directions"), "{plain}");
+        assert_eq!(ModelCard::from_json(&plain).unwrap().to_json(), plain);
+        let dim = c.generator.latent_dim();
+        c.directions = vec![Direction {
+            name: "head tilt".into(),
+            vector: vec![0.25; dim],
+        }];
+        let json = c.to_json();
+        let back = ModelCard::from_json(&json).unwrap();
+        assert_eq!(back.directions, c.directions);
+        assert_eq!(back.to_json(), json, "byte-stable");
+        assert_eq!(back.direction("Head_Tilt").unwrap().name, "head tilt");
+        assert!(back.direction("nod").is_none());
+        let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v["directions"][0]["vector"] = serde_json::json!([1.0, 2.0]);
+        let e = ModelCard::from_json(&v.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'head tilt' has 2 values"), "{e}");
+        let twice = serde_json::json!([
+            { "name": "tilt", "vector": vec![0.0; dim] },
+            { "name": "Tilt", "vector": vec![0.0; dim] }
+        ]);
+        v["directions"] = twice;
+        let e = ModelCard::from_json(&v.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listed twice"), "{e}");
     }
 }

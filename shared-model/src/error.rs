@@ -20,4 +20,7 @@ pub enum ModelError {
     BadWeights(String),
     #[error("invalid architecture config: {0}")]
     BadConfig(String),
+    /// A face spec the model cannot draw (no seed, an unknown direction, a bad number, ...).
+    #[error("{0}")]
+    BadSpec(String),
 }

@@ -3,14 +3,18 @@
 //! Everything that must agree between the native trainer and the browser lives here:
 //! the architecture families ([`arch`]: one file each in `arch/`, one line in its list), the tag vocabulary ([`vocab`]), the portable PRNG that turns a
 //! seed into a latent ([`rng`]), the model card that travels with exported weights ([`card`]), the
-//! weights' storage format, float32 or float16 ([`weights`]) and
-//! the seed + tags -> pixels pipeline ([`sample`]). The trainer adds losses and optimisation; the
-//! `web` crate adds the JavaScript boundary. Neither re-declares a layer. The CPU kernels the layers
-//! run on (convolutions, batch norm, activations) live a layer below, in the `kernels` crate.
+//! weights' storage format, float32 or float16 ([`weights`]),
+//! the seed + tags -> pixels pipeline ([`sample`]), the whole recipe of a face with its permalink
+//! ([`face`]) and the latent arithmetic it uses ([`latent`]). The trainer adds losses and
+//! optimisation; the `web` crate adds the JavaScript boundary. Neither re-declares a layer. The CPU
+//! kernels the layers run on (convolutions, batch norm, activations) live a layer below, in the
+//! `kernels` crate.
 
 pub mod arch;
 pub mod card;
 pub mod error;
+pub mod face;
+pub mod latent;
 pub mod rng;
 pub mod sample;
 pub mod tagger;
@@ -25,6 +29,7 @@ pub use arch::{
 };
 pub use card::ModelCard;
 pub use error::ModelError;
+pub use face::{FaceSpec, Permalink};
 pub use rng::SplitMix64;
 pub use tagger::{LoadedTagger, Tagger, TaggerCard, TaggerConfig};
 pub use vocab::TagVocab;

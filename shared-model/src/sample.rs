@@ -1,4 +1,5 @@
-//! Seed + tags -> pixels, the one pipeline both `trainer generate` and the page run.
+//! Seed + tags -> pixels, the base of the one pipeline both `trainer generate` and the page run
+//! (the whole recipe, with strengths, variations and directions, is [`crate::face`]).
 //!
 //! For a seed `s`: a [`SplitMix64`] seeded with `s` yields `latent_dim` normal deviates (z), then
 //! draws a tag for every exclusive group the request leaves open. Each face is generated on its
@@ -27,10 +28,19 @@ impl FaceRequest {
         seed: u64,
         tags: &str,
     ) -> Result<Self, ModelError> {
-        let asked = parse_tags(tags);
+        Self::for_tags(vocab, latent_dim, seed, &parse_tags(tags))
+    }
+
+    /// [`FaceRequest::new`] for tags already in canonical spelling.
+    pub fn for_tags(
+        vocab: &TagVocab,
+        latent_dim: usize,
+        seed: u64,
+        asked: &[String],
+    ) -> Result<Self, ModelError> {
         let mut rng = SplitMix64::new(seed);
         let z = rng.normals(latent_dim);
-        let tags = vocab.resolve(&asked, &mut rng)?;
+        let tags = vocab.resolve(asked, &mut rng)?;
         let c = vocab.encode(&tags)?;
         Ok(Self { seed, tags, z, c })
     }
@@ -69,19 +79,20 @@ pub fn to_u8(v: f32) -> u8 {
 
 impl LoadedModel {
     /// One face: RGBA bytes (`resolution^2 * 4`) and the tags it was drawn with.
+    /// [`LoadedModel::draw`] of a plain seed + tags spec.
     pub fn generate(&self, seed: u64, tags: &str) -> Result<(Vec<u8>, Vec<String>), ModelError> {
-        let req = FaceRequest::new(
-            &self.card.vocab,
-            self.card.generator.latent_dim(),
-            seed,
-            tags,
-        )?;
-        let rgba = self.generate_request(&req);
-        Ok((rgba, req.tags))
+        let face = self.draw(&crate::face::FaceSpec::new(seed, tags))?;
+        Ok((face.rgba, face.inputs.tags))
     }
 
     /// Runs the generator for a prepared request.
     pub fn generate_request(&self, req: &FaceRequest) -> Vec<u8> {
+        to_rgba(self.forward_request(req)).remove(0)
+    }
+
+    /// The generator's `[1, 3, H, W]` output for a request, not read back yet (WebGPU reads it
+    /// back asynchronously, then calls [`rgba_from_data`]).
+    pub fn forward_request(&self, req: &FaceRequest) -> Tensor<4> {
         let z = Tensor::<2>::from_data(
             TensorData::new(req.z.clone(), [1, req.z.len()]),
             &self.device,
@@ -90,7 +101,7 @@ impl LoadedModel {
             TensorData::new(req.c.clone(), [1, req.c.len()]),
             &self.device,
         );
-        to_rgba(self.generator.forward(GeneratorInput::new(z, c))).remove(0)
+        self.generator.forward(GeneratorInput::new(z, c))
     }
 }
 

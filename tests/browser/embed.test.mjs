@@ -85,6 +85,29 @@ test('changing the seed attribute redraws; "Another one" picks a new seed', T, a
   assert.notEqual(await page.getAttribute('#hero', 'seed'), '43');
 });
 
+test('the widget takes every spelling of a tag the engine takes', T, async (t) => {
+  // Seed 42 with "blonde hair, blue eyes" is #hero's first face.
+  const hero = await page.evaluate(() => window.kyaraEvents.find((e) => e.id === 'hero' && e.seed === '42'));
+  const spellings = ['blonde_hair,blue_eyes', 'Blonde Hair, BLUE_EYES', '  blonde   hair ,, blue eyes ', 'blonde hair,Blonde_Hair, blue eyes'];
+  for (const [i, tags] of spellings.entries()) {
+    const id = `spelling-${i}`;
+    await page.evaluate(({ id, tags }) => {
+      const el = document.createElement('kyara-generator');
+      el.id = id;
+      el.setAttribute('tags', tags);
+      el.setAttribute('seed', '42');
+      document.body.append(el);
+    }, { id, tags });
+    await page.waitForFunction((id) => window.kyaraEvents.some((e) => e.id === id), id);
+    const ev = await page.evaluate((id) => window.kyaraEvents.find((e) => e.id === id), id);
+    t.diagnostic(`tags="${tags}": ${ev.type} ${ev.tags ?? ev.message}`);
+    assert.equal(ev.type, 'generated', `tags="${tags}": ${ev.message}`);
+    assert.equal(ev.tags, 'blonde hair, blue eyes', 'the asked tags, spelled canonically');
+    assert.equal(ev.resolved, hero.resolved);
+    assert.equal(maxDiff(ev.px, hero.px), 0, `tags="${tags}" draws another face`);
+  }
+});
+
 test('no console errors on the host page in the normal runs', () => {
   assert.deepEqual(errors, []);
 });

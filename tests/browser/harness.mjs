@@ -4,6 +4,9 @@
 // Test-only routes of the server (the page itself knows nothing about them):
 //   /models/broken/*      the default model's files, with its weights file cut in half
 //   /__test__/native.png  the reference PNG named by KYARA_NATIVE_PNG
+//   /models/directed/*    KYARA_RECIPE_DIR/directed/: a copy of the default model whose card gains
+//                         a latent direction (scripts/test.sh makes it; the shipped models have none)
+//   /__test__/recipe/*    the other files of KYARA_RECIPE_DIR (native references of recipe.test.mjs)
 
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -40,7 +43,13 @@ export function defaultModel() {
 }
 
 /** Starts the static server on 127.0.0.1 with a free port; resolves to { url, close() }. */
-export async function startServer({ nativePng = process.env.KYARA_NATIVE_PNG } = {}) {
+export async function startServer({
+  nativePng = process.env.KYARA_NATIVE_PNG, recipeDir = process.env.KYARA_RECIPE_DIR,
+} = {}) {
+  const inside = (dir, rest) => {
+    const f = path.resolve(dir, rest);
+    return f.startsWith(path.resolve(dir) + path.sep) ? f : null;
+  };
   const server = http.createServer(async (req, res) => {
     try {
       const { pathname } = new URL(req.url, 'http://127.0.0.1');
@@ -48,6 +57,10 @@ export async function startServer({ nativePng = process.env.KYARA_NATIVE_PNG } =
       let body;
       if (pathname === '/__test__/native.png') {
         file = nativePng;
+      } else if (recipeDir && pathname.startsWith('/__test__/recipe/')) {
+        file = inside(recipeDir, decodeURIComponent(pathname.slice('/__test__/recipe/'.length)));
+      } else if (recipeDir && pathname.startsWith('/models/directed/')) {
+        file = inside(path.join(recipeDir, 'directed'), decodeURIComponent(pathname.slice('/models/directed/'.length)));
       } else if (pathname.startsWith('/models/broken/')) {
         const { name, card } = defaultModel();
         const rest = pathname.slice('/models/broken/'.length);

@@ -5,4 +5,5 @@ mod eval;
 mod fixtures;
 mod model_io;
 mod precision;
+mod recipe;
 mod training;

@@ -1,17 +1,19 @@
 //! The browser face of kyara: the shared generator compiled to WebAssembly.
 //!
 //! [`Facade`] is plain Rust (so native tests can drive exactly what the page runs); the
-//! `#[wasm_bindgen]` class [`KyaraModel`] is a thin wrapper that turns errors into `JsError`.
-//!
-//! Besides "seed + tags -> face" the page needs the two inputs of the generator in the open, so
-//! artists can edit them: the latent `z` of a seed ([`Facade::latent`]), the condition vector of
-//! a tag list ([`Facade::condition`], real-valued: one strength per tag), and a face from any
-//! `(z, c)` pair ([`Facade::generate_with`]). Variations ([`vary`]) and transitions ([`slerp`])
-//! are small vector operations on `z`; the network itself is only ever run by `shared-model`.
+//! `#[wasm_bindgen]` class [`KyaraModel`] is a thin wrapper over it. The page makes one call per
+//! face: `face(spec)` takes a face spec ([`FaceSpec`]: seed, tags, strengths, variations,
+//! directions) as a plain JavaScript object and returns the pixels, the tags used, the condition
+//! vector and the permalink text in one object ([`FaceOut`]). `frames(a, b, count)` draws a
+//! transition, `read_link(text)` / [`parse_link`] / [`print_link`] read and write permalinks. The
+//! recipe itself (latent, variations, directions, strengths, interpolation) is `shared-model`'s
+//! [`shared_model::face`], the same code `trainer generate --link` and `trainer interpolate` run.
 
 use burn::prelude::*;
-use shared_model::sample::FaceRequest;
-use shared_model::{ModelCard, ModelError, SplitMix64, card::LoadedModel};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use shared_model::face::Face;
+use shared_model::{FaceSpec, ModelCard, ModelError, Permalink, card::LoadedModel};
 use wasm_bindgen::prelude::*;
 
 /// A loaded model plus the calls the page makes. Runs on the pure-Rust Flex CPU backend.
@@ -47,127 +49,126 @@ impl Facade {
         self.model.card.generator.conditional()
     }
 
-    fn request(&self, seed: u64, tags: &str) -> Result<FaceRequest, ModelError> {
-        FaceRequest::new(&self.model.card.vocab, self.latent_dim(), seed, tags)
+    /// The face of `spec`: its inputs (resolved tags, `z`, `c`) and RGBA bytes.
+    pub fn face(&self, spec: &FaceSpec) -> Result<Face, ModelError> {
+        self.model.draw(spec)
+    }
+
+    /// RGBA bytes of the `count` transition frames from `a` to `b`.
+    pub fn frames(
+        &self,
+        a: &FaceSpec,
+        b: &FaceSpec,
+        count: usize,
+    ) -> Result<Vec<Vec<u8>>, ModelError> {
+        self.model.draw_transition(a, b, count)
+    }
+
+    /// Reads a permalink for this model (what it cannot use is in `problems`).
+    pub fn read_link(&self, text: &str) -> Permalink {
+        self.model.card.read_link(text)
     }
 
     /// RGBA bytes (`resolution^2 * 4`) of the face for `seed` and the comma-separated `tags`.
     pub fn generate(&self, seed: u64, tags: &str) -> Result<Vec<u8>, ModelError> {
-        Ok(self.model.generate(seed, tags)?.0)
+        Ok(self.face(&FaceSpec::new(seed, tags))?.rgba)
     }
 
     /// The full tag list the face for `seed` and `tags` is drawn with.
     pub fn resolve_tags(&self, seed: u64, tags: &str) -> Result<Vec<String>, ModelError> {
-        Ok(self.request(seed, tags)?.tags)
-    }
-
-    /// The latent `z` of `seed` (it depends on the seed only, never on the tags).
-    pub fn latent(&self, seed: u64) -> Vec<f32> {
-        SplitMix64::new(seed).normals(self.latent_dim())
-    }
-
-    /// The condition vector of `seed` and `tags`: 1.0 for every tag used (open groups drawn
-    /// from the seed, as in [`Facade::generate`]), 0.0 elsewhere, in vocabulary order.
-    pub fn condition(&self, seed: u64, tags: &str) -> Result<Vec<f32>, ModelError> {
-        Ok(self.request(seed, tags)?.c)
-    }
-
-    /// RGBA bytes of the face for a latent `z` and a real-valued condition vector `c`.
-    /// `generate_with(&latent(s), &condition(s, t)?)` equals `generate(s, t)`.
-    pub fn generate_with(&self, z: &[f32], c: &[f32]) -> Result<Vec<u8>, ModelError> {
-        check_vector("latent z", z, self.latent_dim())?;
-        check_vector("condition c", c, self.num_tags())?;
-        let req = FaceRequest {
-            seed: 0,
-            tags: Vec::new(),
-            z: z.to_vec(),
-            c: c.to_vec(),
-        };
-        Ok(self.model.generate_request(&req))
+        Ok(self.face(&FaceSpec::new(seed, tags))?.inputs.tags)
     }
 }
 
-fn check_vector(what: &str, v: &[f32], len: usize) -> Result<(), ModelError> {
-    if v.len() != len {
-        return Err(ModelError::BadConfig(format!(
-            "{what} has {} values, the model expects {len}",
-            v.len()
-        )));
+/// What `face(spec)` gives JavaScript (one plain object).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaceOut {
+    /// `resolution^2 * 4` RGBA bytes (a `Uint8Array`).
+    #[serde(with = "serde_bytes")]
+    pub rgba: Vec<u8>,
+    /// The seed, in decimal.
+    pub seed: String,
+    /// The asked tags, spelled canonically.
+    pub asked: Vec<String>,
+    /// The tags the face is drawn with (asked ones plus those drawn for open groups).
+    pub tags: Vec<String>,
+    /// The condition vector (vocabulary order, strengths applied).
+    pub condition: Vec<f32>,
+    /// The permalink text of the spec (without `#`).
+    pub link: String,
+}
+
+impl FaceOut {
+    pub fn new(spec: &FaceSpec, face: Face) -> Self {
+        Self {
+            seed: face.inputs.seed.to_string(),
+            asked: spec.tags.clone(),
+            tags: face.inputs.tags,
+            condition: face.inputs.c,
+            link: spec.to_link(),
+            rgba: face.rgba,
+        }
     }
-    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        return Err(ModelError::BadConfig(format!(
-            "{what}[{i}] is not a finite number"
-        )));
-    }
-    Ok(())
 }
 
-/// A variation of latent `z`: `(z + strength * n) / sqrt(1 + strength^2)` with `n` the normal
-/// deviates of `seed`, so the result keeps unit variance. `strength = 0` returns `z`.
-pub fn vary(z: &[f32], seed: u64, strength: f32) -> Vec<f32> {
-    let n = SplitMix64::new(seed).normals(z.len());
-    let scale = 1.0 / (1.0 + strength * strength).sqrt();
-    z.iter()
-        .zip(n)
-        .map(|(a, b)| (a + strength * b) * scale)
-        .collect()
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** A face spec; seeds are decimal strings (or safe integers), tags an array or one comma-separated string. */
+export interface FaceSpec {
+  model?: string;
+  seed?: string | number | bigint;
+  tags?: string[] | string;
+  strengths?: Record<string, number>;
+  variations?: { seed: string | number | bigint; strength: number }[];
+  directions?: Record<string, number>;
 }
-
-/// Spherical interpolation between two latents (`t = 0` gives `a`, `t = 1` gives `b`); it keeps
-/// the norm a Gaussian latent has, so the faces in between stay as sharp as the ends.
-/// Falls back to linear interpolation for (nearly) parallel vectors.
-pub fn slerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
-    assert_eq!(a.len(), b.len(), "slerp of vectors of different lengths");
-    let dot: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (*x as f64) * (*y as f64))
-        .sum();
-    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    let cos = if na > 0.0 && nb > 0.0 {
-        (dot / (na * nb)).clamp(-1.0, 1.0)
-    } else {
-        1.0
-    };
-    let omega = cos.acos();
-    let t = t as f64;
-    let (wa, wb) = if omega.sin().abs() < 1e-6 {
-        (1.0 - t, t)
-    } else {
-        (
-            ((1.0 - t) * omega).sin() / omega.sin(),
-            (t * omega).sin() / omega.sin(),
-        )
-    };
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (wa * *x as f64 + wb * *y as f64) as f32)
-        .collect()
+export interface Face {
+  rgba: Uint8Array; seed: string; asked: string[]; tags: string[]; condition: number[]; link: string;
 }
+export interface Permalink { spec: FaceSpec; problems: string[] }
+"#;
 
-/// Linear interpolation (for condition vectors).
-pub fn lerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
-    assert_eq!(a.len(), b.len(), "lerp of vectors of different lengths");
-    a.iter().zip(b).map(|(x, y)| x + (y - x) * t).collect()
-}
-
-fn js(e: ModelError) -> JsError {
+pub(crate) fn js(e: ModelError) -> JsError {
     JsError::new(&e.to_string())
 }
 
-fn same_len(what: &str, a: &[f32], b: &[f32]) -> Result<(), JsError> {
-    if a.len() != b.len() {
-        return Err(JsError::new(&format!(
-            "{what}: vectors of {} and {} values",
-            a.len(),
-            b.len()
-        )));
-    }
-    Ok(())
+/// A face spec from JavaScript (its errors name the field that is wrong).
+pub(crate) fn spec_from_js(what: &str, value: JsValue) -> Result<FaceSpec, JsError> {
+    from_js(what, value)
 }
 
-/// A kyara model in the page: `KyaraModel.load(cardJson, weightsBytes)`, then `generate(seed, tags)`.
+fn from_js<T: DeserializeOwned>(what: &str, value: JsValue) -> Result<T, JsError> {
+    serde_wasm_bindgen::from_value(value).map_err(|e| {
+        // The error is a JavaScript `Error` already; keep its message (its `to_string` would
+        // start with "Error: ").
+        let e = JsValue::from(e);
+        let text = match e.dyn_ref::<js_sys::Error>() {
+            Some(err) => String::from(err.message()),
+            None => format!("{e:?}"),
+        };
+        match what {
+            "" => JsError::new(&text),
+            _ => JsError::new(&format!("{what}: {text}")),
+        }
+    })
+}
+
+/// A plain JavaScript value (maps as objects, byte buffers as `Uint8Array`).
+pub(crate) fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+    let s = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true);
+    value
+        .serialize(&s)
+        .map_err(|e| JsError::new(&format!("could not hand the result to JavaScript: {e}")))
+}
+
+pub(crate) fn frames_to_js(frames: &[Vec<u8>]) -> js_sys::Array {
+    frames
+        .iter()
+        .map(|f| js_sys::Uint8Array::from(f.as_slice()))
+        .collect()
+}
+
+/// A kyara model in the page: `KyaraModel.load(cardJson, weightsBytes)`, then `face(spec)`.
 #[wasm_bindgen]
 pub struct KyaraModel {
     inner: Facade,
@@ -199,54 +200,55 @@ impl KyaraModel {
         self.inner.conditional()
     }
 
+    /// The card as JSON (latent directions included).
     pub fn card_json(&self) -> String {
         self.inner.card().to_json()
     }
 
-    /// RGBA pixels of one face, `resolution * resolution * 4` bytes.
-    pub fn generate(&self, seed: u64, tags: &str) -> Result<Vec<u8>, JsError> {
-        self.inner.generate(seed, tags).map_err(js)
+    /// One face: `{ rgba, seed, asked, tags, condition, link }` for a face spec.
+    #[wasm_bindgen(unchecked_return_type = "Face")]
+    pub fn face(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "FaceSpec")] spec: JsValue,
+    ) -> Result<JsValue, JsError> {
+        let spec = spec_from_js("", spec)?;
+        let face = self.inner.face(&spec).map_err(js)?;
+        to_js(&FaceOut::new(&spec, face))
     }
 
-    /// The tags actually used for `seed` (open groups drawn from the seed), comma-separated.
-    pub fn resolve_tags(&self, seed: u64, tags: &str) -> Result<String, JsError> {
-        Ok(self.inner.resolve_tags(seed, tags).map_err(js)?.join(", "))
+    /// RGBA pixels (`Uint8Array`s) of the `count` frames from spec `a` to spec `b`.
+    #[wasm_bindgen(unchecked_return_type = "Uint8Array[]")]
+    pub fn frames(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "FaceSpec")] a: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "FaceSpec")] b: JsValue,
+        count: usize,
+    ) -> Result<js_sys::Array, JsError> {
+        let a = spec_from_js("transition start", a)?;
+        let b = spec_from_js("transition end", b)?;
+        Ok(frames_to_js(&self.inner.frames(&a, &b, count).map_err(js)?))
     }
 
-    /// The latent `z` of `seed` (`latent_dim` values).
-    pub fn latent(&self, seed: u64) -> Vec<f32> {
-        self.inner.latent(seed)
-    }
-
-    /// The condition vector (`num_tags` values, vocabulary order) of `seed` and `tags`.
-    pub fn condition(&self, seed: u64, tags: &str) -> Result<Vec<f32>, JsError> {
-        self.inner.condition(seed, tags).map_err(js)
-    }
-
-    /// RGBA pixels of the face for latent `z` and a real-valued condition vector `c`.
-    pub fn generate_with(&self, z: &[f32], c: &[f32]) -> Result<Vec<u8>, JsError> {
-        self.inner.generate_with(z, c).map_err(js)
+    /// Reads a permalink for this model: `{ spec, problems }`; tags and directions the model does
+    /// not know are left out and named in `problems`, as malformed parts are.
+    #[wasm_bindgen(unchecked_return_type = "Permalink")]
+    pub fn read_link(&self, text: &str) -> Result<JsValue, JsError> {
+        to_js(&self.inner.read_link(text))
     }
 }
 
-/// A variation of a latent: `strength` 0 keeps it, 1 mixes in as much noise (from `seed`) as it has.
-#[wasm_bindgen(js_name = varyLatent)]
-pub fn vary_latent(z: &[f32], seed: u64, strength: f32) -> Vec<f32> {
-    vary(z, seed, strength)
+/// Reads a permalink without a model (syntax only): `{ spec, problems }`.
+#[wasm_bindgen(js_name = parseLink, unchecked_return_type = "Permalink")]
+pub fn parse_link(text: &str) -> Result<JsValue, JsError> {
+    to_js(&FaceSpec::from_link(text))
 }
 
-/// Spherical interpolation of two latents at `t` in `[0, 1]`.
-#[wasm_bindgen(js_name = slerpLatent)]
-pub fn slerp_latent(a: &[f32], b: &[f32], t: f32) -> Result<Vec<f32>, JsError> {
-    same_len("slerp", a, b)?;
-    Ok(slerp(a, b, t))
-}
-
-/// Linear interpolation of two condition vectors at `t` in `[0, 1]`.
-#[wasm_bindgen(js_name = lerpCondition)]
-pub fn lerp_condition(a: &[f32], b: &[f32], t: f32) -> Result<Vec<f32>, JsError> {
-    same_len("lerp", a, b)?;
-    Ok(lerp(a, b, t))
+/// The permalink text (without `#`) of a face spec.
+#[wasm_bindgen(js_name = printLink)]
+pub fn print_link(
+    #[wasm_bindgen(unchecked_param_type = "FaceSpec")] spec: JsValue,
+) -> Result<String, JsError> {
+    Ok(spec_from_js("", spec)?.to_link())
 }
 
 #[cfg(feature = "webgpu")]
@@ -295,54 +297,57 @@ mod tests {
             let b = f.generate(3, "black hair, red eyes").unwrap();
             assert_eq!(a.len(), f.card().resolution.pow(2) * 4);
             assert_eq!(a != b, f.conditional(), "{dir}");
+            // The shipped cards have no directions and write back the bytes they were read from.
+            assert!(f.card().directions.is_empty());
+            assert_eq!(f.card().to_json().trim_end(), card.trim_end(), "{dir}");
         }
     }
 
     #[test]
-    fn generate_with_latent_and_condition_equals_generate() {
+    fn a_face_from_a_link_carries_what_the_page_shows() {
         let f = shipped();
-        let tags = "blonde hair, blue eyes";
-        let z = f.latent(42);
-        let c = f.condition(42, tags).unwrap();
-        assert_eq!(z.len(), f.latent_dim());
-        assert_eq!(c.iter().filter(|v| **v == 1.0).count(), 2);
+        let link = f.read_link(
+            "#model=anime64&seed=42&tags=Blonde_Hair,blue_eyes&s=blue_eyes:1.45&v=851501:0.35",
+        );
+        assert!(link.problems.is_empty(), "{:?}", link.problems);
+        let face = f.face(&link.spec).unwrap();
+        let out = FaceOut::new(&link.spec, face.clone());
+        assert_eq!(out.seed, "42");
+        assert_eq!(out.asked, ["blonde hair", "blue eyes"]);
         assert_eq!(
-            f.generate_with(&z, &c).unwrap(),
-            f.generate(42, tags).unwrap()
+            out.tags,
+            f.resolve_tags(42, "blonde hair, blue eyes").unwrap()
         );
-
-        // A real-valued strength changes the face; the wrong lengths and NaN are errors.
-        let mut weaker = c.clone();
-        let i = f.card().vocab.index_of("blonde hair").unwrap();
-        weaker[i] = 0.4;
-        assert_ne!(
-            f.generate_with(&z, &weaker).unwrap(),
-            f.generate(42, tags).unwrap()
+        assert_eq!(
+            out.link,
+            "model=anime64&seed=42&tags=blonde_hair,blue_eyes&s=blue_eyes:1.45&v=851501:0.35"
         );
-        assert!(f.generate_with(&z[1..], &c).is_err());
-        assert!(f.generate_with(&z, &c[1..]).is_err());
-        let mut nan = c;
-        nan[0] = f32::NAN;
-        assert!(f.generate_with(&z, &nan).is_err());
+        let i = f.card().vocab.index_of("blue eyes").unwrap();
+        assert_eq!(out.condition[i], 1.45);
+        assert_eq!(out.rgba.len(), 64 * 64 * 4);
+        // The strength and the variation both show in the pixels.
+        let plain = f.generate(42, "blonde hair, blue eyes").unwrap();
+        assert_ne!(out.rgba, plain);
+        let only_s = f.read_link("seed=42&tags=blonde_hair,blue_eyes&s=blue_eyes:1.45");
+        assert_ne!(f.face(&only_s.spec).unwrap().rgba, plain);
+        assert_ne!(f.face(&only_s.spec).unwrap().rgba, out.rgba);
+        // Unknown tags in a link are reported, not drawn.
+        let bad = f.read_link("seed=1&tags=zebra_hair");
+        assert_eq!(bad.problems, ["unknown tag “zebra hair”"]);
+        // ... and an unknown tag in a spec is an error that names it.
+        let e = f.face(&FaceSpec::new(1, "zebra hair")).unwrap_err();
+        assert!(e.to_string().contains("zebra hair"), "{e}");
     }
 
     #[test]
-    fn vary_and_interpolate() {
-        let a: Vec<f32> = SplitMix64::new(1).normals(64);
-        let b: Vec<f32> = SplitMix64::new(2).normals(64);
-        assert_eq!(vary(&a, 7, 0.0), a);
-        let v = vary(&a, 7, 0.5);
-        assert_ne!(v, a);
-        assert_eq!(v, vary(&a, 7, 0.5), "variations are reproducible");
-        let close = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(p, q)| (p - q).abs() < 1e-5);
-        assert!(close(&slerp(&a, &b, 0.0), &a));
-        assert!(close(&slerp(&a, &b, 1.0), &b));
-        let norm = |x: &[f32]| x.iter().map(|v| v * v).sum::<f32>().sqrt();
-        let mid = slerp(&a, &b, 0.5);
-        assert!(
-            norm(&mid) > 0.9 * norm(&a).min(norm(&b)),
-            "slerp keeps the norm"
-        );
-        assert_eq!(lerp(&[0.0, 1.0], &[1.0, 1.0], 0.25), vec![0.25, 1.0]);
+    fn transition_frames_end_at_the_two_faces() {
+        let f = shipped();
+        let a = FaceSpec::new(11, "blonde hair");
+        let b = FaceSpec::new(12, "red hair");
+        let frames = f.frames(&a, &b, 4).unwrap();
+        assert_eq!(frames.len(), 4);
+        assert_eq!(frames[0], f.face(&a).unwrap().rgba);
+        assert_eq!(frames[3], f.face(&b).unwrap().rgba);
+        assert!(frames[1] != frames[0] && frames[1] != frames[3]);
     }
 }

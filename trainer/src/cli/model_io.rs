@@ -20,9 +20,16 @@ pub struct GenerateArgs {
     /// Comma-separated tags, e.g. "blonde hair, blue eyes"; open groups are drawn per seed.
     #[arg(long, default_value = "")]
     pub tags: String,
-    /// Seeds: 42, 0-15 or 1,5,9-11.
-    #[arg(long, default_value = "0-15")]
-    pub seeds: String,
+    /// Seeds: 42, 0-15 or 1,5,9-11 [default: the link's seed, else 0-15].
+    #[arg(long)]
+    pub seeds: Option<String>,
+    /// A permalink of the page, e.g. '#model=anime64&seed=42&tags=blonde_hair&s=blonde_hair:1.2&v=7:0.35'
+    /// (or the whole URL): draws the same pixels as the page (tags, strengths, variations, directions).
+    #[arg(long, conflicts_with_all = ["tags", "spec"])]
+    pub link: Option<String>,
+    /// A file holding a permalink (the same text as --link).
+    #[arg(long, conflicts_with = "tags")]
+    pub spec: Option<PathBuf>,
     /// Output folder for seedNNNN.png files and metadata.csv.
     #[arg(long)]
     pub out: PathBuf,
@@ -36,10 +43,11 @@ pub struct InterpolateArgs {
     /// Model card (model.json), the folder holding it, or a run folder.
     #[arg(long)]
     pub model: PathBuf,
-    /// Start: SEED or SEED:TAGS, e.g. "1:blonde hair, blue eyes".
+    /// Start: SEED, SEED:TAGS or a page permalink, e.g. "1:blonde hair, blue eyes" or
+    /// "#seed=1&tags=blonde_hair&s=blonde_hair:1.2".
     #[arg(long)]
     pub from: String,
-    /// End: SEED or SEED:TAGS.
+    /// End: SEED, SEED:TAGS or a page permalink.
     #[arg(long)]
     pub to: String,
     /// Faces in the strip, the endpoints included.
@@ -86,11 +94,34 @@ pub struct ConvertArgs {
 }
 
 pub(super) fn generate(a: GenerateArgs) -> Result<()> {
-    let seeds = generate::parse_seeds(&a.seeds)?;
+    let seeds = a.seeds.as_deref().map(generate::parse_seeds).transpose()?;
+    let link = match (&a.link, &a.spec) {
+        (Some(text), _) => Some(text.clone()),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read face spec {}", path.display()))?,
+        ),
+        (None, None) => None,
+    };
     // A run folder is accepted too: its newest EMA generator, exactly as trained.
     let device = Device::flex();
     let model = load_model_or_run(&a.model, &device)?;
-    let written = generate::generate(&model, &a.tags, &seeds, &a.out, a.sheet.as_deref())?;
+    let what = if a.link.is_some() { "--link" } else { "--spec" };
+    let (spec, seeds) = generate::spec_and_seeds(&model, &a.tags, link.as_deref(), seeds)
+        .with_context(|| what.to_string())?;
+    if let Some(m) = &spec.model {
+        let folder = a
+            .model
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned());
+        if *m != model.card.name && Some(m) != folder.as_ref() {
+            eprintln!(
+                "note: the link is for model '{m}'; drawing with '{}'",
+                model.card.name
+            );
+        }
+    }
+    let written = generate::generate_spec(&model, &spec, &seeds, &a.out, a.sheet.as_deref())?;
     eprintln!("wrote {} files to {}", written.len(), a.out.display());
     Ok(())
 }

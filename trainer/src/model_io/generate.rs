@@ -1,12 +1,12 @@
-//! `trainer generate`: faces for given seeds and tags, as PNGs plus a `metadata.csv` that any
-//! evaluator can score.
+//! `trainer generate`: faces for given seeds and tags (or a page's permalink), as PNGs plus a
+//! `metadata.csv` that any evaluator can score.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
-use shared_model::ModelCard;
 use shared_model::card::LoadedModel;
+use shared_model::{FaceSpec, ModelCard};
 
 use crate::fsutil::{png_bytes, sheet, write_atomic};
 
@@ -69,6 +69,31 @@ pub fn seed_file(seed: u64) -> String {
     format!("seed{seed:04}.png")
 }
 
+/// The face spec and seeds to draw: the page's permalink `link` (read strictly: a part that cannot
+/// be used is an error) or the plain `tags`; the link's seed, or `seeds` (default 0-15).
+pub fn spec_and_seeds(
+    model: &LoadedModel,
+    tags: &str,
+    link: Option<&str>,
+    seeds: Option<Vec<u64>>,
+) -> Result<(FaceSpec, Vec<u64>)> {
+    let Some(link) = link else {
+        let seeds = match seeds {
+            Some(s) => s,
+            None => parse_seeds("0-15")?,
+        };
+        return Ok((FaceSpec::new(0, tags), seeds));
+    };
+    let spec = FaceSpec::from_link_strict(link, Some(&model.card))?;
+    let seeds = match (spec.seed, seeds) {
+        (Some(s), None) => vec![s],
+        (Some(s), Some(_)) => bail!("the link gives the seed ({s}); leave out --seeds"),
+        (None, Some(s)) => s,
+        (None, None) => parse_seeds("0-15")?,
+    };
+    Ok((spec, seeds))
+}
+
 /// Generates every seed, then writes all files (each atomically). Returns the written paths.
 pub fn generate(
     model: &LoadedModel,
@@ -77,14 +102,30 @@ pub fn generate(
     out: &Path,
     sheet_path: Option<&Path>,
 ) -> Result<Vec<PathBuf>> {
-    // Validate the tags before anything is written.
-    model.generate(seeds[0], tags)?;
+    generate_spec(model, &FaceSpec::new(0, tags), seeds, out, sheet_path)
+}
+
+/// [`generate`] of a whole face spec (its seed replaced by each of `seeds`).
+pub fn generate_spec(
+    model: &LoadedModel,
+    spec: &FaceSpec,
+    seeds: &[u64],
+    out: &Path,
+    sheet_path: Option<&Path>,
+) -> Result<Vec<PathBuf>> {
     let mut faces = Vec::with_capacity(seeds.len());
     let mut csv = String::from("file_name,tags\n");
     for &seed in seeds {
-        let (rgba, used) = model.generate(seed, tags)?;
-        csv.push_str(&format!("{},\"{}\"\n", seed_file(seed), used.join(", ")));
-        faces.push(rgba);
+        let face = model.draw(&FaceSpec {
+            seed: Some(seed),
+            ..spec.clone()
+        })?;
+        csv.push_str(&format!(
+            "{},\"{}\"\n",
+            seed_file(seed),
+            face.inputs.tags.join(", ")
+        ));
+        faces.push(face.rgba);
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let r = model.card.resolution as u32;

@@ -1,0 +1,69 @@
+// The expert sliders of the artist page: one per tag (the condition vector is real-valued) and one
+// per latent direction of the model card.
+
+import { num, ui } from './dom.js';
+import { state } from './state.js';
+
+function slider({ id, label, min, max, step, value, onInput }) {
+  const row = document.createElement('div');
+  row.className = 'slider';
+  const l = document.createElement('label');
+  l.htmlFor = id;
+  l.textContent = label;
+  const input = document.createElement('input');
+  input.type = 'range';
+  input.id = id;
+  input.min = String(min);
+  input.max = String(max);
+  input.step = String(step);
+  input.value = String(value);
+  const out = document.createElement('output');
+  out.htmlFor = id;
+  out.textContent = num(value);
+  input.addEventListener('input', () => {
+    out.textContent = num(input.value);
+    onInput(Number(input.value));
+  });
+  row.append(l, input, out);
+  return row;
+}
+
+/** One slider per tag (its strength) and per latent direction; `onChange` runs after a move. */
+export function buildSliders({ onChange }) {
+  const tags = state.card.vocab.tags || [];
+  ui.strengths.replaceChildren(...tags.map((tag, i) => {
+    const row = slider({
+      id: `strength-${i}`, label: tag, min: -1, max: 2, step: 0.05, value: state.strengths[tag] ?? 0,
+      onInput: (v) => {
+        state.strengths[tag] = v;
+        row.classList.add('moved');
+        onChange();
+      },
+    });
+    row.dataset.tag = tag;
+    row.classList.toggle('moved', tag in state.strengths);
+    return row;
+  }));
+  const dirs = state.card.directions || [];
+  ui.directionCount.textContent = dirs.length ? ` and ${dirs.length} latent directions` : '';
+  ui.directions.replaceChildren(...dirs.map((d, i) => slider({
+    id: `direction-${i}`, label: d.name, min: -3, max: 3, step: 0.1, value: state.dirs[d.name] ?? 0,
+    onInput: (v) => {
+      state.dirs[d.name] = v;
+      onChange();
+    },
+  })));
+}
+
+/** Shows the condition vector a face was drawn with; moved sliders keep their values. */
+export function syncSliders(cond) {
+  [...ui.strengths.children].forEach((row, i) => {
+    const tag = row.dataset.tag;
+    const moved = tag in state.strengths;
+    row.classList.toggle('moved', moved);
+    if (moved) return;
+    const input = row.querySelector('input');
+    input.value = String(cond[i]);
+    row.querySelector('output').textContent = num(cond[i]);
+  });
+}
