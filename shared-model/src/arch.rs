@@ -110,6 +110,12 @@ pub trait Family {
 
     type GeneratorConfig: FamilyConfig;
     type DiscriminatorConfig: FamilyConfig;
+    /// Fields added to the generator config after cards and runs were written, each with the
+    /// value (JSON text) that those older files were made with; a config that lacks one reads
+    /// it. Append; never remove.
+    const GENERATOR_ADDED: &'static [(&'static str, &'static str)] = &[];
+    /// The same for the critic config.
+    const DISCRIMINATOR_ADDED: &'static [(&'static str, &'static str)] = &[];
     type Generator: Module + GeneratorModule + Debug;
     type Discriminator: Module + DiscriminatorModule + Debug;
 
@@ -168,6 +174,20 @@ fn set_field<C: FamilyConfig>(
     obj.insert(field.into(), parsed);
     serde_json::from_value(json)
         .map_err(|e| ModelError::BadConfig(format!("{what} config: {field} = {value}: {e}")))
+}
+
+/// Fills the `added` fields (name, JSON text) that `config` lacks: files written before a field
+/// existed read the value they were made with.
+fn fill_added(mut config: serde_json::Value, added: &[(&str, &str)]) -> serde_json::Value {
+    if let Some(obj) = config.as_object_mut() {
+        for (field, value) in added {
+            if !obj.contains_key(*field) {
+                let v = serde_json::from_str(value).expect("an added field's value is JSON");
+                obj.insert((*field).into(), v);
+            }
+        }
+    }
+    config
 }
 
 fn bad_card(e: serde_json::Error) -> ModelError {
@@ -247,6 +267,8 @@ macro_rules! families {
                 config: serde_json::Value,
             ) -> Result<Self, ModelError> {
                 $(if arch == <$module::$family as Family>::NAME {
+                    let config =
+                        fill_added(config, <$module::$family as Family>::GENERATOR_ADDED);
                     return Ok(Self::$family(serde_json::from_value(config).map_err(bad_card)?));
                 })+
                 Err(unknown_arch(arch))
@@ -303,6 +325,8 @@ macro_rules! families {
                     ModelError::BadConfig(format!("discriminator config: {e}"))
                 };
                 $(if arch == <$module::$family as Family>::NAME {
+                    let config =
+                        fill_added(config, <$module::$family as Family>::DISCRIMINATOR_ADDED);
                     return Ok(Self::$family(serde_json::from_value(config).map_err(bad)?));
                 })+
                 Err(unknown_arch(arch))
@@ -512,6 +536,7 @@ families! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ResnetCganGeneratorConfig;
 
     /// Every family, at its defaults for a small data set.
     fn all(num_tags: usize, resolution: usize) -> Vec<(GeneratorSpec, DiscriminatorSpec)> {
@@ -547,6 +572,17 @@ mod tests {
             let back: DiscriminatorSpec = serde_json::from_value(json.clone()).unwrap();
             assert_eq!(serde_json::to_value(&back).unwrap(), json);
         }
+        // A config written before a field existed reads the value it was made with.
+        let mut old = GeneratorSpec::ResnetCgan(ResnetCganGeneratorConfig::new(3)).config_json();
+        old.as_object_mut().unwrap().remove("icnr");
+        match GeneratorSpec::from_arch_json("resnet-cgan", old).unwrap() {
+            GeneratorSpec::ResnetCgan(c) => assert!(!c.icnr),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            ResnetCganGeneratorConfig::new(3).icnr,
+            "new runs start with ICNR"
+        );
         let e = GeneratorSpec::from_arch_json("stylegan9", serde_json::json!({})).unwrap_err();
         assert!(e.to_string().contains("resnet-cgan, dcgan"), "{e}");
         let e = serde_json::from_value::<GeneratorSpec>(serde_json::json!({"num_tags": 3}));

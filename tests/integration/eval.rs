@@ -243,11 +243,49 @@ fn eval_reports_every_figure_with_its_floor_and_writes_sheets() {
         made["fd"].as_f64().unwrap() > floor["fd"].as_f64().unwrap(),
         "{made} vs {floor}"
     );
-    for f in ["good.png", "bad.png", "sheets.csv"] {
+    for f in ["good.png", "bad.png", "sheets.csv", "diversity.csv"] {
         assert!(sheets.join(f).is_file(), "{f} missing");
     }
     let csv = std::fs::read_to_string(sheets.join("sheets.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 2 * 8);
+    // Within-tag-set diversity: measured on every combination (5 faces each side at most).
+    let div = &r["diversity"];
+    let ratio = div["ratio"].as_f64().unwrap();
+    assert!(ratio.is_finite() && ratio >= 0.0, "{div}");
+    assert!(div["combos"].as_u64().unwrap() >= 1, "{div}");
+    assert!(div["heldout_reals"].as_f64().unwrap() > 0.0, "{div}");
+    assert!(table.contains("within-tag-set diversity"), "{table}");
+    // The diversity sheet: 4 tag sets, each a row of 16 seeds over a row of 16 reals (16 px
+    // tiles, 2 px apart and around).
+    let sheet = image::open(sheets.join("diversity.png")).unwrap().to_rgb8();
+    assert_eq!(sheet.dimensions(), (16 * 18 + 2, 2 * 4 * 18 + 2));
+    let rows = std::fs::read_to_string(sheets.join("diversity.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 1 + 2 * 4, "{rows}");
+    // Its first real tile is a real face of the first set's tags, pixel for pixel.
+    let first_real = rows.lines().nth(2).unwrap();
+    assert!(first_real.starts_with("1,real,"), "{rows}");
+    let tags = first_real.split('"').nth(1).unwrap();
+    let tile = image::imageops::crop_imm(&sheet, 2, 2 + 18, 16, 16).to_image();
+    let meta = std::fs::read_to_string(data.join("metadata.csv")).unwrap();
+    let same_tags: Vec<&str> = meta
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let mut a: Vec<&str> = l.split('"').nth(1).unwrap().split(", ").collect();
+            let mut b: Vec<&str> = tags.split(", ").collect();
+            a.sort_unstable();
+            b.sort_unstable();
+            a == b
+        })
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert!(
+        same_tags
+            .iter()
+            .any(|f| image::open(data.join(f)).unwrap().to_rgb8() == tile),
+        "the first real tile of '{tags}' is none of its {} real faces",
+        same_tags.len()
+    );
 }
 
 #[test]

@@ -65,6 +65,10 @@ pub struct ResnetCganGeneratorConfig {
     pub out_kernel: usize,
     #[config(default = "Activation::Relu")]
     pub activation: Activation,
+    /// ICNR initialisation of the upsampling convolutions (Aitken et al. 2017): see [`icnr`].
+    /// Only how training starts; a trained generator runs the same either way.
+    #[config(default = true)]
+    pub icnr: bool,
 }
 
 /// The resnet-cgan discriminator (critic).
@@ -83,6 +87,10 @@ pub struct ResnetCganDiscriminatorConfig {
     pub final_size: usize,
     #[config(default = 0.2)]
     pub leaky_slope: f64,
+    /// Minibatch standard deviation (Karras et al. 2018) over groups of this many images before
+    /// the last features ([`MinibatchStd`]); 0 or 1 turns it off.
+    #[config(default = 0)]
+    pub mbstd_group: usize,
 }
 
 fn conv(c_in: usize, c_out: usize, k: usize, device: &Device) -> Conv2d {
@@ -158,6 +166,30 @@ impl ResBlock {
     }
 }
 
+/// ICNR initialisation of a convolution that feeds a pixel shuffle by 2 (`[4 C, C_in, k, k]`):
+/// the four sub-pixel filters of every output channel `c` (rows `4c .. 4c + 4`, the shuffle's
+/// order) start as copies of one freshly initialised filter, so at initialisation the stage is
+/// a nearest-neighbour upsampling and draws no checkerboard. Training moves them apart only as
+/// far as the loss asks.
+fn icnr(mut conv: Conv2d) -> Conv2d {
+    let [c4, c_in, kh, kw] = conv.weight.dims();
+    let c = c4 / 4;
+    let spread = |t: Tensor<2>| {
+        let [_, n] = t.dims();
+        t.narrow(0, 0, c)
+            .reshape([c, 1, n])
+            .repeat_dim(1, 4)
+            .reshape([c4, n])
+    };
+    conv.weight = conv.weight.map(|w| {
+        spread(w.reshape([c4, c_in * kh * kw])).reshape([c4, c_in, kh, kw])
+    });
+    conv.bias = conv
+        .bias
+        .map(|b| b.map(|b| spread(b.reshape([c4, 1])).reshape([c4])));
+    conv
+}
+
 /// conv3x3 to 4*C_out channels - pixel shuffle x2 - BN - act.
 #[derive(Module, Debug)]
 pub struct UpStage {
@@ -168,9 +200,10 @@ pub struct UpStage {
 }
 
 impl UpStage {
-    fn new(c_in: usize, c_out: usize, kind: Activation, device: &Device) -> Self {
+    fn new(c_in: usize, c_out: usize, kind: Activation, icnr_init: bool, device: &Device) -> Self {
+        let conv = conv(c_in, 4 * c_out, 3, device);
         Self {
-            conv: conv(c_in, 4 * c_out, 3, device),
+            conv: if icnr_init { icnr(conv) } else { conv },
             shuffle: PixelShuffleConfig::new(2).init(),
             bn: BatchNormConfig::new(c_out).init(device),
             act: Act::new(kind, c_out, device),
@@ -235,7 +268,13 @@ impl ResnetCganGeneratorConfig {
                 } else {
                     self.stage_channels(i - 1)
                 };
-                UpStage::new(c_in, self.stage_channels(i), self.activation, device)
+                UpStage::new(
+                    c_in,
+                    self.stage_channels(i),
+                    self.activation,
+                    self.icnr,
+                    device,
+                )
             })
             .collect();
         let c_last = if stages == 0 {
@@ -332,11 +371,57 @@ impl DownBlock {
     }
 }
 
+/// Minibatch standard deviation (Karras et al. 2018, as StyleGAN2's critic epilogue): the
+/// standard deviation of every feature over a group of images, averaged to one value per group,
+/// joins the feature map as one more channel, and a conv3x3 mixes it back into `C` channels. A
+/// critic that sees how alike the images of a batch are can punish a generator that draws one
+/// face for every latent. It mixes samples: the critic's penalties differentiate the batch as a
+/// whole (see the trainer's gradient penalty).
+#[derive(Module, Debug)]
+pub struct MinibatchStd {
+    conv: Conv2d,
+    group: usize,
+    slope: f64,
+}
+
+impl MinibatchStd {
+    fn new(channels: usize, group: usize, slope: f64, device: &Device) -> Self {
+        Self {
+            conv: conv(channels + 1, channels, 3, device),
+            group,
+            slope,
+        }
+    }
+
+    /// `x`: `[B, C, H, W]` -> `[B, C, H, W]`. Image `i` is in group `i % (B / g)` (as in
+    /// StyleGAN2), `g` the largest divisor of `B` not above the configured group size.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [b, c, h, w] = x.dims();
+        let g = (1..=self.group.min(b))
+            .rev()
+            .find(|g| b.is_multiple_of(*g))
+            .unwrap_or(1);
+        let y = x.clone().reshape([g, b / g, c, h, w]);
+        let centred = y.clone() - y.mean_dim(0);
+        let std = (centred.square().mean_dim(0) + 1e-8).sqrt(); // [1, B/g, C, H, W]
+        let stat = std
+            .reshape([b / g, c * h * w])
+            .mean_dim(1) // [B/g, 1]
+            .reshape([1, b / g, 1, 1, 1])
+            .repeat_dim(0, g)
+            .repeat_dim(3, h)
+            .repeat_dim(4, w)
+            .reshape([b, 1, h, w]);
+        leaky_relu(conv2d(&self.conv, Tensor::cat(vec![x, stat], 1)), self.slope)
+    }
+}
+
 /// Residual projection discriminator with multi-stage feature pooling.
 #[derive(Module, Debug)]
 pub struct ResnetCganDiscriminator {
     stem: Conv2d,
     blocks: Vec<DownBlock>,
+    mbstd: Option<MinibatchStd>,
     psi: Linear,
     embed: Linear,
     slope: f64,
@@ -384,6 +469,14 @@ impl ResnetCganDiscriminatorConfig {
                     )
                 })
                 .collect(),
+            mbstd: (self.mbstd_group > 1).then(|| {
+                MinibatchStd::new(
+                    self.stage_channels(stages),
+                    self.mbstd_group,
+                    self.leaky_slope,
+                    device,
+                )
+            }),
             psi: LinearConfig::new(f, 1).init(device),
             embed: LinearConfig::new(self.num_tags, f)
                 .with_bias(false)
@@ -411,6 +504,9 @@ impl ResnetCganDiscriminator {
                     .flatten(1, 3),
             );
             h = block.forward(h);
+        }
+        if let Some(m) = &self.mbstd {
+            h = m.forward(h);
         }
         let [_, _, hh, ww] = h.dims();
         // The last stage is mean-pooled: its few positions carry the most information per value.
@@ -460,6 +556,9 @@ impl Family for ResnetCgan {
 
     type GeneratorConfig = ResnetCganGeneratorConfig;
     type DiscriminatorConfig = ResnetCganDiscriminatorConfig;
+    // Generators before ICNR were initialised plainly; critics had no minibatch std.
+    const GENERATOR_ADDED: &'static [(&'static str, &'static str)] = &[("icnr", "false")];
+    const DISCRIMINATOR_ADDED: &'static [(&'static str, &'static str)] = &[("mbstd_group", "0")];
     type Generator = ResnetCganGenerator;
     type Discriminator = ResnetCganDiscriminator;
 
@@ -637,5 +736,65 @@ mod tests {
         let b = d.forward(x, Tensor::from_floats([[0.0, 1.0, 0.0]], &device));
         let diff = (a - b).abs().into_scalar::<f32>();
         assert!(diff > 0.0);
+    }
+
+    #[test]
+    fn icnr_upsampling_starts_as_nearest_neighbour() {
+        let dev = Device::flex();
+        dev.seed(3);
+        for icnr_init in [true, false] {
+            let stage = UpStage::new(6, 4, Activation::Relu, icnr_init, &dev);
+            let x = Tensor::<4>::random([2, 6, 5, 5], burn::tensor::Distribution::Default, &dev);
+            let y = kernels::act::pixel_shuffle(&stage.shuffle, conv2d(&stage.conv, x));
+            let v = y.into_data().try_to_vec::<f32>().unwrap();
+            // [2, 4, 10, 10]: every 2x2 block holds one value iff ICNR.
+            let mut worst = 0f32;
+            for p in 0..2 * 4 {
+                for i in 0..5 {
+                    for j in 0..5 {
+                        let at = |di: usize, dj: usize| v[p * 100 + (2 * i + di) * 10 + 2 * j + dj];
+                        for (di, dj) in [(0, 1), (1, 0), (1, 1)] {
+                            worst = worst.max((at(di, dj) - at(0, 0)).abs());
+                        }
+                    }
+                }
+            }
+            if icnr_init {
+                assert_eq!(worst, 0.0);
+            } else {
+                assert!(worst > 1e-2, "{worst}");
+            }
+        }
+    }
+
+    #[test]
+    fn minibatch_std_lets_each_score_see_the_batch() {
+        let dev = Device::flex();
+        dev.seed(4);
+        let d = ResnetCganDiscriminatorConfig::new(5)
+            .with_resolution(16)
+            .with_channels(8)
+            .with_max_channels(16)
+            .with_mbstd_group(4)
+            .init(&dev);
+        let plain = ResnetCganDiscriminatorConfig::new(5)
+            .with_resolution(16)
+            .with_channels(8)
+            .with_max_channels(16)
+            .init(&dev);
+        let x = Tensor::<4>::random([4, 3, 16, 16], burn::tensor::Distribution::Default, &dev);
+        let c = Tensor::<2>::zeros([4, 5], &dev);
+        let other = x.clone().slice_assign(
+            [3..4, 0..3, 0..16, 0..16],
+            Tensor::random([1, 3, 16, 16], burn::tensor::Distribution::Default, &dev),
+        );
+        let first = |d: &ResnetCganDiscriminator, x: Tensor<4>| {
+            d.forward(x, c.clone()).into_data().try_to_vec::<f32>().unwrap()[0]
+        };
+        // Changing image 3 moves image 0's score only through the batch statistic.
+        assert_ne!(first(&d, x.clone()), first(&d, other.clone()));
+        assert_eq!(first(&plain, x.clone()), first(&plain, other));
+        // One image alone is its own group and still gets a score.
+        assert!(first(&d, x.narrow(0, 0, 1)).is_finite());
     }
 }

@@ -85,6 +85,15 @@ pub(super) fn parse_lr(s: &str) -> Result<f64, String> {
     }
 }
 
+pub(super) fn parse_beta(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(x) if x.is_finite() && (0.0..1.0).contains(&x) => Ok(x),
+        _ => Err(format!(
+            "'{s}' is not an Adam decay (a number from 0 up to but not including 1, e.g. 0.99)"
+        )),
+    }
+}
+
 pub(super) fn parse_gp_weight(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(x) if x.is_finite() && (0.0..=1e4).contains(&x) => Ok(x),

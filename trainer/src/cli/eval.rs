@@ -29,7 +29,9 @@ pub struct EvalArgs {
     /// First seed (faces use seed + combination * per-combo + j).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Folder for good.png / bad.png sheets (highest / lowest tagger confidence) and sheets.csv.
+    /// Folder for good.png / bad.png sheets (highest / lowest tagger confidence) and sheets.csv,
+    /// and diversity.png: seeds 0-15 of the data's four most common tag sets, each above 16 real
+    /// faces with the same tags (rows named in diversity.csv).
     #[arg(long)]
     pub sheets: Option<PathBuf>,
     /// Faces per sheet.
@@ -52,16 +54,13 @@ pub(super) fn eval(a: EvalArgs) -> Result<()> {
         ctx.combos(),
         ctx.per_combo
     );
-    let (report, faces) = ctx.evaluate(
-        &model.card.vocab,
-        model.card.generator.latent_dim(),
-        &|z, c| {
-            model
-                .generator
-                .forward(shared_model::GeneratorInput::new(z, c))
-        },
-        &model.device,
-    )?;
+    let generate = |z, c| {
+        model
+            .generator
+            .forward(shared_model::GeneratorInput::new(z, c))
+    };
+    let (vocab, latent_dim) = (&model.card.vocab, model.card.generator.latent_dim());
+    let (report, faces) = ctx.evaluate(vocab, latent_dim, &generate, &model.device)?;
     print!("{}", report_table(&report));
     if let Some(p) = &a.json {
         let json = serde_json::json!({
@@ -79,8 +78,9 @@ pub(super) fn eval(a: EvalArgs) -> Result<()> {
     }
     if let Some(dir) = &a.sheets {
         write_sheets(&faces, dir, a.sheet_size as usize)?;
+        ctx.write_diversity_sheet(dir, vocab, latent_dim, &generate, &model.device)?;
         eprintln!(
-            "wrote good.png, bad.png and sheets.csv to {}",
+            "wrote good.png, bad.png, sheets.csv, diversity.png and diversity.csv to {}",
             dir.display()
         );
     }

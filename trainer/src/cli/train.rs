@@ -14,8 +14,8 @@ use shared_model::arch::{self, FamilyOptions};
 use shared_model::{DiscriminatorSpec, GeneratorSpec};
 
 use super::common::{
-    DeviceArg, device_for, load_data, parse_batch, parse_gp_weight, parse_half_life, parse_lr,
-    parse_resolution,
+    DeviceArg, device_for, load_data, parse_batch, parse_beta, parse_gp_weight, parse_half_life,
+    parse_lr, parse_resolution,
 };
 use crate::data::{CacheStatus, Dataset, OnBadEntry, default_cache_dir, load_dataset_cached};
 use crate::eval::TrainEval;
@@ -94,6 +94,17 @@ pub struct TrainArgs {
     /// Weight (lambda) of the gradient penalty of --loss wgan-gp.
     #[arg(long, value_parser = parse_gp_weight)]
     pub gp_weight: Option<f64>,
+    /// Weight of the drift penalty on the critic's scores, drift * mean E[D^2] over real,
+    /// generated and wrong-tag pairs (keeps a Wasserstein critic's output from wandering; 0 = off).
+    #[arg(long, value_parser = parse_gp_weight)]
+    pub drift: Option<f64>,
+    /// R1 penalty weight gamma on real images, gamma/2 E[|grad D|^2] (0 = off); e.g. with
+    /// --loss non-saturating.
+    #[arg(long, value_parser = parse_gp_weight)]
+    pub r1_gamma: Option<f64>,
+    /// Evaluate R1 on every N-th critic update only, weighted by N (lazy regularisation).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub r1_every: Option<u64>,
     /// Image side in pixels (64, 128, ...); other sizes in the data are resized.
     #[arg(long, default_value_t = 64, value_parser = parse_resolution)]
     pub resolution: usize,
@@ -114,6 +125,12 @@ pub struct TrainArgs {
     /// "optimizer").
     #[arg(long, value_parser = parse_lr)]
     pub lr: Option<f64>,
+    /// Adam's first-moment decay for both optimisers (StyleGAN2 uses 0).
+    #[arg(long, value_parser = parse_beta)]
+    pub beta1: Option<f32>,
+    /// Adam's second-moment decay for both optimisers (StyleGAN2 uses 0.99).
+    #[arg(long, value_parser = parse_beta)]
+    pub beta2: Option<f32>,
     /// Write a sample sheet every N steps.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub sample_every: Option<u64>,
@@ -173,8 +190,23 @@ impl TrainArgs {
         if let Some(v) = self.gp_weight {
             cfg.gp_weight = v;
         }
+        if let Some(v) = self.drift {
+            cfg.drift = v;
+        }
+        if let Some(v) = self.r1_gamma {
+            cfg.r1_gamma = v;
+        }
+        if let Some(v) = self.r1_every {
+            cfg.r1_every = v;
+        }
         if let Some(v) = self.lr {
             cfg.optimizer.lr = v;
+        }
+        if let Some(v) = self.beta1 {
+            cfg.optimizer.beta1 = v;
+        }
+        if let Some(v) = self.beta2 {
+            cfg.optimizer.beta2 = v;
         }
         if let Some(v) = self.sample_every {
             cfg.sample_every = v;
@@ -208,7 +240,12 @@ pub(super) fn show_config_defaults(cmd: clap::Command) -> clap::Command {
         ("ema_half_life", d.ema_half_life.to_string()),
         ("n_critic", d.n_critic.to_string()),
         ("gp_weight", d.gp_weight.to_string()),
+        ("drift", d.drift.to_string()),
+        ("r1_gamma", d.r1_gamma.to_string()),
+        ("r1_every", d.r1_every.to_string()),
         ("lr", d.optimizer.lr.to_string()),
+        ("beta1", d.optimizer.beta1.to_string()),
+        ("beta2", d.optimizer.beta2.to_string()),
         ("sample_every", d.sample_every.to_string()),
         ("checkpoint_every", d.checkpoint_every.to_string()),
     ];
@@ -417,13 +454,28 @@ mod tests {
             "--checkpoint-every",
             "6",
             "--spectral-norm",
+            "--drift",
+            "0.01",
+            "--r1-gamma",
+            "10",
+            "--r1-every",
+            "4",
+            "--beta1",
+            "0",
+            "--beta2",
+            "0.99",
         ]);
         let cfg = a.apply(TrainConfig::defaults());
+        assert_eq!((cfg.drift, cfg.r1_gamma, cfg.r1_every), (0.01, 10.0, 4));
+        assert_eq!((cfg.optimizer.beta1, cfg.optimizer.beta2), (0.0, 0.99));
         assert_eq!((cfg.steps, cfg.batch_size, cfg.seed), (7, 8, 3));
         assert_eq!(cfg.loss, LossKind::Hinge);
         assert_eq!(cfg.pair_weights, PairWeights::default());
         assert_eq!(cfg.optimizer.lr, 1e-3);
-        assert_eq!(cfg.optimizer.beta1, TrainConfig::defaults().optimizer.beta1);
+        assert_eq!(
+            cfg.optimizer.epsilon,
+            TrainConfig::defaults().optimizer.epsilon
+        );
         assert_eq!(
             (cfg.n_critic, cfg.gp_weight, cfg.ema_half_life),
             (2, 5.0, 50.0)

@@ -131,6 +131,23 @@ pub fn precision_recall(real: &DMatrix<f64>, fake: &DMatrix<f64>, k: usize) -> R
     Ok((coverage(fake, real, k), coverage(real, fake, k)))
 }
 
+/// Mean Euclidean distance over all pairs of rows of `x`: how spread out one set is. `None` with
+/// fewer than two rows. Its expectation does not depend on the number of rows, so sets of
+/// different sizes compare directly.
+pub fn mean_pairwise_distance(x: &DMatrix<f64>) -> Option<f64> {
+    let n = x.nrows();
+    if n < 2 {
+        return None;
+    }
+    let mut sum = 0.0;
+    for i in 0..n {
+        for j in i + 1..n {
+            sum += (x.row(i) - x.row(j)).norm();
+        }
+    }
+    Some(sum / (n * (n - 1) / 2) as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,5 +268,16 @@ mod tests {
         nan[(0, 0)] = f64::NAN;
         assert!(frechet_distance(&a, &nan).is_err());
         assert!(precision_recall(&a, &a, 10).is_err());
+    }
+
+    #[test]
+    fn pairwise_distance_by_hand_and_of_copies() {
+        // Three points on a line at 0, 3, 4: pairs 3, 4, 1 -> mean 8 / 3.
+        let x = DMatrix::from_row_slice(3, 1, &[0.0, 3.0, 4.0]);
+        assert!((mean_pairwise_distance(&x).unwrap() - 8.0 / 3.0).abs() < 1e-12);
+        // Copies of one point have no spread at all: what a collapsed generator scores.
+        let same = DMatrix::from_row_slice(4, 2, &[1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 1.0, 2.0]);
+        assert_eq!(mean_pairwise_distance(&same), Some(0.0));
+        assert_eq!(mean_pairwise_distance(&DMatrix::zeros(1, 2)), None);
     }
 }

@@ -8,7 +8,11 @@
 //!   tagger's feature space;
 //! - the same figures for **real training vs real held-out** faces: the floor that gives them a
 //!   scale (a perfect generator scores about that), plus the tagger's label accuracy on those
-//!   held-out reals (the ceiling of label accuracy).
+//!   held-out reals (the ceiling of label accuracy);
+//! - **within-tag-set diversity** ([`Diversity`]): how different the faces drawn for one tag set
+//!   are from each other, against the held-out real faces with the same tags (1.0 = as varied as
+//!   the data). FD and recall mix this with everything else; a generator that draws one face per
+//!   tag set shows it here first.
 //!
 //! Features are centred on the held-out reals' mean and scaled so that their mean per-dimension
 //! variance is 1 ([`FeatureScale`]), the same map for every set.
@@ -41,12 +45,16 @@ use shared_model::tagger::{LoadedTagger, TaggerAccuracy, fnv1a64};
 use crate::data::Dataset;
 use crate::fsutil::{png_bytes, sheet, write_atomic};
 use crate::tagger::{accuracy, read_images, split_keys};
-use metrics::{frechet_distance, kid, precision_recall};
+use metrics::{frechet_distance, kid, mean_pairwise_distance, precision_recall};
 
 /// k of the k-NN manifolds of precision and recall (the paper's choice).
 pub const PR_K: usize = 3;
 /// Faces per generator batch.
 const GEN_BATCH: usize = 64;
+/// Tag sets on the diversity sheet (the data's most common combinations).
+pub const DIVERSITY_SETS: usize = 4;
+/// Seeds (0, 1, ...) and real faces per tag set on the diversity sheet.
+pub const DIVERSITY_SEEDS: usize = 16;
 
 /// Distances between a set of faces and the held-out reals, in tagger feature space.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -71,6 +79,42 @@ pub fn distances(set: &DMatrix<f64>, reference: &DMatrix<f64>) -> Result<Distanc
     })
 }
 
+/// Within-tag-set diversity: the mean pairwise distance (tagger features, scaled as for the
+/// other figures) between the faces of one tag combination, averaged over the combinations
+/// where both sides have at least two faces, for the generated faces and for the held-out reals
+/// of the same combinations.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Diversity {
+    /// Combinations that entered the average.
+    pub combos: usize,
+    pub generated: f64,
+    pub heldout_reals: f64,
+    /// `generated / heldout_reals`: 1.0 is as varied as the data, near 0 one face per tag set.
+    pub ratio: f64,
+}
+
+impl Diversity {
+    /// Averages `(generated, real)` spreads over combinations; `None` if there are none.
+    fn of(pairs: &[(f64, f64)]) -> Option<Self> {
+        if pairs.is_empty() {
+            return None;
+        }
+        let n = pairs.len() as f64;
+        let generated = pairs.iter().map(|p| p.0).sum::<f64>() / n;
+        let heldout_reals = pairs.iter().map(|p| p.1).sum::<f64>() / n;
+        Some(Self {
+            combos: pairs.len(),
+            generated,
+            heldout_reals,
+            ratio: if heldout_reals > 0.0 {
+                generated / heldout_reals
+            } else {
+                f64::NAN
+            },
+        })
+    }
+}
+
 /// Everything `trainer eval` reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
@@ -86,6 +130,9 @@ pub struct EvalReport {
     pub generated_vs_heldout: Distances,
     /// Real training faces vs real held-out faces: the floor.
     pub real_train_vs_heldout: Distances,
+    /// Within-tag-set diversity; `None` with `per_combo` 1 or when no combination has two
+    /// held-out reals.
+    pub diversity: Option<Diversity>,
     pub seconds: f64,
 }
 
@@ -107,10 +154,18 @@ struct Combo {
     take: usize,
 }
 
+/// One row pair of the diversity sheet: a tag set and real faces (RGBA) that carry it.
+#[derive(Debug, Clone)]
+struct SheetSet {
+    tags: Vec<String>,
+    reals: Vec<Vec<u8>>,
+}
+
 /// What stays fixed between evaluations: the tagger, the combinations and the real sets.
 pub struct EvalContext {
     tagger: LoadedTagger,
     combos: Vec<Combo>,
+    sheet_sets: Vec<SheetSet>,
     heldout_feats: DMatrix<f64>,
     scale: FeatureScale,
     tagger_on_heldout_reals: TaggerAccuracy,
@@ -195,6 +250,7 @@ impl EvalContext {
             v.sort_by_key(|&i| (fnv1a64(keys[i].as_bytes()), keys[i].clone()));
         };
         let mut combos = Vec::new();
+        let mut sheet_sets = Vec::new();
         let (mut held_sel, mut train_sel) = (Vec::new(), Vec::new());
         for (tags, (mut held, mut train)) in by_combo {
             order(&mut held);
@@ -202,8 +258,30 @@ impl EvalContext {
             let take = per_combo.min(held.len()).min(train.len());
             held_sel.extend_from_slice(&held[..take]);
             train_sel.extend_from_slice(&train[..take]);
+            let mut all = [held, train].concat();
+            order(&mut all);
+            sheet_sets.push((all.len(), tags.clone(), all));
             combos.push(Combo { tags, take });
         }
+        // The most common combinations (ties by name), each with its first real faces.
+        sheet_sets.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        let sheet_sets = sheet_sets
+            .into_iter()
+            .take(DIVERSITY_SETS)
+            .map(|(_, tags, idx)| SheetSet {
+                tags,
+                reals: idx
+                    .iter()
+                    .take(DIVERSITY_SEEDS)
+                    .map(|&i| {
+                        data.image(i)
+                            .chunks(3)
+                            .flat_map(|p| [p[0], p[1], p[2], 255])
+                            .collect()
+                    })
+                    .collect(),
+            })
+            .collect();
         if held_sel.len() <= PR_K {
             bail!(
                 "only {} held-out real images fall into the distribution sets; FD, KID and \
@@ -230,6 +308,7 @@ impl EvalContext {
             tagger_on_heldout_reals: accuracy(tv, &held_probs, &truth),
             tagger,
             combos,
+            sheet_sets,
             heldout_feats,
             scale,
             floor,
@@ -315,6 +394,8 @@ impl EvalContext {
             &self.scale.apply(to_matrix(&dist_feats, f)),
             &self.heldout_feats,
         )?;
+        let generated_feats = self.scale.apply(to_matrix(&feats, f));
+        let diversity = self.diversity(&generated_feats);
         let report = EvalReport {
             per_combo: self.per_combo,
             combos: self.combos.len(),
@@ -325,10 +406,111 @@ impl EvalContext {
             tagger_on_heldout_reals: self.tagger_on_heldout_reals.clone(),
             generated_vs_heldout,
             real_train_vs_heldout: self.floor,
+            diversity,
             seconds: started.elapsed().as_secs_f64(),
         };
         Ok((report, faces))
     }
+}
+
+impl EvalContext {
+    /// Within-tag-set diversity of `generated` (scaled features, `per_combo` rows per
+    /// combination in combination order) against the held-out reals of each combination.
+    fn diversity(&self, generated: &DMatrix<f64>) -> Option<Diversity> {
+        let takes: Vec<usize> = self.combos.iter().map(|c| c.take).collect();
+        within_set_diversity(generated, self.per_combo, &self.heldout_feats, &takes)
+    }
+
+    /// The diversity sheet: for each of the data's [`DIVERSITY_SETS`] most common tag sets, a
+    /// row of the faces of seeds `0..DIVERSITY_SEEDS` (as `trainer generate --tags T --seeds
+    /// 0-15` draws them) above a row of real faces with those tags. Returns the tiles (RGBA at
+    /// the tagger's resolution, row-major, [`DIVERSITY_SEEDS`] per row; a set with fewer reals
+    /// leaves black tiles) and a CSV naming each row.
+    pub fn diversity_sheet(
+        &self,
+        model_vocab: &TagVocab,
+        latent_dim: usize,
+        generate: &dyn Fn(Tensor<2>, Tensor<2>) -> Tensor<4>,
+        device: &Device,
+    ) -> Result<(Vec<Vec<u8>>, String)> {
+        let res = self.tagger.card.resolution;
+        let blank = vec![0u8; res * res * 4];
+        let mut tiles = Vec::new();
+        let mut csv = String::from("row,kind,tags,seeds\n");
+        for (si, set) in self.sheet_sets.iter().enumerate() {
+            let tags = set.tags.join(", ");
+            let reqs = (0..DIVERSITY_SEEDS as u64)
+                .map(|seed| FaceRequest::new(model_vocab, latent_dim, seed, &tags))
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("the model cannot draw '{tags}'"))?;
+            let z: Vec<f32> = reqs.iter().flat_map(|r| r.z.iter().copied()).collect();
+            let c: Vec<f32> = reqs.iter().flat_map(|r| r.c.iter().copied()).collect();
+            let b = reqs.len();
+            let out = generate(
+                Tensor::from_data(TensorData::new(z, [b, latent_dim]), device),
+                Tensor::from_data(TensorData::new(c, [b, model_vocab.len()]), device),
+            );
+            let side = out.dims()[2];
+            for rgba in to_rgba(out) {
+                let rgb = to_rgb(&rgba, side, res);
+                tiles.push(
+                    rgb.chunks(3)
+                        .flat_map(|p| [p[0], p[1], p[2], 255])
+                        .collect(),
+                );
+            }
+            for k in 0..DIVERSITY_SEEDS {
+                tiles.push(set.reals.get(k).unwrap_or(&blank).clone());
+            }
+            csv.push_str(&format!(
+                "{},generated,\"{tags}\",0-{}\n",
+                2 * si,
+                DIVERSITY_SEEDS - 1
+            ));
+            csv.push_str(&format!("{},real,\"{tags}\",\n", 2 * si + 1));
+        }
+        Ok((tiles, csv))
+    }
+
+    /// Writes the [`diversity_sheet`](Self::diversity_sheet) as `diversity.png` and
+    /// `diversity.csv` into `dir`.
+    pub fn write_diversity_sheet(
+        &self,
+        dir: &Path,
+        model_vocab: &TagVocab,
+        latent_dim: usize,
+        generate: &dyn Fn(Tensor<2>, Tensor<2>) -> Tensor<4>,
+        device: &Device,
+    ) -> Result<()> {
+        let (tiles, csv) = self.diversity_sheet(model_vocab, latent_dim, generate, device)?;
+        let side = self.tagger.card.resolution;
+        write_atomic(
+            &dir.join("diversity.png"),
+            &png_bytes(&sheet(&tiles, side, DIVERSITY_SEEDS))?,
+        )?;
+        write_atomic(&dir.join("diversity.csv"), csv.as_bytes())
+    }
+}
+
+/// [`Diversity`] of `generated` (`per_combo` rows per combination, in order) against `reals`
+/// (`takes[c]` rows for combination `c`, in the same order).
+fn within_set_diversity(
+    generated: &DMatrix<f64>,
+    per_combo: usize,
+    reals: &DMatrix<f64>,
+    takes: &[usize],
+) -> Option<Diversity> {
+    let mut pairs = Vec::new();
+    let mut real_start = 0;
+    for (ci, &take) in takes.iter().enumerate() {
+        let g = generated.rows(ci * per_combo, per_combo).into_owned();
+        let r = reals.rows(real_start, take).into_owned();
+        real_start += take;
+        if let (Some(g), Some(r)) = (mean_pairwise_distance(&g), mean_pairwise_distance(&r)) {
+            pairs.push((g, r));
+        }
+    }
+    Diversity::of(&pairs)
 }
 
 /// RGBA `side`-sided pixels -> RGB at `res` pixels (resized when the sides differ).
@@ -398,6 +580,17 @@ pub fn report_table(r: &EvalReport) -> String {
             "  {name:<28} {:>9.3} {:>9.4} {:>9.3} {:>9.3}\n",
             d.fd, d.kid, d.precision, d.recall
         ));
+    }
+    match &r.diversity {
+        Some(d) => s.push_str(&format!(
+            "within-tag-set diversity (mean pairwise feature distance, {} combinations)\n  \
+             generated {:.3}, held-out reals {:.3}: ratio {:.3} (1.0 = as varied as the data)\n",
+            d.combos, d.generated, d.heldout_reals, d.ratio
+        )),
+        None => s.push_str(
+            "within-tag-set diversity: not measured (needs --per-combo >= 2 and two held-out \
+             reals of a combination)\n",
+        ),
     }
     s
 }
@@ -496,5 +689,32 @@ mod tests {
         assert!(lines[3].starts_with("bad,0,0,"), "{csv}");
         let good = image::open(dir.path().join("good.png")).unwrap().to_rgba8();
         assert_eq!(good.get_pixel(2, 2).0, [200, 0, 0, 255]);
+    }
+
+    #[test]
+    fn diversity_tells_one_face_per_set_from_the_data() {
+        // Two combinations, 3 reals each (the second combination has only one: skipped).
+        let z = shared_model::SplitMix64::new(9).normals(12 * 5);
+        let reals = DMatrix::from_row_iterator(4, 5, z[..20].iter().map(|&v| f64::from(v)));
+        let takes = [3, 1];
+        // A generator that draws the reals themselves (per combination) is as varied as they are.
+        let mut copy = DMatrix::zeros(6, 5);
+        copy.rows_mut(0, 3).copy_from(&reals.rows(0, 3));
+        let d = within_set_diversity(&copy, 3, &reals, &takes).unwrap();
+        assert_eq!(d.combos, 1);
+        assert!((d.ratio - 1.0).abs() < 1e-12, "{d:?}");
+        // One face per tag set, whatever the seed: no spread at all.
+        let mut collapsed = DMatrix::zeros(6, 5);
+        for i in 0..3 {
+            collapsed.row_mut(i).copy_from(&reals.row(0));
+        }
+        let d = within_set_diversity(&collapsed, 3, &reals, &takes).unwrap();
+        assert_eq!(d.ratio, 0.0);
+        // Faces twice as spread out as the data score 2.
+        let wide = copy.map(|v| 2.0 * v);
+        let d = within_set_diversity(&wide, 3, &reals, &takes).unwrap();
+        assert!((d.ratio - 2.0).abs() < 1e-12, "{d:?}");
+        // One face per combination: nothing to measure.
+        assert!(within_set_diversity(&copy.rows(0, 2).into_owned(), 1, &reals, &takes).is_none());
     }
 }

@@ -65,11 +65,16 @@ impl TrainEval {
         });
         self.run.append_metric(METRIC, &line)?;
         eprintln!(
-            "eval at step {step}: label accuracy {:.1} %, FD {:.3} (floor {:.3}), KID {:.4}",
+            "eval at step {step}: label accuracy {:.1} %, FD {:.3} (floor {:.3}), KID {:.4}, \
+             recall {:.3}, diversity {}",
             100.0 * report.label_accuracy.all,
             report.generated_vs_heldout.fd,
             report.real_train_vs_heldout.fd,
-            report.generated_vs_heldout.kid
+            report.generated_vs_heldout.kid,
+            report.generated_vs_heldout.recall,
+            report
+                .diversity
+                .map_or("-".to_string(), |d| format!("{:.3} of real", d.ratio))
         );
         Ok(())
     }

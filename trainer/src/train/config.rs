@@ -48,6 +48,21 @@ pub struct TrainConfig {
     /// Weight of the gradient penalty (lambda) with `--loss wgan-gp`.
     #[config(default = 20.0)]
     pub gp_weight: f64,
+    /// Weight of the drift penalty, `drift * (E[D(x,c)^2] + E[D(G(z,c),c)^2] + E[D(x,c')^2]) / 3`
+    /// over the critic's scores of real, generated and wrong-tag pairs (ProGAN's `eps_drift`,
+    /// there on real scores only). The Wasserstein loss does not see a constant added to every
+    /// score, and its wrong-tag term is unbounded below: without this the scores wander off
+    /// (to -1,000 and beyond within 1,000 steps). Configs written before it existed read 0.
+    #[config(default = 0.001)]
+    pub drift: f64,
+    /// R1 weight gamma (Mescheder et al. 2018): `gamma / 2 * E[||grad_x D(x, c)||^2]` on real
+    /// images with their tags; 0 turns it off.
+    #[config(default = 0.0)]
+    pub r1_gamma: f64,
+    /// R1 is evaluated on every `r1_every`-th critic update and then weighted by `r1_every`
+    /// (StyleGAN2's lazy regularisation: the same penalty on average, a fraction of the cost).
+    #[config(default = 16)]
+    pub r1_every: u64,
     /// EMA half-life of the generator weights, in images (stylegan2-ada's ema_kimg * 1000).
     #[config(default = 10000.0)]
     pub ema_half_life: f64,
@@ -120,9 +135,21 @@ impl TrainConfig {
     pub fn from_json(text: &str) -> serde_json::Result<Self> {
         let mut value: serde_json::Value = serde_json::from_str(text)?;
         nest_flat_optimizer(&mut value);
+        if let Some(top) = value.as_object_mut() {
+            for (key, old) in ADDED {
+                if !top.contains_key(key) {
+                    let v = serde_json::from_str(old).expect("an added setting's value is JSON");
+                    top.insert(key.into(), v);
+                }
+            }
+        }
         serde_json::from_value(value)
     }
 }
+
+/// Settings added after run folders were written, each with the value (JSON text) those runs
+/// were trained with, so that they resume as they started. Append; never remove.
+const ADDED: [(&str, &str); 3] = [("drift", "0.0"), ("r1_gamma", "0.0"), ("r1_every", "16")];
 
 /// The optimizer keys that configs once held at their top level.
 const FLAT_OPTIMIZER_KEYS: [&str; 3] = ["lr", "beta1", "beta2"];
@@ -172,6 +199,11 @@ mod tests {
         );
         assert_eq!((cfg.steps, cfg.batch_size), (3, 4));
         assert_eq!(cfg.loss, LossKind::WganGp);
+        assert_eq!(
+            cfg.drift, 0.0,
+            "an old run resumes without the drift it never had"
+        );
+        assert_eq!(TrainConfig::defaults().drift, 0.001);
         assert_eq!(cfg.generator.latent_dim(), 8);
         assert_eq!(cfg.vocab.len(), cfg.generator.num_tags());
         // Written again, the settings are nested and nothing is at the top any more.

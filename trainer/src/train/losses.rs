@@ -185,6 +185,16 @@ pub fn gradient_penalty(
     surrogate.clone() - surrogate.detach() + penalty.autodiff()
 }
 
+/// Drift penalty `(E[real^2] + E[fake^2] + E[wrong^2]) / 3` over the critic's scores (see
+/// `TrainConfig::drift`); unconditional critics have no wrong-tag scores (`wrong` empty), and
+/// then it is the mean over real and fake.
+pub fn drift_penalty(real: Tensor<1>, fake: Tensor<1>, wrong: Option<Tensor<1>>) -> Tensor<1> {
+    let mut terms = vec![real.square().mean(), fake.square().mean()];
+    terms.extend(wrong.map(|w| w.square().mean()));
+    let n = terms.len() as f64;
+    Tensor::cat(terms, 0).sum().div_scalar(n)
+}
+
 pub fn d_loss(
     kind: LossKind,
     real: Tensor<1>,
@@ -249,6 +259,15 @@ mod tests {
         let l = d_logistic_loss(t(&[0.0]), t(&[0.0]), t(&[0.0]), w);
         assert!((val(l) - 3.0 * ln2).abs() < 1e-6);
         assert!((val(g_nonsaturating_loss(t(&[0.0]))) - ln2).abs() < 1e-6);
+    }
+
+    #[test]
+    fn drift_values_by_hand() {
+        // (mean(1, 9) + mean(4) + mean(0, 16)) / 3 = (5 + 4 + 8) / 3
+        let d = drift_penalty(t(&[1.0, -3.0]), t(&[2.0]), Some(t(&[0.0, 4.0])));
+        assert!((val(d) - 17.0 / 3.0).abs() < 1e-6);
+        let d = drift_penalty(t(&[1.0, -3.0]), t(&[2.0]), None);
+        assert!((val(d) - 4.5).abs() < 1e-6);
     }
 
     #[test]

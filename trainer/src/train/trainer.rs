@@ -19,7 +19,7 @@ use shared_model::{
 };
 
 use super::TrainConfig;
-use super::losses::{LossKind, d_loss, g_loss, gradient_penalty};
+use super::losses::{LossKind, d_loss, drift_penalty, g_loss, gradient_penalty};
 use super::run_dir::{Checkpoint, Part, RunDir, TrainState};
 use super::spectral::SpectralNorm;
 use crate::data::Dataset;
@@ -34,6 +34,8 @@ pub struct StepStats {
     pub d_wrong: f32,
     /// Gradient penalty before its weight (0 unless the loss has one).
     pub gp: f32,
+    /// R1 penalty `E[||grad_x D||^2]` before its weight, on the steps that evaluate it.
+    pub r1: Option<f32>,
 }
 
 /// A training session: the networks, their optimisers and the random stream.
@@ -164,9 +166,12 @@ impl Trainer {
 
     /// `n_critic` D updates then one G update, then the EMA.
     pub fn step(&mut self, data: &Dataset) -> StepStats {
-        let (mut cond, mut stats) = self.d_step(data);
-        for _ in 1..self.cfg.n_critic {
-            (cond, stats) = self.d_step(data);
+        let first = self.state.step * self.cfg.n_critic as u64;
+        let (mut cond, mut stats) = self.d_step(data, first);
+        for i in 1..self.cfg.n_critic as u64 {
+            let r1 = stats.r1;
+            (cond, stats) = self.d_step(data, first + i);
+            stats.r1 = stats.r1.or(r1);
         }
         stats.loss_g = self.g_step(cond);
         self.state.step += 1;
@@ -175,9 +180,10 @@ impl Trainer {
         stats
     }
 
-    /// One discriminator update on a fresh real batch; returns the batch's conditions `[B, T]`
-    /// (the generator step reuses them) and the D half of the statistics.
-    fn d_step(&mut self, data: &Dataset) -> (Tensor<2>, StepStats) {
+    /// One discriminator update (the `update`-th of the run, counted from 0) on a fresh real
+    /// batch; returns the batch's conditions `[B, T]` (the generator step reuses them) and the D
+    /// half of the statistics.
+    fn d_step(&mut self, data: &Dataset, update: u64) -> (Tensor<2>, StepStats) {
         let (real, cond, wrong) = self.real_batch(data);
         let kind = self.cfg.loss;
         let z = self.latents();
@@ -189,13 +195,34 @@ impl Trainer {
         let h_real = critic.features(real.clone());
         let s_real = critic.score(h_real.clone(), cond.clone());
         let s_wrong = critic.score(h_real, wrong);
+        let real_for_r1 = real.clone();
         let s_fake = critic.forward(fake.clone(), cond.clone());
         let stats_scores = [
             s_real.clone().mean().into_scalar::<f32>(),
             s_fake.clone().mean().into_scalar::<f32>(),
             s_wrong.clone().mean().into_scalar::<f32>(),
         ];
+        let drift = (self.cfg.drift > 0.0).then(|| {
+            let wrong = (self.cfg.pair_weights.wrong > 0.0).then(|| s_wrong.clone());
+            drift_penalty(s_real.clone(), s_fake.clone(), wrong).mul_scalar(self.cfg.drift)
+        });
         let mut loss_d = d_loss(kind, s_real, s_fake, s_wrong, self.cfg.pair_weights);
+        if let Some(drift) = drift {
+            loss_d = loss_d + drift;
+        }
+        let mut r1_value = None;
+        let every = self.cfg.r1_every.max(1);
+        if self.cfg.r1_gamma > 0.0 && update.is_multiple_of(every) {
+            let frozen = critic.clone().no_grad();
+            let r1 = gradient_penalty(
+                |x| critic.forward(x, cond.clone()),
+                |x| frozen.forward(x, cond.clone()),
+                real_for_r1,
+                0.0,
+            );
+            r1_value = Some(r1.clone().into_scalar::<f32>());
+            loss_d = loss_d + r1.mul_scalar(self.cfg.r1_gamma / 2.0 * every as f64);
+        }
         let mut gp_value = 0.0;
         if kind == LossKind::WganGp && self.cfg.gp_weight > 0.0 {
             let x_hat = self.interpolate(real, fake);
@@ -221,6 +248,7 @@ impl Trainer {
             d_fake: stats_scores[1],
             d_wrong: stats_scores[2],
             gp: gp_value,
+            r1: r1_value,
         };
         (cond, stats)
     }

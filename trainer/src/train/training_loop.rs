@@ -71,6 +71,7 @@ pub fn run_training_with(
     let mut tick_images = 0u64;
     let mut acc = StepStats::default();
     let mut acc_n = 0u32;
+    let (mut r1_sum, mut r1_n) = (0f32, 0u32);
     while trainer.state.step < total {
         let t0 = Instant::now();
         let s = trainer.step(data);
@@ -90,6 +91,10 @@ pub fn run_training_with(
         acc.d_fake += s.d_fake;
         acc.d_wrong += s.d_wrong;
         acc.gp += s.gp;
+        if let Some(r1) = s.r1 {
+            r1_sum += r1;
+            r1_n += 1;
+        }
         acc_n += 1;
         let step = trainer.state.step;
         bar.set_position(step);
@@ -97,7 +102,7 @@ pub fn run_training_with(
             let secs = tick_start.elapsed().as_secs_f64();
             let ips = tick_images as f64 / secs.max(1e-9);
             let n = acc_n as f32;
-            let line = serde_json::json!({
+            let mut line = serde_json::json!({
                 "step": step,
                 "images_seen": trainer.state.images_seen,
                 "loss_d": acc.loss_d / n,
@@ -110,6 +115,9 @@ pub fn run_training_with(
                 "seconds_per_step": secs / n as f64,
                 "train_seconds": trainer.state.seconds,
             });
+            if r1_n > 0 {
+                line["r1"] = serde_json::json!(r1_sum / r1_n as f32);
+            }
             writeln!(stats_file, "{line}")?;
             bar.set_message(format!(
                 "D {:.3}  G {:.3}  {:.1} img/s",
@@ -127,6 +135,7 @@ pub fn run_training_with(
             }
             acc = StepStats::default();
             acc_n = 0;
+            (r1_sum, r1_n) = (0.0, 0);
             tick_images = 0;
             tick_start = Instant::now();
         }
