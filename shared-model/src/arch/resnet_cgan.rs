@@ -181,12 +181,21 @@ fn icnr(mut conv: Conv2d) -> Conv2d {
             .repeat_dim(1, 4)
             .reshape([c4, n])
     };
+    // Computed from detached values and made a leaf again: on an autodiff device the copies
+    // must not keep the graph of the slicing (a later backward would find it consumed).
+    fn leaf<const D: usize>(old: &Tensor<D>, new: Tensor<D>) -> Tensor<D> {
+        new.detach().set_require_grad(old.is_require_grad())
+    }
     conv.weight = conv.weight.map(|w| {
-        spread(w.reshape([c4, c_in * kh * kw])).reshape([c4, c_in, kh, kw])
+        let new = spread(w.clone().detach().reshape([c4, c_in * kh * kw]));
+        leaf(&w, new.reshape([c4, c_in, kh, kw]))
     });
-    conv.bias = conv
-        .bias
-        .map(|b| b.map(|b| spread(b.reshape([c4, 1])).reshape([c4])));
+    conv.bias = conv.bias.map(|b| {
+        b.map(|b| {
+            let new = spread(b.clone().detach().reshape([c4, 1])).reshape([c4]);
+            leaf(&b, new)
+        })
+    });
     conv
 }
 
@@ -764,6 +773,24 @@ mod tests {
             } else {
                 assert!(worst > 1e-2, "{worst}");
             }
+        }
+    }
+
+    /// ICNR's copies are leaves: a generator initialised on an autodiff device trains for more
+    /// than one backward pass (the copies once kept their slicing graph, and the second
+    /// backward found it consumed).
+    #[cfg(feature = "autodiff")]
+    #[test]
+    fn icnr_generators_train_past_the_first_backward() {
+        let dev = Device::flex().autodiff();
+        dev.seed(5);
+        let g = tiny_g().init(&dev);
+        assert!(tiny_g().icnr);
+        for _ in 0..2 {
+            let z = Tensor::<2>::ones([2, 8], &dev);
+            let c = Tensor::<2>::ones([2, 5], &dev);
+            let grads = g.forward(z, c).sum().backward();
+            assert!(g.ups[0].conv.weight.grad(&grads).is_some());
         }
     }
 
