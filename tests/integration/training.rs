@@ -166,3 +166,36 @@ fn resumed_run_takes_the_same_next_steps_as_an_uninterrupted_one() {
         assert_eq!(flat(&a.g), flat(&b.g));
     }
 }
+
+/// `trainer train ... 2>&1 | head`: once the reader has gone, the log lines are lost, not the
+/// run (writing them once panicked at the next line).
+#[test]
+fn training_outlives_a_closed_stderr_and_stdout() {
+    use std::process::{Command, Stdio};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tiny_dataset(tmp.path(), 12);
+    let runs = tmp.path().join("runs");
+    let mut args = tiny_train_args(&data, &runs, "30");
+    args.extend(["--checkpoint-every", "10", "--sample-every", "10"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kyara-trainer"))
+        .args(&args)
+        .env("KYARA_CACHE_DIR", tmp.path().join("cache"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the first line is written.
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let ckpt = latest_checkpoint(&run).unwrap();
+    assert!(ckpt.ends_with("step-000030"), "{}", ckpt.display());
+}

@@ -13,6 +13,23 @@
 //! cli       the `trainer` command line
 //! ```
 
+/// `eprintln!` that never panics: with stderr closed (`trainer train 2>&1 | head`) the message
+/// is lost, not the run.
+macro_rules! note {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// `println!` that never panics, for reports on stdout (see [`note!`]).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 pub mod bench;
 pub mod cli;
 pub mod data;

@@ -170,7 +170,7 @@ pub fn run(opts: &BenchOptions, device: &Device) -> Result<BenchReport> {
                 seconds_per_step: sps,
                 images_per_second: opts.batch as f64 / sps,
             };
-            eprintln!(
+            note!(
                 "{} {}{}: {:.3} s/step",
                 row.arch,
                 row.loss,
@@ -196,7 +196,7 @@ pub fn run(opts: &BenchOptions, device: &Device) -> Result<BenchReport> {
             }
             let reps = if b <= 16 { 20 } else { 5 };
             let ms = median((0..reps).map(|_| run_once()).collect());
-            eprintln!("{} forward batch {b}: {ms:.2} ms", g.arch());
+            note!("{} forward batch {b}: {ms:.2} ms", g.arch());
             forward.push(ForwardRow {
                 arch: g.arch().into(),
                 batch: b,

@@ -47,7 +47,7 @@ pub(super) fn bench(a: BenchArgs) -> Result<()> {
     let device = device_for(a.device)?;
     if a.ops {
         let report = kernels::bench::run(a.batch, 10, a.only.as_deref(), &device);
-        println!("{}", kernels::bench::markdown(&report));
+        say!("{}", kernels::bench::markdown(&report));
         if let Some(path) = a.json {
             write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
         }
@@ -74,7 +74,7 @@ pub(super) fn bench(a: BenchArgs) -> Result<()> {
         peak_sizes: vec![512, 1024, 2048],
     };
     let report = crate::bench::run(&opts, &device)?;
-    println!("{}", crate::bench::markdown(&report));
+    say!("{}", crate::bench::markdown(&report));
     if let Some(path) = a.json {
         write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
     }

@@ -123,10 +123,10 @@ pub(super) fn parse_probability(s: &str) -> Result<f32, String> {
 
 /// Loads a dataset for measuring (bad entries skipped and counted), with progress lines.
 pub(super) fn load_data(dir: &Path, res: usize) -> Result<Dataset> {
-    eprintln!("loading {} ...", dir.display());
+    note!("loading {} ...", dir.display());
     let data = load_dataset(dir, res, OnBadEntry::Skip, &|_, _| {})?;
     if !data.skipped.is_empty() {
-        eprintln!("skipped {} bad entries", data.skipped.len());
+        note!("skipped {} bad entries", data.skipped.len());
     }
     Ok(data)
 }

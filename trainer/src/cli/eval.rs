@@ -48,7 +48,7 @@ pub(super) fn eval(a: EvalArgs) -> Result<()> {
     let model = load_model_or_run(&a.model, &device)?;
     let data = load_data(&a.data, tagger.card.resolution)?;
     let ctx = EvalContext::new(tagger, &data, &a.data, a.per_combo as usize, a.seed)?;
-    eprintln!(
+    note!(
         "drawing {} faces ({} tag combinations x {}) ...",
         ctx.combos() * ctx.per_combo,
         ctx.combos(),
@@ -61,7 +61,7 @@ pub(super) fn eval(a: EvalArgs) -> Result<()> {
     };
     let (vocab, latent_dim) = (&model.card.vocab, model.card.generator.latent_dim());
     let (report, faces) = ctx.evaluate(vocab, latent_dim, &generate, &model.device)?;
-    print!("{}", report_table(&report));
+    say!("{}", report_table(&report).trim_end());
     if let Some(p) = &a.json {
         let json = serde_json::json!({
             "model": a.model.display().to_string(),
@@ -74,12 +74,12 @@ pub(super) fn eval(a: EvalArgs) -> Result<()> {
             "report": report,
         });
         write_atomic(p, serde_json::to_string_pretty(&json)?.as_bytes())?;
-        eprintln!("wrote {}", p.display());
+        note!("wrote {}", p.display());
     }
     if let Some(dir) = &a.sheets {
         write_sheets(&faces, dir, a.sheet_size as usize)?;
         ctx.write_diversity_sheet(dir, vocab, latent_dim, &generate, &model.device)?;
-        eprintln!(
+        note!(
             "wrote good.png, bad.png, sheets.csv, diversity.png and diversity.csv to {}",
             dir.display()
         );

@@ -115,14 +115,14 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
             .file_name()
             .map(|f| f.to_string_lossy().into_owned());
         if *m != model.card.name && Some(m) != folder.as_ref() {
-            eprintln!(
+            note!(
                 "note: the link is for model '{m}'; drawing with '{}'",
                 model.card.name
             );
         }
     }
     let written = generate::generate_spec(&model, &spec, &seeds, &a.out, a.sheet.as_deref())?;
-    eprintln!("wrote {} files to {}", written.len(), a.out.display());
+    note!("wrote {} files to {}", written.len(), a.out.display());
     Ok(())
 }
 
@@ -134,7 +134,7 @@ pub(super) fn interpolate(a: InterpolateArgs) -> Result<()> {
     let frames = interpolate_strip(&model, &from, &to, a.steps as usize)?;
     let side = model.card.resolution;
     write_atomic(&a.out, &png_bytes(&sheet(&frames, side, frames.len()))?)?;
-    eprintln!("wrote {} faces to {}", frames.len(), a.out.display());
+    note!("wrote {} faces to {}", frames.len(), a.out.display());
     Ok(())
 }
 
@@ -149,7 +149,7 @@ pub(super) fn export(a: ExportArgs) -> Result<()> {
     };
     let report = export::export(&a.run, &a.out, &name, a.precision.into())?;
     let card = &report.card;
-    eprintln!(
+    note!(
         "exported '{}' ({} steps, {} tags) to {}: weights {} bytes ({})",
         card.name,
         card.training.steps,
@@ -159,9 +159,11 @@ pub(super) fn export(a: ExportArgs) -> Result<()> {
         card.weights_dtype
     );
     if let Some(e) = report.error {
-        eprintln!(
+        note!(
             "faces of {} seeds vs f32: max abs difference {} of 255, mean {:.4}",
-            e.faces, e.max, e.mean
+            e.faces,
+            e.max,
+            e.mean
         );
     }
     Ok(())
@@ -170,7 +172,7 @@ pub(super) fn export(a: ExportArgs) -> Result<()> {
 pub(super) fn convert(a: ConvertArgs) -> Result<()> {
     let seeds = generate::parse_seeds(&a.check_seeds)?;
     let r = export::convert(&a.model, &a.out, a.precision.into(), &seeds)?;
-    eprintln!(
+    note!(
         "{} -> {}: weights {} -> {} bytes ({} -> {}); faces of {} seeds: max abs difference {} \
          of 255, mean {:.4}",
         a.model.display(),

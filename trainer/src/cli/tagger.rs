@@ -119,15 +119,15 @@ fn tagger_train(a: TaggerTrainArgs) -> Result<()> {
         log_every: a.log_every,
     };
     let card = train_tagger(&data, &a.data, &a.out, &opts)?;
-    println!(
+    say!(
         "tagger '{}' written to {} ({:.0} s of training)",
         card.name,
         a.out.display(),
         card.training.seconds
     );
-    println!("held-out accuracy:");
+    say!("held-out accuracy:");
     for l in accuracy_lines(&card.heldout_accuracy) {
-        println!("{l}");
+        say!("{l}");
     }
     Ok(())
 }
@@ -144,10 +144,10 @@ pub(super) fn tag(a: TagArgs) -> Result<()> {
         },
     )?;
     for u in &s.unreadable {
-        eprintln!("skipped unreadable image {u}");
+        note!("skipped unreadable image {u}");
     }
     if s.written {
-        println!(
+        say!(
             "tagged {} images ({} with no tag above {}), kept {} existing rows: {}",
             s.tagged,
             s.empty,
@@ -156,7 +156,7 @@ pub(super) fn tag(a: TagArgs) -> Result<()> {
             a.data.join("metadata.csv").display()
         );
     } else {
-        println!(
+        say!(
             "nothing to tag: all {} images already have tags (use --overwrite to tag again)",
             s.kept
         );

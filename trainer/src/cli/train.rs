@@ -66,17 +66,17 @@ pub struct TrainArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Architecture family.
-    #[arg(long, value_parser = arch_parser(), default_value = arch::NAMES[0])]
+    #[arg(long, conflicts_with = "resume", value_parser = arch_parser(), default_value = arch::NAMES[0])]
     pub arch: String,
     /// Ignore the tags (DCGAN only): G draws from noise alone and the critic scores images only.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub unconditional: bool,
     /// Set a field of the family's generator config by name, e.g. `--g res_blocks=6` (repeat
     /// for more; the fields are those of the run's config.json `generator`).
-    #[arg(long = "g", value_name = "KEY=VALUE", value_parser = parse_setting)]
+    #[arg(long = "g", conflicts_with = "resume", value_name = "KEY=VALUE", value_parser = parse_setting)]
     pub set_generator: Vec<(String, String)>,
     /// Set a field of the family's critic config by name, e.g. `--d max_channels=512`.
-    #[arg(long = "d", value_name = "KEY=VALUE", value_parser = parse_setting)]
+    #[arg(long = "d", conflicts_with = "resume", value_name = "KEY=VALUE", value_parser = parse_setting)]
     pub set_discriminator: Vec<(String, String)>,
     /// Adversarial loss. Conditional models also show D real images with wrong tags (negative
     /// samples); wgan-gp uses the reference weights -2 E[real] + 1.5 E[fake] + 0.5 E[wrong].
@@ -106,20 +106,20 @@ pub struct TrainArgs {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub r1_every: Option<u64>,
     /// Image side in pixels (64, 128, ...); other sizes in the data are resized.
-    #[arg(long, default_value_t = 64, value_parser = parse_resolution)]
+    #[arg(long, conflicts_with = "resume", default_value_t = 64, value_parser = parse_resolution)]
     pub resolution: usize,
     /// Generator channels: the residual trunk's (default 64), or DCGAN's last hidden map's,
     /// doubled per stage towards 4x4 (default 32).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(4..=1024))]
+    #[arg(long, conflicts_with = "resume", value_parser = clap::value_parser!(u64).range(4..=1024))]
     pub g_channels: Option<u64>,
     /// Generator residual blocks (default 4; DCGAN: 0, blocks run at 16x16).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=64))]
+    #[arg(long, conflicts_with = "resume", value_parser = clap::value_parser!(u64).range(0..=64))]
     pub g_blocks: Option<u64>,
     /// Discriminator channels of the first stage, doubled per stage (default 32).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(4..=1024))]
+    #[arg(long, conflicts_with = "resume", value_parser = clap::value_parser!(u64).range(4..=1024))]
     pub d_channels: Option<u64>,
     /// Size of the latent vector (noise), e.g. 64, 96 or 128 (default 128).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    #[arg(long, conflicts_with = "resume", value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub latent_dim: Option<u64>,
     /// Learning rate of both Adam optimisers (their other settings are the run config's
     /// "optimizer").
@@ -214,13 +214,50 @@ impl TrainArgs {
         if let Some(v) = self.checkpoint_every {
             cfg.checkpoint_every = v;
         }
-        cfg.pair_weights = match (cfg.loss, self.unconditional) {
-            (_, true) => PairWeights::unconditional(),
-            (LossKind::WganGp, false) => PairWeights::reference_wgan(),
-            (_, false) => PairWeights::default(),
-        };
+        // The pair weights follow the loss when it is given (the config's default weights are
+        // those of its default loss).
+        if self.loss.is_some() || self.unconditional {
+            cfg.pair_weights = match (cfg.loss, self.unconditional) {
+                (_, true) => PairWeights::unconditional(),
+                (LossKind::WganGp, false) => PairWeights::reference_wgan(),
+                (_, false) => PairWeights::default(),
+            };
+        }
         cfg
     }
+
+    /// The config a resumed run continues with: `run`'s own, with what may change on resume
+    /// ([`RESUME_MAY_CHANGE`]) taken from the command line. An option that would change anything
+    /// else is an error naming it: the run would silently become a different one.
+    fn resumed(&self, run: TrainConfig) -> Result<TrainConfig> {
+        let asked = self.apply(run.clone());
+        let (old, new) = (json_object(&run), json_object(&asked));
+        let changed: Vec<String> = new
+            .iter()
+            .filter(|(k, v)| !RESUME_MAY_CHANGE.contains(&k.as_str()) && old.get(*k) != Some(v))
+            .map(|(k, v)| format!("{k} (the run has {}, asked {v})", old[k]))
+            .collect();
+        if !changed.is_empty() {
+            bail!(
+                "--resume continues a run with the settings it started with; these options would \
+                 change them: {}. Start a new run to train with other settings (only --steps, \
+                 --sample-every and --checkpoint-every may change on resume)",
+                changed.join(", ")
+            );
+        }
+        Ok(asked)
+    }
+}
+
+/// Training-config settings that `--resume` takes from the command line: how long the run goes
+/// and how often it writes samples and checkpoints. Everything else defines the run.
+const RESUME_MAY_CHANGE: [&str; 3] = ["steps", "sample_every", "checkpoint_every"];
+
+fn json_object(cfg: &TrainConfig) -> serde_json::Map<String, serde_json::Value> {
+    serde_json::to_value(cfg)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default()
 }
 
 /// Appends `[default: X]` to the help of every option that overrides a training-config
@@ -298,25 +335,25 @@ pub(super) fn train(a: TrainArgs) -> Result<()> {
         a.cache_dir.clone().or_else(default_cache_dir)
     };
     let load = |dir: &Path, res: usize| {
-        eprintln!("loading {} ...", dir.display());
+        note!("loading {} ...", dir.display());
         let (data, cache) =
             load_dataset_cached(dir, res, on_bad, &|_, _| {}, cache_dir.as_deref())?;
         match cache {
             CacheStatus::Off => {}
-            CacheStatus::Hit(f) => eprintln!("decoded images read from {}", f.display()),
-            CacheStatus::Stored(f) => eprintln!("decoded images cached in {}", f.display()),
-            CacheStatus::Unavailable(why) => eprintln!("note: no dataset cache ({why})"),
+            CacheStatus::Hit(f) => note!("decoded images read from {}", f.display()),
+            CacheStatus::Stored(f) => note!("decoded images cached in {}", f.display()),
+            CacheStatus::Unavailable(why) => note!("note: no dataset cache ({why})"),
         }
         if !data.skipped.is_empty() {
-            eprintln!("skipped {} bad entries:", data.skipped.len());
+            note!("skipped {} bad entries:", data.skipped.len());
             for b in data.skipped.iter().take(10) {
-                eprintln!("  {b}");
+                note!("  {b}");
             }
             if data.skipped.len() > 10 {
-                eprintln!("  ... and {} more", data.skipped.len() - 10);
+                note!("  ... and {} more", data.skipped.len() - 10);
             }
         }
-        eprintln!(
+        note!(
             "{} images, {} tags ({} exclusive groups, {} free)",
             data.len(),
             data.vocab.len(),
@@ -328,11 +365,8 @@ pub(super) fn train(a: TrainArgs) -> Result<()> {
 
     if let Some(path) = &a.resume {
         let run = RunDir::new(path);
-        let mut cfg = run.config()?;
+        let cfg = a.resumed(run.config()?)?;
         let ckpt = run.latest_checkpoint()?;
-        if let Some(steps) = a.steps {
-            cfg.steps = steps;
-        }
         let data_dir = a.data.clone().unwrap_or_else(|| PathBuf::from(&cfg.data));
         let data = load(&data_dir, cfg.generator.resolution())?;
         if data.vocab != cfg.vocab {
@@ -343,7 +377,7 @@ pub(super) fn train(a: TrainArgs) -> Result<()> {
         }
         let mut trainer = Trainer::new(cfg.clone(), &data, &device)?;
         trainer.load_checkpoint(ckpt.path())?;
-        eprintln!(
+        note!(
             "resuming {} from step {}",
             path.display(),
             trainer.state.step
@@ -352,7 +386,7 @@ pub(super) fn train(a: TrainArgs) -> Result<()> {
         let hook = eval_hook(&a, &data_dir, &data, &run)?;
         let after = |t: &Trainer| hook.as_ref().map_or(Ok(()), |h| h.after_step(t));
         let t = run_training_with(trainer, &data, path, &RunOptions { progress }, Some(&after))?;
-        eprintln!("done: {} steps in {}", t.state.step, path.display());
+        note!("done: {} steps in {}", t.state.step, path.display());
         return Ok(());
     }
 
@@ -372,7 +406,7 @@ pub(super) fn train(a: TrainArgs) -> Result<()> {
     let run = RunDir::next_in(&out, &data.name)?;
     let hook = eval_hook(&a, &data_dir, &data, &run)?;
     run.create(&cfg)?;
-    eprintln!("run folder: {}", run.path().display());
+    note!("run folder: {}", run.path().display());
     let trainer = Trainer::new(cfg, &data, &device)?;
     let after = |t: &Trainer| hook.as_ref().map_or(Ok(()), |h| h.after_step(t));
     let t = run_training_with(
@@ -382,7 +416,7 @@ pub(super) fn train(a: TrainArgs) -> Result<()> {
         &RunOptions { progress },
         Some(&after),
     )?;
-    eprintln!("done: {} steps in {}", t.state.step, run.path().display());
+    note!("done: {} steps in {}", t.state.step, run.path().display());
     Ok(())
 }
 
@@ -421,6 +455,59 @@ mod tests {
         match crate::cli::Cli::from_arg_matches(&m).unwrap().command {
             crate::cli::Command::Train(a) => *a,
             c => panic!("{c:?}"),
+        }
+    }
+
+    fn parse_resume(args: &[&str]) -> Result<TrainArgs, clap::Error> {
+        let mut argv = vec!["trainer", "train", "--resume", "runs/00000-x"];
+        argv.extend(args);
+        let m = crate::cli::command().try_get_matches_from(argv)?;
+        match crate::cli::Cli::from_arg_matches(&m)?.command {
+            crate::cli::Command::Train(a) => Ok(*a),
+            c => panic!("{c:?}"),
+        }
+    }
+
+    #[test]
+    fn resume_refuses_options_that_would_change_the_run() {
+        let run = parse(&["--loss", "hinge", "--lr", "1e-3"]).apply(TrainConfig::defaults());
+        // How long and how often may change.
+        let cfg = parse_resume(&["--steps", "9000", "--sample-every", "7"])
+            .unwrap()
+            .resumed(run.clone())
+            .unwrap();
+        assert_eq!((cfg.steps, cfg.sample_every), (9000, 7));
+        assert_eq!((cfg.loss, cfg.optimizer.lr), (LossKind::Hinge, 1e-3));
+        assert_eq!(cfg.pair_weights, run.pair_weights);
+        // Giving the run's own value again is no change.
+        assert!(
+            parse_resume(&["--loss", "hinge"])
+                .unwrap()
+                .resumed(run.clone())
+                .is_ok()
+        );
+        for (args, named) in [
+            (&["--lr", "0.01"][..], "optimizer"),
+            (&["--batch", "8"], "batch_size"),
+            (&["--seed", "5"], "seed"),
+            (&["--loss", "wgan-gp"], "loss"),
+            (&["--drift", "0.5"], "drift"),
+        ] {
+            let e = parse_resume(args)
+                .unwrap()
+                .resumed(run.clone())
+                .unwrap_err();
+            let e = e.to_string();
+            assert!(e.contains(named) && e.contains("new run"), "{args:?}: {e}");
+        }
+        // The network's shape cannot be given at all.
+        for args in [
+            &["--arch", "dcgan"][..],
+            &["--resolution", "128"],
+            &["--g-channels", "32"],
+            &["--g", "res_blocks=2"],
+        ] {
+            assert!(parse_resume(args).is_err(), "{args:?}");
         }
     }
 

@@ -194,6 +194,9 @@ fn list_sidecars(dir: &Path) -> Result<Vec<Entry>, DataError> {
                 }
                 Err(e) => Err(format!("cannot read the tag file: {e}")),
                 Ok(text) => {
+                    // Editors on Windows start UTF-8 files with a byte-order mark; it is not
+                    // part of the first tag (the CSV reader drops it the same way).
+                    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
                     let tags = parse_tags(&text.replace('\n', ","));
                     if tags.is_empty() {
                         Err("empty tag list".to_string())
@@ -520,11 +523,13 @@ mod tests {
         write_png(&d.join("x.png"), 8, [1, 2, 3]);
         std::fs::write(d.join("x.txt"), "pink hair, smile\n").unwrap();
         write_png(&d.join("y.png"), 8, [1, 2, 3]);
-        std::fs::write(d.join("y.txt"), "blue hair").unwrap();
+        // With a byte-order mark and Windows line ends.
+        std::fs::write(d.join("y.txt"), "\u{feff}blue hair\r\nsmile\r\n").unwrap();
         write_png(&d.join("untagged.png"), 8, [1, 2, 3]);
         let ds = load_dataset(d, 8, OnBadEntry::Skip, &|_, _| {}).unwrap();
         assert_eq!(ds.len(), 2);
         assert_eq!(ds.tags[0], vec!["pink hair", "smile"]);
+        assert_eq!(ds.tags[1], vec!["blue hair", "smile"]);
         assert_eq!(ds.skipped.len(), 1);
         assert!(ds.skipped[0].to_string().contains("no tag file"));
     }

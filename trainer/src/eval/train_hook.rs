@@ -64,7 +64,7 @@ impl TrainEval {
             "report": report,
         });
         self.run.append_metric(METRIC, &line)?;
-        eprintln!(
+        note!(
             "eval at step {step}: label accuracy {:.1} %, FD {:.3} (floor {:.3}), KID {:.4}, \
              recall {:.3}, diversity {}",
             100.0 * report.label_accuracy.all,

@@ -338,7 +338,7 @@ pub fn train_tagger(
             opts.holdout
         );
     }
-    eprintln!(
+    note!(
         "tagger: {} training images, {} held out ({} %), {} tags",
         train.len(),
         heldout.len(),
@@ -394,7 +394,7 @@ pub fn train_tagger(
         let done = step + 1;
         if done.is_multiple_of(opts.log_every) || done == opts.steps {
             let ips = f64::from(loss_n) * opts.batch as f64 / tick.elapsed().as_secs_f64();
-            eprintln!(
+            note!(
                 "step {done}/{}  loss {:.4}  {ips:.0} img/s  {:.0} s",
                 opts.steps,
                 loss_acc / f64::from(loss_n),
@@ -408,9 +408,9 @@ pub fn train_tagger(
     let seconds = started.elapsed().as_secs_f64();
     let model = model.valid();
     let acc = eval_heldout(&model);
-    eprintln!("held-out accuracy:");
+    note!("held-out accuracy:");
     for l in accuracy_lines(&acc) {
-        eprintln!("{l}");
+        note!("{l}");
     }
     let card = TaggerCard::new(
         &opts.name,

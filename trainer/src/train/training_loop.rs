@@ -126,7 +126,7 @@ pub fn run_training_with(
                 ips
             ));
             if !opts.progress {
-                eprintln!(
+                note!(
                     "step {step}/{total}  D {:.3}  G {:.3}  {:.1} img/s",
                     acc.loss_d / n,
                     acc.loss_g / n,
