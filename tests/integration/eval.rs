@@ -261,6 +261,15 @@ fn eval_reports_every_figure_with_its_floor_and_writes_sheets() {
     assert_eq!(sheet.dimensions(), (16 * 18 + 2, 2 * 4 * 18 + 2));
     let rows = std::fs::read_to_string(sheets.join("diversity.csv")).unwrap();
     assert_eq!(rows.lines().count(), 1 + 2 * 4, "{rows}");
+    // The rows to publish: the generated ones alone, the same tiles.
+    let published = image::open(sheets.join("diversity-generated.png"))
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(published.dimensions(), (16 * 18 + 2, 4 * 18 + 2));
+    assert_eq!(
+        image::imageops::crop_imm(&published, 2, 2 + 18, 16, 16).to_image(),
+        image::imageops::crop_imm(&sheet, 2, 2 + 2 * 18, 16, 16).to_image()
+    );
     // Its first real tile is a real face of the first set's tags, pixel for pixel.
     let first_real = rows.lines().nth(2).unwrap();
     assert!(first_real.starts_with("1,real,"), "{rows}");

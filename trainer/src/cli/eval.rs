@@ -80,7 +80,8 @@ pub(super) fn eval(a: EvalArgs) -> Result<()> {
         write_sheets(&faces, dir, a.sheet_size as usize)?;
         ctx.write_diversity_sheet(dir, vocab, latent_dim, &generate, &model.device)?;
         note!(
-            "wrote good.png, bad.png, sheets.csv, diversity.png and diversity.csv to {}",
+            "wrote good.png, bad.png, sheets.csv, diversity.png (with real faces of the data), \
+             diversity-generated.png and diversity.csv to {}",
             dir.display()
         );
     }

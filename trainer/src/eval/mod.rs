@@ -473,7 +473,8 @@ impl EvalContext {
     }
 
     /// Writes the [`diversity_sheet`](Self::diversity_sheet) as `diversity.png` and
-    /// `diversity.csv` into `dir`.
+    /// `diversity.csv` into `dir`, and its generated rows alone as `diversity-generated.png`
+    /// (the sheet to publish: `diversity.png` holds faces of the data set).
     pub fn write_diversity_sheet(
         &self,
         dir: &Path,
@@ -487,6 +488,16 @@ impl EvalContext {
         write_atomic(
             &dir.join("diversity.png"),
             &png_bytes(&sheet(&tiles, side, DIVERSITY_SEEDS))?,
+        )?;
+        let generated: Vec<Vec<u8>> = tiles
+            .chunks(DIVERSITY_SEEDS)
+            .step_by(2)
+            .flatten()
+            .cloned()
+            .collect();
+        write_atomic(
+            &dir.join("diversity-generated.png"),
+            &png_bytes(&sheet(&generated, side, DIVERSITY_SEEDS))?,
         )?;
         write_atomic(&dir.join("diversity.csv"), csv.as_bytes())
     }
