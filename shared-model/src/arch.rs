@@ -146,6 +146,49 @@ pub trait Family {
     ) -> Result<(Self::GeneratorConfig, Self::DiscriminatorConfig), ModelError>;
 }
 
+/// Upper bounds of a network's sizes. Cards come from other sites (the widget loads models
+/// they host) and configs from disk or the command line: a size beyond these is an error before
+/// anything is allocated, never an abort. Far above anything kyara trains (anime64: 64 channels,
+/// 4 blocks, 8.8 M parameters).
+pub mod limits {
+    /// Channels of any layer.
+    pub const MAX_CHANNELS: usize = 4096;
+    /// Residual blocks of one trunk.
+    pub const MAX_BLOCKS: usize = 64;
+    /// Latent size.
+    pub const MAX_LATENT: usize = 4096;
+    /// Tags of a vocabulary.
+    pub const MAX_TAGS: usize = 4096;
+    /// Image side in pixels.
+    pub const MAX_RESOLUTION: usize = 1024;
+    /// Parameters of one network: 2^28, 1 GiB as float32.
+    pub const MAX_PARAMS: u64 = 1 << 28;
+}
+
+/// Checks each `(name, value, max)` of `what`'s config, then its parameter count (computed by
+/// `params` only once the sizes are in bounds, so it cannot overflow).
+pub(crate) fn check_sizes(
+    what: &str,
+    sizes: &[(&str, usize, usize)],
+    params: impl FnOnce() -> u64,
+) -> Result<(), ModelError> {
+    for &(name, value, max) in sizes {
+        if value > max {
+            return Err(ModelError::BadConfig(format!(
+                "{what} {name} = {value} is more than kyara allows ({max})"
+            )));
+        }
+    }
+    let n = params();
+    if n > limits::MAX_PARAMS {
+        return Err(ModelError::BadConfig(format!(
+            "the {what} would have {n} parameters, more than kyara allows ({})",
+            limits::MAX_PARAMS
+        )));
+    }
+    Ok(())
+}
+
 /// The error for a common knob a family does not have.
 pub fn unsupported(family: &str, option: &str, why: &str) -> ModelError {
     ModelError::BadConfig(format!("{option} does not apply to --arch {family}: {why}"))
@@ -544,6 +587,67 @@ mod tests {
             .iter()
             .map(|n| configure(n, num_tags, resolution, &FamilyOptions::default()).unwrap())
             .collect()
+    }
+
+    /// The sizes of hostile cards (issue: `res_blocks` 1e9, channels or resolution 2^40 or 2^62
+    /// aborted on allocation or panicked) are errors before anything is allocated; every
+    /// family's defaults are far inside the limits.
+    #[test]
+    fn oversized_configs_are_errors_not_aborts() {
+        for (g, d) in all(22, 64) {
+            g.validate().unwrap();
+            d.feature_dim().unwrap();
+            let fields: Vec<String> = g
+                .config_json()
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            for field in [
+                "res_blocks",
+                "channels",
+                "resolution",
+                "latent_dim",
+                "num_tags",
+            ] {
+                if !fields.iter().any(|f| f == field) {
+                    continue;
+                }
+                for huge in [1_000_000_000u64, 1 << 40, 1 << 62] {
+                    let mut json = g.config_json();
+                    json[field] = serde_json::json!(huge);
+                    let spec = GeneratorSpec::from_arch_json(g.arch(), json).unwrap();
+                    let e = spec.validate().unwrap_err().to_string();
+                    assert!(
+                        e.contains("more than kyara allows"),
+                        "{} {field}: {e}",
+                        g.arch()
+                    );
+                    assert!(spec.try_init(&Device::flex()).is_err());
+                }
+            }
+            // Sizes each in bounds but too many parameters together.
+            let mut json = g.config_json();
+            json["channels"] = serde_json::json!(4096);
+            json["latent_dim"] = serde_json::json!(4096);
+            let e = GeneratorSpec::from_arch_json(g.arch(), json)
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("parameters"), "{}: {e}", g.arch());
+            for field in ["channels", "resolution", "max_channels"] {
+                let mut json = d.config_json();
+                if json.get(field).is_none() {
+                    continue;
+                }
+                json[field] = serde_json::json!(1u64 << 40);
+                let d = DiscriminatorSpec::from_arch_json(d.arch(), json).unwrap();
+                assert!(d.feature_dim().is_err(), "{field}");
+                assert!(d.try_init(&Device::flex()).is_err(), "{field}");
+            }
+        }
     }
 
     #[test]

@@ -21,7 +21,11 @@ use kernels::conv::{conv_transpose2d, conv2d};
 use kernels::norm::batch_norm;
 
 use super::resnet_cgan::{Activation, ResBlock};
-use super::{DiscriminatorModule, Family, FamilyOptions, GeneratorInput, GeneratorModule, GeneratorSizes};
+use super::limits::{MAX_BLOCKS, MAX_CHANNELS, MAX_LATENT, MAX_RESOLUTION, MAX_TAGS};
+use super::{
+    DiscriminatorModule, Family, FamilyOptions, GeneratorInput, GeneratorModule, GeneratorSizes,
+    check_sizes,
+};
 use crate::ModelError;
 
 /// DCGAN's weight initialisation: N(0, 0.02).
@@ -109,6 +113,23 @@ pub struct DcganGenerator {
 
 impl DcganGeneratorConfig {
     pub fn validate(&self) -> Result<(), ModelError> {
+        check_sizes(
+            "generator",
+            &[
+                ("resolution", self.resolution, MAX_RESOLUTION),
+                ("channels", self.channels, MAX_CHANNELS),
+                ("res_blocks", self.res_blocks, MAX_BLOCKS),
+                ("latent_dim", self.latent_dim, MAX_LATENT),
+                ("num_tags", self.num_tags, MAX_TAGS),
+            ],
+            || {
+                // The widest map, `channels * resolution / 8`, bounds every layer.
+                let n = stages(self.resolution.max(4)).unwrap_or(1) as u64;
+                let top = self.channels as u64 * (self.resolution as u64 / 8).max(1);
+                let input = (self.latent_dim + self.num_tags) as u64;
+                input * top * 16 + n * 16 * top * top + self.res_blocks as u64 * 18 * top * top
+            },
+        )?;
         stages(self.resolution)?;
         if self.latent_dim == 0 || self.channels == 0 {
             return Err(ModelError::BadConfig("sizes must be positive".into()));
@@ -210,11 +231,25 @@ pub struct DcganDiscriminator {
 impl DcganDiscriminatorConfig {
     /// Length of the feature vector `h` (the flattened 4x4 map).
     pub fn feature_dim(&self) -> Result<usize, ModelError> {
+        check_sizes(
+            "critic",
+            &[
+                ("resolution", self.resolution, MAX_RESOLUTION),
+                ("channels", self.channels, MAX_CHANNELS),
+                ("num_tags", self.num_tags, MAX_TAGS),
+            ],
+            || {
+                let n = stages(self.resolution.max(4)).unwrap_or(1) as u64;
+                let top = self.channels as u64 * (self.resolution as u64 / 8).max(1);
+                n * 16 * top * top + (self.num_tags as u64 + 1) * 16 * top
+            },
+        )?;
         let n = stages(self.resolution)?;
         Ok((self.channels << (n - 1)) * 16)
     }
 
     pub fn try_init(&self, device: &Device) -> Result<DcganDiscriminator, ModelError> {
+        self.feature_dim()?;
         let n = stages(self.resolution)?;
         if self.channels == 0 {
             return Err(ModelError::BadConfig("sizes must be positive".into()));

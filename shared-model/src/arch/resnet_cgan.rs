@@ -22,9 +22,10 @@ use kernels::conv::conv2d;
 use kernels::norm::batch_norm;
 use serde::{Deserialize, Serialize};
 
+use super::limits::{MAX_BLOCKS, MAX_CHANNELS, MAX_LATENT, MAX_RESOLUTION, MAX_TAGS};
 use super::{
     DiscriminatorModule, Family, FamilyOptions, GeneratorInput, GeneratorModule, GeneratorSizes,
-    unsupported,
+    check_sizes, unsupported,
 };
 use crate::ModelError;
 
@@ -246,6 +247,20 @@ pub struct ResnetCganGenerator {
 impl ResnetCganGeneratorConfig {
     /// Checks the config without building anything.
     pub fn validate(&self) -> Result<(), ModelError> {
+        check_sizes(
+            "generator",
+            &[
+                ("resolution", self.resolution, MAX_RESOLUTION),
+                ("init_size", self.init_size, MAX_RESOLUTION),
+                ("channels", self.channels, MAX_CHANNELS),
+                ("min_channels", self.min_channels, MAX_CHANNELS),
+                ("res_blocks", self.res_blocks, MAX_BLOCKS),
+                ("latent_dim", self.latent_dim, MAX_LATENT),
+                ("num_tags", self.num_tags, MAX_TAGS),
+                ("out_kernel", self.out_kernel, 15),
+            ],
+            || self.parameters(),
+        )?;
         log2_ratio(
             self.resolution,
             self.init_size,
@@ -263,6 +278,24 @@ impl ResnetCganGeneratorConfig {
     /// Channel count after upsampling stage `i`.
     fn stage_channels(&self, i: usize) -> usize {
         (self.channels >> (i + 1)).max(self.min_channels)
+    }
+
+    /// About the number of parameters (weights of the convolutions and the dense layer; for
+    /// the size limit, sizes already in bounds).
+    fn parameters(&self) -> u64 {
+        let u = |v: usize| v as u64;
+        let (c, s) = (u(self.channels), u(self.init_size));
+        let dense = (u(self.latent_dim) + u(self.num_tags) + 1) * c * s * s;
+        let blocks = u(self.res_blocks) * 18 * c * c;
+        let stages = (self.resolution / self.init_size.max(1)).max(1).ilog2() as usize;
+        let (mut ups, mut c_in) = (0, c);
+        for i in 0..stages {
+            let c_out = u(self.stage_channels(i));
+            ups += 9 * c_in * 4 * c_out;
+            c_in = c_out;
+        }
+        let k = u(self.out_kernel);
+        dense + blocks + ups + 3 * c_in * k * k
     }
 
     pub fn try_init(&self, device: &Device) -> Result<ResnetCganGenerator, ModelError> {
@@ -443,6 +476,22 @@ impl ResnetCganDiscriminatorConfig {
 
     /// Length of the pooled feature vector `h`.
     pub fn feature_dim(&self) -> Result<usize, ModelError> {
+        check_sizes(
+            "critic",
+            &[
+                ("resolution", self.resolution, MAX_RESOLUTION),
+                ("channels", self.channels, MAX_CHANNELS),
+                ("max_channels", self.max_channels, MAX_CHANNELS),
+                ("num_tags", self.num_tags, MAX_TAGS),
+                ("mbstd_group", self.mbstd_group, 64),
+            ],
+            || {
+                // Every stage at the widest channel count bounds the count from above.
+                let c = self.max_channels.max(self.channels) as u64;
+                let stages = u64::from(self.resolution.max(2).ilog2());
+                stages * 19 * c * c + (self.num_tags as u64 + 1) * stages * c
+            },
+        )?;
         let stages = log2_ratio(
             self.resolution / 2,
             self.final_size,
@@ -452,6 +501,7 @@ impl ResnetCganDiscriminatorConfig {
     }
 
     pub fn try_init(&self, device: &Device) -> Result<ResnetCganDiscriminator, ModelError> {
+        self.feature_dim()?;
         if self.resolution < 2 {
             return Err(ModelError::BadConfig(
                 "discriminator resolution too small".into(),

@@ -404,8 +404,9 @@ pub(super) fn train(a: TrainArgs) -> Result<()> {
     cfg.generator.validate()?;
     cfg.discriminator.feature_dim()?;
     let run = RunDir::next_in(&out, &data.name)?;
-    let hook = eval_hook(&a, &data_dir, &data, &run)?;
-    run.create(&cfg)?;
+    let hook = eval_hook(&a, &data_dir, &data, &run)
+        .and_then(|hook| run.create(&cfg).map(|()| hook))
+        .inspect_err(|_| run.release())?;
     note!("run folder: {}", run.path().display());
     let trainer = Trainer::new(cfg, &data, &device)?;
     let after = |t: &Trainer| hook.as_ref().map_or(Ok(()), |h| h.after_step(t));

@@ -49,19 +49,43 @@ impl RunDir {
         Self { root: root.into() }
     }
 
-    /// The next numbered run folder in `out` (created if missing), named after the data:
-    /// `OUT/NNNNN-<data_name>`. The run folder itself is made by [`RunDir::create`].
+    /// Reserves the next numbered run folder in `out` (created if missing), named after the
+    /// data: `OUT/NNNNN-<data_name>`, made empty here. The folder is claimed by creating it,
+    /// which succeeds for one process only, so two runs started at once into the same `out` get
+    /// different folders. [`RunDir::create`] then writes the config into it.
     pub fn next_in(out: &Path, data_name: &str) -> Result<Self> {
         std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-        let mut max = None;
-        for e in std::fs::read_dir(out)?.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(n) = name.split('-').next().and_then(|p| p.parse::<u32>().ok()) {
-                max = Some(max.map_or(n, |m: u32| m.max(n)));
+        for _ in 0..1000 {
+            let mut max = None;
+            let entries =
+                std::fs::read_dir(out).with_context(|| format!("cannot read {}", out.display()))?;
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(n) = name.split('-').next().and_then(|p| p.parse::<u32>().ok()) {
+                    max = Some(max.map_or(n, |m: u32| m.max(n)));
+                }
+            }
+            let id = max.map_or(0, |m| m + 1);
+            let root = out.join(format!("{id:05}-{data_name}"));
+            match std::fs::create_dir(&root) {
+                Ok(()) => return Ok(Self::new(root)),
+                // Another run took this number first: count again.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot create {}", root.display()));
+                }
             }
         }
-        let id = max.map_or(0, |m| m + 1);
-        Ok(Self::new(out.join(format!("{id:05}-{data_name}"))))
+        anyhow::bail!(
+            "could not claim a run folder in {} (other runs keep taking them)",
+            out.display()
+        )
+    }
+
+    /// Removes a reserved run folder that is still empty (a run that failed before its first
+    /// file); anything else is left alone.
+    pub fn release(&self) {
+        let _ = std::fs::remove_dir(&self.root);
     }
 
     /// Whether `path` holds a run (its config file), as opposed to e.g. an exported model.
@@ -338,12 +362,34 @@ mod tests {
         let out = tmp.path().join("runs");
         let first = RunDir::next_in(&out, "faces").unwrap();
         assert_eq!(first.path(), out.join("00000-faces"));
-        assert!(!first.path().exists(), "only the parent is made");
-        for name in ["00000-faces", "00007-other", "notes"] {
+        assert!(first.path().is_dir(), "the folder is claimed");
+        for name in ["00007-other", "notes"] {
             std::fs::create_dir_all(out.join(name)).unwrap();
         }
         let next = RunDir::next_in(&out, "faces").unwrap();
         assert_eq!(next.path(), out.join("00008-faces"));
+        next.release();
+        assert!(!next.path().exists());
+        first.create(&TrainConfig::defaults()).unwrap();
+        first.release();
+        assert!(RunDir::is_run(first.path()), "a folder with files stays");
+    }
+
+    /// Two runs started at once into one folder once picked the same run folder (1 of 4 tries).
+    #[test]
+    fn runs_started_together_get_different_folders() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("runs");
+        let claimed: Vec<PathBuf> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..16)
+                .map(|_| s.spawn(|| RunDir::next_in(&out, "faces").unwrap().root))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut unique = claimed.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 16, "{claimed:?}");
     }
 
     #[test]
