@@ -61,6 +61,24 @@ impl ModuleVisitor for Collect {
     }
 }
 
+/// Counts the non-finite values (NaN, infinities) of a module's float tensors.
+struct NonFinite(usize);
+
+impl ModuleVisitor for NonFinite {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let v = param.val();
+        let bad = v.clone().is_nan().int().sum() + v.is_inf().int().sum();
+        self.0 += bad.into_scalar::<i64>() as usize;
+    }
+}
+
+/// Number of NaN or infinite values among `m`'s parameters and statistics.
+pub fn non_finite<M: Module>(m: &M) -> usize {
+    let mut v = NonFinite(0);
+    m.visit(&mut v);
+    v.0
+}
+
 /// `ema = beta * ema + (1 - beta) * src`, tensor by tensor, in visit order.
 struct EmaUpdate {
     src: std::vec::IntoIter<Tensor<1>>,
@@ -312,6 +330,7 @@ impl Trainer {
     /// Writes a complete checkpoint of this step into the run folder (see
     /// [`RunDir::save_checkpoint`]).
     pub fn save_checkpoint(&self, run: &RunDir) -> Result<Checkpoint> {
+        self.check_finite()?;
         let optimizer = |o: &ModuleOptimizer| o.into_bytes().map_err(|e| anyhow::anyhow!("{e}"));
         let (g, d, g_ema) = (
             self.g.valid().to_bytes()?,
@@ -329,6 +348,25 @@ impl Trainer {
             (Part::State, state.as_bytes()),
         ];
         run.save_checkpoint(self.state.step, &parts, self.cfg.keep_checkpoints)
+    }
+
+    /// An error when a network holds NaN or infinite values: training has diverged, and such
+    /// weights must never replace a good checkpoint (they draw black or white faces).
+    pub fn check_finite(&self) -> Result<()> {
+        for (name, bad) in [
+            ("generator", non_finite(&self.g)),
+            ("critic", non_finite(&self.d)),
+            ("EMA generator", non_finite(&self.g_ema)),
+        ] {
+            if bad > 0 {
+                anyhow::bail!(
+                    "training diverged by step {}: the {name} holds {bad} NaN or infinite \
+                     values; the checkpoints already written are kept as they are",
+                    self.state.step
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Restores networks, optimisers and the random stream from a checkpoint folder.
@@ -368,6 +406,13 @@ impl Trainer {
         self.opt_d = optimizer(Part::OptimizerD)?;
         self.state =
             serde_json::from_slice(&ckpt.read(Part::State)?).with_context(|| ctx(Part::State))?;
+        self.check_finite().with_context(|| {
+            format!(
+                "{} holds diverged weights (written before kyara checked for them); resume \
+                 from an earlier checkpoint",
+                ckpt.path().display()
+            )
+        })?;
         Ok(())
     }
 }
@@ -450,6 +495,21 @@ pub fn sample_grid_inputs(
 mod tests {
     use super::*;
     use shared_model::vocab::parse_tags;
+
+    #[test]
+    fn non_finite_values_are_counted() {
+        let dev = Device::flex();
+        let lin = burn::nn::LinearConfig::new(3, 2).init(&dev);
+        assert_eq!(non_finite(&lin), 0);
+        let mut lin = lin;
+        lin.weight = lin.weight.map(|w| {
+            w.slice_assign(
+                [0..1, 0..2],
+                Tensor::from_floats([[f32::NAN, f32::INFINITY]], &dev),
+            )
+        });
+        assert_eq!(non_finite(&lin), 2);
+    }
 
     #[test]
     fn wrong_conditions_never_keep_a_group_tag() {

@@ -18,6 +18,13 @@ pub struct RunOptions {
 
 /// Trains until `cfg.steps`, writing the run folder `run`. A trainer restored from a
 /// checkpoint ([`Trainer::load_checkpoint`]) continues where it stopped.
+/// A loss or critic score beyond this ends training as diverged (`--lr 0.99` reached ~1e28
+/// while every seed drew the same white face).
+const DIVERGED: f32 = 1e8;
+/// One beyond this gets a warning (a default run's critic reached ~1e3 before the drift
+/// penalty; healthy runs stay below 1e2).
+const DRIFTING: f32 = 1e4;
+
 pub fn run_training(
     trainer: Trainer,
     data: &Dataset,
@@ -72,16 +79,38 @@ pub fn run_training_with(
     let mut acc = StepStats::default();
     let mut acc_n = 0u32;
     let (mut r1_sum, mut r1_n) = (0f32, 0u32);
+    let mut warned = false;
     while trainer.state.step < total {
         let t0 = Instant::now();
         let s = trainer.step(data);
         trainer.state.seconds += t0.elapsed().as_secs_f64();
-        if !(s.loss_d.is_finite() && s.loss_g.is_finite()) {
+        let worst = [s.loss_d, s.loss_g, s.d_real, s.d_fake, s.d_wrong]
+            .iter()
+            .fold(0f32, |m, v| {
+                if v.is_finite() {
+                    m.max(v.abs())
+                } else {
+                    f32::INFINITY
+                }
+            });
+        if worst > DIVERGED {
             bail!(
-                "training diverged at step {} (loss_d {}, loss_g {}); the last checkpoint is intact",
+                "training diverged at step {} (loss_d {}, loss_g {}, critic scores {} / {} / {} \
+                 on real / generated / wrong-tag pairs); the last checkpoint is intact",
                 trainer.state.step,
                 s.loss_d,
-                s.loss_g
+                s.loss_g,
+                s.d_real,
+                s.d_fake,
+                s.d_wrong
+            );
+        }
+        if worst > DRIFTING && !warned {
+            warned = true;
+            note!(
+                "warning: at step {} the critic's scores or the losses reached {worst:.3e}: \
+                 training is probably diverging (a lower --lr, or --drift for wgan-gp)",
+                trainer.state.step
             );
         }
         tick_images += trainer.cfg.batch_size as u64;
