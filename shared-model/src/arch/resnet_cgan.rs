@@ -70,6 +70,19 @@ pub struct ResnetCganGeneratorConfig {
     /// Only how training starts; a trained generator runs the same either way.
     #[config(default = true)]
     pub icnr: bool,
+    /// How each stage doubles the side: `"pixel-shuffle"` (conv3x3 to 4x the channels, then
+    /// sub-pixel shuffle; the reference design) or `"nearest"` (nearest-neighbour resize, then
+    /// conv3x3: no checkerboard by construction, Odena et al. 2016). Same multiply-adds.
+    #[config(default = "Upsample::PixelShuffle")]
+    pub upsample: Upsample,
+}
+
+/// How the generator's stages double the side (see `ResnetCganGeneratorConfig::upsample`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Upsample {
+    PixelShuffle,
+    Nearest,
 }
 
 /// The resnet-cgan discriminator (critic).
@@ -200,32 +213,54 @@ fn icnr(mut conv: Conv2d) -> Conv2d {
     conv
 }
 
-/// conv3x3 to 4*C_out channels - pixel shuffle x2 - BN - act.
+/// conv3x3 to 4*C_out channels - pixel shuffle x2 - BN - act; or with `nearest`,
+/// nearest-neighbour x2 - conv3x3 to C_out - BN - act.
 #[derive(Module, Debug)]
 pub struct UpStage {
     conv: Conv2d,
     shuffle: PixelShuffle,
     bn: BatchNorm,
     act: Act,
+    nearest: bool,
+}
+
+/// Nearest-neighbour upsampling by 2, `[B, C, H, W]` -> `[B, C, 2H, 2W]`, as a broadcast (its
+/// backward pass sums each 2x2 block).
+fn upsample_nearest(x: Tensor<4>) -> Tensor<4> {
+    let [b, c, h, w] = x.dims();
+    x.reshape([b * c * h, 1, w, 1])
+        .repeat_dim(1, 2)
+        .repeat_dim(3, 2)
+        .reshape([b, c, 2 * h, 2 * w])
 }
 
 impl UpStage {
-    fn new(c_in: usize, c_out: usize, kind: Activation, icnr_init: bool, device: &Device) -> Self {
-        let conv = conv(c_in, 4 * c_out, 3, device);
+    fn new(c_in: usize, c_out: usize, cfg: &ResnetCganGeneratorConfig, device: &Device) -> Self {
+        let nearest = cfg.upsample == Upsample::Nearest;
+        let conv = if nearest {
+            conv(c_in, c_out, 3, device)
+        } else if cfg.icnr {
+            icnr(conv(c_in, 4 * c_out, 3, device))
+        } else {
+            conv(c_in, 4 * c_out, 3, device)
+        };
         Self {
-            conv: if icnr_init { icnr(conv) } else { conv },
+            conv,
             shuffle: PixelShuffleConfig::new(2).init(),
             bn: BatchNormConfig::new(c_out).init(device),
-            act: Act::new(kind, c_out, device),
+            act: Act::new(cfg.activation, c_out, device),
+            nearest,
         }
     }
 
     /// `x`: `[B, C_in, H, W]` -> `[B, C_out, 2H, 2W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.act.forward(batch_norm(
-            &self.bn,
-            kernels::act::pixel_shuffle(&self.shuffle, conv2d(&self.conv, x)),
-        ))
+        let up = if self.nearest {
+            conv2d(&self.conv, upsample_nearest(x))
+        } else {
+            kernels::act::pixel_shuffle(&self.shuffle, conv2d(&self.conv, x))
+        };
+        self.act.forward(batch_norm(&self.bn, up))
     }
 }
 
@@ -310,13 +345,7 @@ impl ResnetCganGeneratorConfig {
                 } else {
                     self.stage_channels(i - 1)
                 };
-                UpStage::new(
-                    c_in,
-                    self.stage_channels(i),
-                    self.activation,
-                    self.icnr,
-                    device,
-                )
+                UpStage::new(c_in, self.stage_channels(i), self, device)
             })
             .collect();
         let c_last = if stages == 0 {
@@ -616,7 +645,8 @@ impl Family for ResnetCgan {
     type GeneratorConfig = ResnetCganGeneratorConfig;
     type DiscriminatorConfig = ResnetCganDiscriminatorConfig;
     // Generators before ICNR were initialised plainly; critics had no minibatch std.
-    const GENERATOR_ADDED: &'static [(&'static str, &'static str)] = &[("icnr", "false")];
+    const GENERATOR_ADDED: &'static [(&'static str, &'static str)] =
+        &[("icnr", "false"), ("upsample", "\"pixel-shuffle\"")];
     const DISCRIMINATOR_ADDED: &'static [(&'static str, &'static str)] = &[("mbstd_group", "0")];
     type Generator = ResnetCganGenerator;
     type Discriminator = ResnetCganDiscriminator;
@@ -802,7 +832,7 @@ mod tests {
         let dev = Device::flex();
         dev.seed(3);
         for icnr_init in [true, false] {
-            let stage = UpStage::new(6, 4, Activation::Relu, icnr_init, &dev);
+            let stage = UpStage::new(6, 4, &tiny_g().with_icnr(icnr_init), &dev);
             let x = Tensor::<4>::random([2, 6, 5, 5], burn::tensor::Distribution::Default, &dev);
             let y = kernels::act::pixel_shuffle(&stage.shuffle, conv2d(&stage.conv, x));
             let v = y.into_data().try_to_vec::<f32>().unwrap();
@@ -842,6 +872,26 @@ mod tests {
             let grads = g.forward(z, c).sum().backward();
             assert!(g.ups[0].conv.weight.grad(&grads).is_some());
         }
+    }
+
+    #[test]
+    fn nearest_upsampling_repeats_each_pixel_and_draws_faces() {
+        let dev = Device::flex();
+        let x = Tensor::<4>::from_floats([[[[1.0, 2.0], [3.0, 4.0]]]], &dev);
+        let y = upsample_nearest(x).into_data().try_to_vec::<f32>().unwrap();
+        #[rustfmt::skip]
+        let want = [
+            1.0, 1.0, 2.0, 2.0,
+            1.0, 1.0, 2.0, 2.0,
+            3.0, 3.0, 4.0, 4.0,
+            3.0, 3.0, 4.0, 4.0,
+        ];
+        assert_eq!(y, want);
+        let g = tiny_g().with_upsample(Upsample::Nearest).init(&dev);
+        let out = g.forward(Tensor::ones([2, 8], &dev), Tensor::ones([2, 5], &dev));
+        assert_eq!(out.dims(), [2, 3, 16, 16]);
+        // The stage convolutions map C_in to C_out (no 4x channels for a shuffle).
+        assert_eq!(g.ups[0].conv.weight.dims(), [4, 8, 3, 3]);
     }
 
     #[test]
