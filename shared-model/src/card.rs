@@ -76,6 +76,7 @@ impl TryFrom<RawCard> for ModelCard {
     type Error = String;
 
     fn try_from(raw: RawCard) -> Result<Self, String> {
+        check_weights_name(&raw.weights)?;
         let generator =
             GeneratorSpec::from_arch_json(&raw.arch, raw.generator).map_err(|e| match e {
                 ModelError::BadCard(m) => m,
@@ -93,6 +94,24 @@ impl TryFrom<RawCard> for ModelCard {
             training: raw.training,
             directions: raw.directions,
         })
+    }
+}
+
+/// A card's `weights` must name a file beside the card: a plain file name, no folders, no
+/// `..`, no absolute path (a card is not trusted to point anywhere else: `convert` once wrote
+/// over the file a card named elsewhere, and the widget loads cards other sites host).
+fn check_weights_name(name: &str) -> Result<(), String> {
+    let plain = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', ':', '\0'])
+        && !name.starts_with('.');
+    if plain {
+        Ok(())
+    } else {
+        Err(format!(
+            "weights must be the name of a file beside the card (e.g. generator.bpk), not '{name}'"
+        ))
     }
 }
 
@@ -275,6 +294,34 @@ mod tests {
         bogus["weights_dtype"] = serde_json::json!("f8");
         let e = ModelCard::from_json(&bogus.to_string()).unwrap_err();
         assert!(e.to_string().contains("f8"), "{e}");
+    }
+
+    #[test]
+    fn weights_must_be_a_file_beside_the_card() {
+        let v: serde_json::Value = serde_json::from_str(&card().to_json()).unwrap();
+        for good in ["generator.bpk", "generator-00ff.bpk", "w"] {
+            let mut c = v.clone();
+            c["weights"] = serde_json::json!(good);
+            assert_eq!(ModelCard::from_json(&c.to_string()).unwrap().weights, good);
+        }
+        for bad in [
+            "",
+            "..",
+            "/etc/passwd",
+            "/dev/zero",
+            "../x.bpk",
+            "a/b.bpk",
+            "a\\b",
+            ".hidden",
+            "C:x",
+        ] {
+            let mut c = v.clone();
+            c["weights"] = serde_json::json!(bad);
+            let e = ModelCard::from_json(&c.to_string())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("beside the card"), "{bad}: {e}");
+        }
     }
 
     #[test]

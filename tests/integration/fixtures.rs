@@ -168,3 +168,11 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// The weights file an exported model's card names (exports name it after its content).
+pub fn weights_file(model_dir: &Path) -> PathBuf {
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model_dir.join("model.json")).unwrap())
+            .unwrap();
+    model_dir.join(card["weights"].as_str().unwrap())
+}

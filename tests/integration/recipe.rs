@@ -24,7 +24,7 @@ fn add_direction(model: &Path) -> serde_json::Value {
 
 fn facade(model: &Path) -> web::Facade {
     let card = std::fs::read_to_string(model.join("model.json")).unwrap();
-    let weights = std::fs::read(model.join("generator.bpk")).unwrap();
+    let weights = std::fs::read(weights_file(model)).unwrap();
     web::Facade::load(&card, &weights).unwrap()
 }
 

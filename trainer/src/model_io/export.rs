@@ -26,8 +26,8 @@ pub struct ExportReport {
     pub error: Option<PixelError>,
 }
 
-/// Writes `OUT/generator.bpk` and `OUT/model.json` (weights first, card last, each atomic) from
-/// the run's newest checkpoint, with the weights stored as `dtype`.
+/// Writes the run's newest checkpoint into `OUT` as weights plus `OUT/model.json` (see
+/// [`write_model`]), with the weights stored as `dtype`.
 pub fn export(run: &Path, out: &Path, name: &str, dtype: WeightsDtype) -> Result<ExportReport> {
     let device = Device::flex();
     // Loaded before anything is written: a broken checkpoint must not produce an export.
@@ -35,7 +35,7 @@ pub fn export(run: &Path, out: &Path, name: &str, dtype: WeightsDtype) -> Result
     let mut card = trained.card.clone();
     card.name = name.into();
     card.weights_dtype = dtype;
-    let bytes = write_model(out, &card, trained.generator.clone())?;
+    let bytes = write_model(out, &mut card, trained.generator.clone())?;
     let error = if dtype == WeightsDtype::F32 {
         None
     } else {
@@ -50,14 +50,31 @@ pub fn export(run: &Path, out: &Path, name: &str, dtype: WeightsDtype) -> Result
     Ok(ExportReport { card, bytes, error })
 }
 
-/// Writes `generator` into `out` as the card's weights file, stored as `card.weights_dtype`,
-/// then the card as `model.json` (each atomic, weights first: a card never names missing
-/// weights). Returns the size of the weights in bytes.
-pub fn write_model(out: &Path, card: &ModelCard, generator: AnyGenerator) -> Result<u64> {
+/// Writes `generator` into `out`, stored as `card.weights_dtype`: the weights under a name of
+/// their own, `generator-<hash of the bytes>.bpk` (set as `card.weights`), then the card as
+/// `model.json`, each atomically. Writing the card is the one step that switches models, so a
+/// write killed at any point leaves `out` holding the previous model or the new one, whole
+/// (with the weights under a fixed name, a kill between the two files left a card naming
+/// weights of another model). The previous card's weights are removed once the new card is in
+/// place. Returns the size of the weights in bytes.
+pub fn write_model(out: &Path, card: &mut ModelCard, generator: AnyGenerator) -> Result<u64> {
     let bytes = generator.to_bytes_as(card.weights_dtype)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let card_path = out.join("model.json");
+    // Only a card that parses names weights that are ours to remove.
+    let previous = std::fs::read_to_string(&card_path)
+        .ok()
+        .and_then(|text| ModelCard::from_json(&text).ok())
+        .map(|c| c.weights);
+    card.weights = format!(
+        "generator-{:016x}.bpk",
+        shared_model::tagger::fnv1a64(&bytes)
+    );
     write_atomic(&out.join(&card.weights), &bytes)?;
-    write_atomic(&out.join("model.json"), card.to_json().as_bytes())?;
+    write_atomic(&card_path, card.to_json().as_bytes())?;
+    if let Some(old) = previous.filter(|old| *old != card.weights) {
+        let _ = std::fs::remove_file(out.join(old));
+    }
     Ok(bytes.len() as u64)
 }
 
@@ -133,7 +150,7 @@ pub fn convert(
     let mut card = source.card.clone();
     card.weights_dtype = dtype;
     let generator = source.generator.clone();
-    let bytes_after = write_model(out, &card, generator)?;
+    let bytes_after = write_model(out, &mut card, generator)?;
     let written =
         load_model(out, &device).with_context(|| format!("reading back {}", out.display()))?;
     let error = pixel_error(&source, &written, check_seeds)?;

@@ -58,10 +58,31 @@ pub fn load_model(path: &Path, device: &Device) -> Result<LoadedModel> {
         .parent()
         .unwrap_or(Path::new("."))
         .join(&card.weights);
-    let weights = std::fs::read(&weights_path)
-        .with_context(|| format!("cannot read weights {}", weights_path.display()))?;
+    let weights = read_weights(&weights_path)?;
     LoadedModel::from_bytes(card, weights, device)
         .with_context(|| format!("{}", weights_path.display()))
+}
+
+/// Weights files larger than this are refused before reading (2^28 parameters, the size limit
+/// of a network, as float32, plus room for the container).
+pub const MAX_WEIGHTS_BYTES: u64 = (1 << 30) + (1 << 20);
+
+/// Reads a weights file: a regular file (not a device or a pipe, e.g. `/dev/zero` behind a
+/// link) of at most [`MAX_WEIGHTS_BYTES`].
+pub fn read_weights(path: &Path) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("cannot read weights {}", path.display()))?;
+    if !meta.is_file() {
+        bail!("weights {} are not a regular file", path.display());
+    }
+    if meta.len() > MAX_WEIGHTS_BYTES {
+        bail!(
+            "weights {} are {} bytes, more than any kyara model ({MAX_WEIGHTS_BYTES})",
+            path.display(),
+            meta.len()
+        );
+    }
+    std::fs::read(path).with_context(|| format!("cannot read weights {}", path.display()))
 }
 
 /// File name of a seed's image.
