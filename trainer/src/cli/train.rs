@@ -528,7 +528,7 @@ mod tests {
             "--seed",
             "3",
             "--loss",
-            "hinge",
+            "wgan-gp",
             "--lr",
             "1e-3",
             "--n-critic",
@@ -557,8 +557,8 @@ mod tests {
         assert_eq!((cfg.drift, cfg.r1_gamma, cfg.r1_every), (0.01, 10.0, 4));
         assert_eq!((cfg.optimizer.beta1, cfg.optimizer.beta2), (0.0, 0.99));
         assert_eq!((cfg.steps, cfg.batch_size, cfg.seed), (7, 8, 3));
-        assert_eq!(cfg.loss, LossKind::Hinge);
-        assert_eq!(cfg.pair_weights, PairWeights::default());
+        assert_eq!(cfg.loss, LossKind::WganGp);
+        assert_eq!(cfg.pair_weights, PairWeights::reference_wgan());
         assert_eq!(cfg.optimizer.lr, 1e-3);
         assert_eq!(
             cfg.optimizer.epsilon,
@@ -587,7 +587,7 @@ mod tests {
         for shown in [
             format!("Images per step [default: {}]", d.batch_size),
             format!("[default: {}]", d.steps),
-            "[default: wgan-gp]".to_string(),
+            "[default: hinge]".to_string(),
             format!("[default: {}]", d.optimizer.lr),
             format!("[default: {}]", d.ema_half_life),
         ] {
