@@ -346,8 +346,8 @@ fn opencv_agreement_on_scenes() {
     let scenes = make_scenes(&faces, reference.count, reference.seed).unwrap();
     let params = DetectParams::default();
 
-    let (mut total, mut matched, mut extra, mut raw_same, mut raw_ours, mut raw_cv) =
-        (0, 0, 0, 0, 0, 0);
+    let (mut total, mut matched, mut identical, mut extra) = (0, 0, 0, 0);
+    let (mut raw_same, mut raw_ours, mut raw_cv) = (0, 0, 0);
     let (mut truth_total, mut found, mut false_pos) = (0, 0, 0);
     let mut pixels = 0usize;
     let mut seconds = 0.0;
@@ -369,6 +369,13 @@ fn opencv_agreement_on_scenes() {
         raw_cv += r.raw_hits;
         if sha256_hex(py_json_boxes(&raw).as_bytes()) == r.raw_sha256 {
             raw_same += 1;
+        } else if let Some(d) = std::env::var_os("KYARA_DUMP_RAW") {
+            // For diagnosis: kyara's raw hits of the scenes that differ, as JSON.
+            std::fs::write(
+                Path::new(&d).join(format!("{}.json", r.file)),
+                py_json_boxes(&raw),
+            )
+            .unwrap();
         }
         let cv: Vec<Rect> = r
             .boxes
@@ -378,6 +385,7 @@ fn opencv_agreement_on_scenes() {
         let best = |b: &Rect, among: &[Rect]| among.iter().map(|o| b.iou(o)).fold(0.0, f64::max);
         total += cv.len();
         matched += cv.iter().filter(|b| best(b, &ours) >= 0.9).count();
+        identical += cv.iter().filter(|b| ours.contains(b)).count();
         extra += ours.iter().filter(|b| best(b, &cv) < 0.5).count();
         // Against the truth: a box whose centre lies in a pasted face, 0.3-1.2 x its side.
         truth_total += scene.faces.len();
@@ -398,7 +406,7 @@ fn opencv_agreement_on_scenes() {
             .count();
     }
     eprintln!(
-        "OpenCV {}: {matched}/{total} boxes matched (IoU >= 0.9), {extra} extra; raw hits {raw_ours} \
+        "OpenCV {}: {matched}/{total} boxes matched (IoU >= 0.9), {identical} identical, {extra} extra; raw hits {raw_ours} \
          vs {raw_cv}, identical in {raw_same}/{} scenes; truth: {found}/{truth_total} faces found, \
          {false_pos} false positives; detection {:.2} MP/s (test profile, 1 thread)",
         reference.opencv,

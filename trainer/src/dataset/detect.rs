@@ -2,14 +2,15 @@
 //! `CascadeClassifier::detectMultiScale` does it (OpenCV 4, `cascadedetect.cpp`), so that
 //! kyara finds the boxes OpenCV finds:
 //!
-//! 1. grayscale with OpenCV's fixed-point BT.601 weights, then (by default) `equalizeHist`;
+//! 1. grayscale with OpenCV 4's 15-bit fixed-point BT.601 weights, then (by default)
+//!    `equalizeHist`;
 //! 2. scales `1, f, f^2, ...` (f = `scale_factor`, kept as `f32` like OpenCV) while the scaled
 //!    window fits the image and `max_size`; scales whose window is below `min_size` are skipped;
 //! 3. per scale the image is shrunk to `round(W / s) x round(H / s)` with OpenCV's bit-exact
 //!    bilinear resize (8 fractional bits per weight), and its integral image computed;
 //! 4. every window position on a grid of step 2 (step 1 once `s >= 2`) is run through the
 //!    stages; a window rejected by the very first stage skips the next position as well;
-//! 5. the raw hits, mapped back to image pixels, are grouped with `groupRectangles`
+//! 5. the raw hits, mapped back to image pixels and clipped to the image, are grouped with `groupRectangles`
 //!    (`min_neighbors`, eps 0.2): clusters of similar boxes averaged, clusters of
 //!    `min_neighbors` boxes or fewer dropped, small boxes inside stronger ones dropped.
 
@@ -30,13 +31,14 @@ pub struct GrayImage {
 }
 
 impl GrayImage {
-    /// OpenCV's `COLOR_RGB2GRAY` on 8-bit input: `(4899 R + 9617 G + 1868 B + 2^13) >> 14`.
+    /// OpenCV 4's `COLOR_RGB2GRAY` on 8-bit input: `(9798 R + 19235 G + 3735 B + 2^14) >> 15`
+    /// (checked equal to `cv2.cvtColor` on all 2^24 colours, OpenCV 4.14).
     pub fn from_rgb(img: &RgbImage) -> Self {
         let pixels = img
             .pixels()
             .map(|p| {
                 let [r, g, b] = p.0.map(u32::from);
-                ((r * 4899 + g * 9617 + b * 1868 + (1 << 13)) >> 14) as u8
+                ((r * 9798 + g * 19235 + b * 3735 + (1 << 14)) >> 15) as u8
             })
             .collect();
         Self {
@@ -290,12 +292,17 @@ impl Cascade {
                 let mut x = 0;
                 while x < nx {
                     match self.run_at(&feats, &ii, y * stride + x) {
-                        Ok(()) => hits.push(Rect::new(
-                            (x as f32 * scale).round_ties_even() as i32,
-                            (y as f32 * scale).round_ties_even() as i32,
-                            win_w,
-                            win_h,
-                        )),
+                        Ok(()) => {
+                            // OpenCV clips its candidates to the image.
+                            let x0 = (x as f32 * scale).round_ties_even() as i32;
+                            let y0 = (y as f32 * scale).round_ties_even() as i32;
+                            hits.push(Rect::new(
+                                x0,
+                                y0,
+                                win_w.min(gray.width as i32 - x0),
+                                win_h.min(gray.height as i32 - y0),
+                            ))
+                        }
                         // Rejected at once: the next position is skipped too.
                         Err(0) => x += step,
                         Err(_) => {}
@@ -423,15 +430,12 @@ mod tests {
 
     #[test]
     fn grayscale_and_equalisation_match_opencv_formulas() {
-        let img = RgbImage::from_fn(2, 1, |x, _| {
-            if x == 0 {
-                image::Rgb([255, 0, 0])
-            } else {
-                image::Rgb([10, 200, 30])
-            }
+        let img = RgbImage::from_fn(3, 1, |x, _| {
+            image::Rgb([[255, 0, 0], [10, 200, 30], [123, 18, 54]][x as usize])
         });
-        // (255*4899 + 8192) >> 14 = 76; (10*4899 + 200*9617 + 30*1868 + 8192) >> 14 = 124.
-        assert_eq!(GrayImage::from_rgb(&img).pixels, vec![76, 124]);
+        // (255*9798 + 2^14) >> 15 = 76; (10*9798 + 200*19235 + 30*3735 + 2^14) >> 15 = 124;
+        // 123, 18, 54 -> 53.498 -> 53 (the 14-bit weights of OpenCV 3 give 54).
+        assert_eq!(GrayImage::from_rgb(&img).pixels, vec![76, 124, 53]);
 
         // Levels 10 (x2), 20, 30: lut[10] = 0, lut[20] = round(1 * 255/2), lut[30] = 255.
         let mut g = gray(4, 1, |x, _| [10, 10, 20, 30][x]);
