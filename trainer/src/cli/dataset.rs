@@ -34,6 +34,13 @@ fn parse_scale_factor(s: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_colour(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (0.0..=255.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}' is not a colour distance (0 to 255)")),
+    }
+}
+
 fn parse_margin(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(v) if (0.0..=2.0).contains(&v) => Ok(v),
@@ -71,9 +78,13 @@ pub struct DatasetBuildArgs {
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     pub min_face: u32,
     /// Near duplicates: crops whose 64-bit dHash differs in at most this many bits from a kept
-    /// face are dropped. "off" keeps them.
+    /// face's (and whose colours are within --near-colour) are dropped. "off" keeps them.
     #[arg(long, default_value = "4", value_parser = parse_near)]
     pub near_distance: NearDistance,
+    /// Near duplicates: the largest mean difference of the 8x8 colour thumbnails, levels of
+    /// 0-255.
+    #[arg(long, default_value_t = 16.0, value_parser = parse_colour)]
+    pub near_colour: f32,
     /// Detector: ratio between successive scales.
     #[arg(long, default_value_t = 1.1, value_parser = parse_scale_factor)]
     pub scale_factor: f64,
@@ -152,6 +163,7 @@ fn build(a: DatasetBuildArgs) -> Result<()> {
         margin: a.margin,
         min_face: a.min_face,
         near_distance: a.near_distance.0,
+        near_colour: a.near_colour,
         force: a.force,
         progress: !a.quiet,
     };
@@ -169,8 +181,8 @@ fn build(a: DatasetBuildArgs) -> Result<()> {
     );
     let near = match opts.near_distance {
         Some(d) => format!(
-            "{} near duplicates (of {} faces, dHash distance <= {d})",
-            s.near_duplicates, s.near_groups
+            "{} near duplicates (of {} faces, dHash distance <= {d}, colours within {})",
+            s.near_duplicates, s.near_groups, opts.near_colour
         ),
         None => "near duplicates kept".to_string(),
     };

@@ -9,6 +9,8 @@ pub mod cascade;
 pub mod detect;
 pub mod scenes;
 
-pub use build::{BuildOptions, BuildSummary, FaceSource, build_dataset, crop_square, dhash};
+pub use build::{
+    BuildOptions, BuildSummary, FaceSource, Fingerprint, build_dataset, crop_square, dhash,
+};
 pub use cascade::{Cascade, CascadeError, Rect};
 pub use detect::{DetectParams, GrayImage, group_rectangles};
