@@ -150,7 +150,10 @@ fn dataset_build_crops_dedups_and_trains() {
 
     let meta = std::fs::read_to_string(out.join("metadata.csv")).unwrap();
     let rows: Vec<&str> = meta.lines().collect();
-    assert_eq!(rows[0], "file_name,tags,source,x,y,width,height");
+    assert_eq!(
+        rows[0],
+        "file_name,tags,source,x,y,width,height,tag_confidence"
+    );
     assert_eq!(rows.len(), 4, "{meta}");
     assert!(
         rows[1].starts_with("faces/000000.png,\"red hair, green eyes\",a.png,"),
@@ -162,12 +165,11 @@ fn dataset_build_crops_dedups_and_trains() {
     );
     // The boxes sit on the drawn faces: centred on the 48-pixel square at (8, 8), between its
     // white centre third and its whole size.
-    let first: Vec<i32> = rows[1]
-        .rsplit(',')
-        .take(4)
+    let first: Vec<i32> = csv_rows(&out.join("metadata.csv"))[1][3..7]
+        .iter()
         .map(|v| v.parse().unwrap())
         .collect();
-    let (h, w, y, x) = (first[0], first[1], first[2], first[3]);
+    let (x, y, w, h) = (first[0], first[1], first[2], first[3]);
     assert!(
         (x + w / 2 - 32).abs() <= 3 && (y + h / 2 - 32).abs() <= 3,
         "{meta}"
@@ -205,6 +207,78 @@ fn dataset_build_crops_dedups_and_trains() {
     assert!(o.status.success(), "{}", stderr(&o));
     let meta = std::fs::read_to_string(out.join("metadata.csv")).unwrap();
     assert_eq!(meta.lines().count(), 5, "{meta}");
+}
+
+#[test]
+fn dataset_build_tags_untagged_faces_with_the_tagger() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ill = illustrations(tmp.path());
+    // Keep d.png's tags; a.png and c.png lose theirs.
+    for name in ["a", "b", "c"] {
+        std::fs::remove_file(ill.join(format!("{name}.txt"))).unwrap();
+    }
+    let cascade = tmp.path().join("tiny.xml");
+    std::fs::write(&cascade, BRIGHT_CENTRE_CASCADE).unwrap();
+    let out = tmp.path().join("tagged");
+    let tagger = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tagger64");
+    let o = trainer(&[
+        "dataset",
+        "build",
+        "--from",
+        ill.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--cascade",
+        cascade.to_str().unwrap(),
+        "--resolution",
+        "16",
+        "--tagger",
+        tagger.to_str().unwrap(),
+        "--tag-threshold",
+        "0",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("2 faces tagged by the tagger"),
+        "{}",
+        stdout(&o)
+    );
+    let mut reader = csv_rows(&out.join("metadata.csv"));
+    assert_eq!(reader.remove(0)[7], "tag_confidence");
+    assert_eq!(reader.len(), 3);
+    for row in &reader[..2] {
+        // Threshold 0: every exclusive group gets its most probable tag (hair, eyes).
+        assert!(
+            row[1].contains("hair") && row[1].contains("eyes"),
+            "{row:?}"
+        );
+        let c: f32 = row[7].parse().unwrap();
+        assert!((0.0..=1.0).contains(&c), "{row:?}");
+    }
+    // Tags from the illustration are kept as they are, with no confidence.
+    assert_eq!(reader[2][1], "blue hair, purple eyes");
+    assert_eq!(reader[2][7], "");
+}
+
+/// The fields of every line of a CSV file (a naive split that respects double quotes).
+fn csv_rows(path: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let (mut fields, mut cur, mut quoted) = (Vec::new(), String::new(), false);
+            for ch in line.chars() {
+                match ch {
+                    '"' => quoted = !quoted,
+                    ',' if !quoted => fields.push(std::mem::take(&mut cur)),
+                    c => cur.push(c),
+                }
+            }
+            fields.push(cur);
+            fields
+        })
+        .collect()
 }
 
 #[test]

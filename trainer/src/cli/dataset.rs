@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 
 use crate::dataset::scenes::{make_scenes, write_scenes};
-use crate::dataset::{BuildOptions, Cascade, DetectParams, FaceSource, build_dataset};
+use crate::dataset::{AutoTag, BuildOptions, Cascade, DetectParams, FaceSource, build_dataset};
 
 #[derive(Args, Debug)]
 pub struct DatasetArgs {
@@ -94,6 +94,13 @@ pub struct DatasetBuildArgs {
     /// Detector: smallest window searched, pixels.
     #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..))]
     pub min_size: u32,
+    /// Tag the faces whose illustration has no tags with this tagger (as `trainer tag`); the
+    /// lowest probability among a face's chosen tags goes to metadata.csv's tag_confidence.
+    #[arg(long)]
+    pub tagger: Option<PathBuf>,
+    /// With --tagger: probability from which a tag is written.
+    #[arg(long, default_value_t = 0.5, value_parser = super::common::parse_probability)]
+    pub tag_threshold: f32,
     /// Build into a non-empty --out (its faces/ and the files a build writes are replaced).
     #[arg(long)]
     pub force: bool,
@@ -155,7 +162,15 @@ fn build(a: DatasetBuildArgs) -> Result<()> {
         },
         (None, false) => bail!("give --cascade FILE (or --whole-images for folders of face crops)"),
     };
+    let tagger = match &a.tagger {
+        Some(path) => Some(AutoTag {
+            tagger: crate::tagger::load_tagger(path, &burn::prelude::Device::flex())?,
+            threshold: a.tag_threshold,
+        }),
+        None => None,
+    };
     let opts = BuildOptions {
+        tagger,
         from: a.from,
         out: a.out,
         faces,
@@ -200,10 +215,13 @@ fn build(a: DatasetBuildArgs) -> Result<()> {
         s.detect_seconds,
         s.megapixels / s.detect_seconds.max(1e-9)
     );
+    if opts.tagger.is_some() {
+        say!("{} faces tagged by the tagger", s.tagged);
+    }
     if s.untagged > 0 {
         say!(
             "{} faces have no tags (no metadata.csv row or .txt sidecar for their source): \
-             `trainer train` skips them; `trainer tag --data {}` can tag them",
+             `trainer train` skips them; --tagger (or `trainer tag --data {}`) can tag them",
             s.untagged,
             opts.out.display()
         );

@@ -15,8 +15,10 @@
 //!    1,712 "near duplicates" at 4 bits, most of them other characters.)
 //!
 //! Tags come from the source illustration: its row in `--from/metadata.csv`
-//! (`file_name,tags`), else its `.txt` sidecar. `metadata.csv` (`file_name,tags` plus the source
-//! file and box, which `train` ignores), `duplicates.csv` (every dropped duplicate with the one
+//! (`file_name,tags`), else its `.txt` sidecar; faces whose source has none are tagged by the
+//! tagger when one is given (its lowest probability among the chosen tags recorded as
+//! `tag_confidence`). `metadata.csv` (`file_name,tags` plus the source file, box and
+//! confidence, which `train` ignores), `duplicates.csv` (every dropped duplicate with the one
 //! kept) and `summary.json` are written last, atomically; face images are written to a
 //! temporary name and renamed, so no half-written file ever carries a final name.
 
@@ -28,11 +30,13 @@ use anyhow::{Context, Result, bail};
 use image::{RgbImage, imageops, imageops::FilterType};
 use rayon::prelude::*;
 use sha2::Digest;
+use shared_model::tagger::{LoadedTagger, predicted_tags};
 use shared_model::vocab::parse_tags;
 
 use super::cascade::{Cascade, Rect};
 use super::detect::{DetectParams, GrayImage};
 use crate::fsutil::{png_bytes, write_atomic};
+use crate::tagger::read_images;
 
 /// Where the faces of an image come from.
 pub enum FaceSource {
@@ -63,9 +67,18 @@ pub struct BuildOptions {
     /// ... and the largest mean absolute difference of their 8x8 colour thumbnails, in levels
     /// of 0..=255.
     pub near_colour: f32,
+    /// Tag the faces whose source has no tags with a trained tagger.
+    pub tagger: Option<AutoTag>,
     /// Write into a non-empty `out`.
     pub force: bool,
     pub progress: bool,
+}
+
+/// The tagger that labels faces without tags, and the probability from which a tag is written
+/// (as `trainer tag --threshold`).
+pub struct AutoTag {
+    pub tagger: LoadedTagger,
+    pub threshold: f32,
 }
 
 /// One dropped duplicate and the item kept in its place.
@@ -102,7 +115,9 @@ pub struct BuildSummary {
     pub near_groups: usize,
     /// Face images written.
     pub written: usize,
-    /// Written faces whose source has no tags (`train` skips them).
+    /// Written faces tagged by the tagger.
+    pub tagged: usize,
+    /// Written faces left without tags (`train` skips them).
     pub untagged: usize,
     /// Megapixels decoded and searched, and the wall time of decoding + detection, seconds.
     pub megapixels: f64,
@@ -321,6 +336,16 @@ fn write_renamed(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// One face of `metadata.csv`.
+struct Row {
+    file_name: String,
+    tags: Vec<String>,
+    /// The lowest tagger probability among `tags` when the tagger chose them.
+    confidence: Option<f32>,
+    source: String,
+    rect: Rect,
+}
+
 /// Illustrations read per batch: decoded and searched in parallel, then deduplicated and
 /// written in order.
 const BATCH: usize = 64;
@@ -397,7 +422,16 @@ pub fn build_dataset(opts: &BuildOptions) -> Result<BuildSummary> {
     let mut kept: Vec<(Fingerprint, String)> = Vec::new();
     let mut near_kept = std::collections::HashSet::new();
     let mut rows = csv::Writer::from_writer(Vec::new());
-    rows.write_record(["file_name", "tags", "source", "x", "y", "width", "height"])?;
+    rows.write_record([
+        "file_name",
+        "tags",
+        "source",
+        "x",
+        "y",
+        "width",
+        "height",
+        "tag_confidence",
+    ])?;
     let mut detect_time = 0.0f64;
 
     for (ci, chunk) in names.chunks(BATCH).enumerate() {
@@ -431,7 +465,9 @@ pub fn build_dataset(opts: &BuildOptions) -> Result<BuildSummary> {
             .map(|(name, bytes)| (*name, find_faces(bytes, opts)))
             .collect();
         detect_time += t.elapsed().as_secs_f64();
-        // 3. Deduplicate and write in order.
+        // 3. Deduplicate and write in order; untagged faces wait for the tagger.
+        let mut chunk_rows: Vec<Row> = Vec::new();
+        let mut to_tag: Vec<(usize, Vec<u8>)> = Vec::new();
         for (name, result) in found {
             let f = match result {
                 Ok(f) => f,
@@ -464,23 +500,69 @@ pub fn build_dataset(opts: &BuildOptions) -> Result<BuildSummary> {
                     continue;
                 }
                 let file_name = format!("faces/{:06}.png", s.written);
-                let rgba = image::DynamicImage::ImageRgb8(crop).to_rgba8();
+                let rgba = image::DynamicImage::ImageRgb8(crop.clone()).to_rgba8();
                 write_renamed(&out.join(&file_name), &png_bytes(&rgba)?)?;
-                if source_tags.is_empty() {
-                    s.untagged += 1;
+                if source_tags.is_empty()
+                    && let Some(auto) = &opts.tagger
+                {
+                    let r = auto.tagger.card.resolution as u32;
+                    let pixels = if crop.width() == r {
+                        crop.into_raw()
+                    } else {
+                        imageops::resize(&crop, r, r, FilterType::CatmullRom).into_raw()
+                    };
+                    to_tag.push((chunk_rows.len(), pixels));
                 }
-                rows.write_record([
-                    file_name.as_str(),
-                    source_tags.join(", ").as_str(),
-                    name.as_str(),
-                    &r.x.to_string(),
-                    &r.y.to_string(),
-                    &r.width.to_string(),
-                    &r.height.to_string(),
-                ])?;
+                chunk_rows.push(Row {
+                    file_name: file_name.clone(),
+                    tags: source_tags.clone(),
+                    confidence: None,
+                    source: name.clone(),
+                    rect: r,
+                });
                 kept.push((print, file_name));
                 s.written += 1;
             }
+        }
+        if let Some(auto) = &opts.tagger
+            && !to_tag.is_empty()
+        {
+            let vocab = &auto.tagger.card.vocab;
+            let images: Vec<&[u8]> = to_tag.iter().map(|(_, p)| p.as_slice()).collect();
+            let (probs, _) = read_images(
+                &auto.tagger.tagger,
+                vocab,
+                auto.tagger.card.resolution,
+                &images,
+                &auto.tagger.device,
+            );
+            for ((i, _), p) in to_tag.iter().zip(probs.chunks(vocab.len().max(1))) {
+                let tags = predicted_tags(vocab, p, auto.threshold);
+                let confidence = tags
+                    .iter()
+                    .filter_map(|t| vocab.tags.iter().position(|v| v == t))
+                    .map(|k| p[k])
+                    .fold(None, |m: Option<f32>, v| Some(m.map_or(v, |m| m.min(v))));
+                s.tagged += 1;
+                chunk_rows[*i].tags = tags;
+                chunk_rows[*i].confidence = confidence;
+            }
+        }
+        for row in chunk_rows {
+            if row.tags.is_empty() {
+                s.untagged += 1;
+            }
+            let r = row.rect;
+            rows.write_record([
+                row.file_name.as_str(),
+                row.tags.join(", ").as_str(),
+                row.source.as_str(),
+                &r.x.to_string(),
+                &r.y.to_string(),
+                &r.width.to_string(),
+                &r.height.to_string(),
+                &row.confidence.map_or(String::new(), |c| format!("{c:.3}")),
+            ])?;
         }
         bar.inc(chunk.len() as u64);
         bar.set_message(format!("{} faces", s.written));

@@ -10,7 +10,7 @@ pub mod detect;
 pub mod scenes;
 
 pub use build::{
-    BuildOptions, BuildSummary, FaceSource, Fingerprint, build_dataset, crop_square, dhash,
+    AutoTag, BuildOptions, BuildSummary, FaceSource, Fingerprint, build_dataset, crop_square, dhash,
 };
 pub use cascade::{Cascade, CascadeError, Rect};
 pub use detect::{DetectParams, GrayImage, group_rectangles};
