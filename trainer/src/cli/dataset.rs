@@ -71,8 +71,9 @@ pub struct DatasetBuildArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(8..=1024))]
     pub resolution: u32,
     /// Added on every side of a detected box, as a fraction of its side (0.25: the crop is 1.5x
-    /// the box).
-    #[arg(long, default_value_t = 0.25, value_parser = parse_margin)]
+    /// the box). 0 frames faces as anime-faces-64 is framed (its crops are ~1.04x the
+    /// cascade's box), which the shipped tagger and models were trained on.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_margin)]
     pub margin: f32,
     /// Faces whose box is smaller than this many source pixels are skipped (and counted).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
@@ -218,7 +219,12 @@ fn build(a: DatasetBuildArgs) -> Result<()> {
     if opts.tagger.is_some() {
         say!("{} faces tagged by the tagger", s.tagged);
     }
-    if s.untagged > 0 {
+    if s.untagged > 0 && opts.tagger.is_some() {
+        say!(
+            "{} faces have no tags (none reached --tag-threshold): `trainer train` skips them",
+            s.untagged
+        );
+    } else if s.untagged > 0 {
         say!(
             "{} faces have no tags (no metadata.csv row or .txt sidecar for their source): \
              `trainer train` skips them; --tagger (or `trainer tag --data {}`) can tag them",

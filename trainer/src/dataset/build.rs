@@ -57,7 +57,7 @@ pub struct BuildOptions {
     /// Side of the written squares, pixels.
     pub resolution: u32,
     /// Added on every side of a face box, as a fraction of its longer side (0.25: the crop is
-    /// 1.5 x the box).
+    /// 1.5 x the box; 0: the box itself, the framing of anime-faces-64).
     pub margin: f32,
     /// Boxes with a side below this (source pixels) are skipped.
     pub min_face: u32,
