@@ -417,7 +417,7 @@ fn opencv_agreement_on_scenes() {
     let reference: Reference = serde_json::from_str(include_str!("../reference/detect_faces.json"))
         .expect("tests/reference/detect_faces.json");
     let cascade = Cascade::load(&cascade_path).unwrap();
-    let scenes = make_scenes(&faces, reference.count, reference.seed).unwrap();
+    let scenes = make_scenes(&faces, reference.count, reference.seed, 0.0).unwrap();
     let params = DetectParams::default();
 
     let (mut total, mut matched, mut identical, mut extra) = (0, 0, 0, 0);

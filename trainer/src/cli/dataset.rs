@@ -139,6 +139,10 @@ pub struct ScenesArgs {
     pub count: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Turn each face by up to this many degrees either way (0: upright, the scenes of
+    /// tests/reference/detect_faces.json).
+    #[arg(long, default_value_t = 0.0)]
+    pub max_rotation: f32,
 }
 
 pub fn dataset(args: DatasetArgs) -> Result<()> {
@@ -240,7 +244,10 @@ fn build(a: DatasetBuildArgs) -> Result<()> {
 }
 
 fn scenes(a: ScenesArgs) -> Result<()> {
-    let scenes = make_scenes(&a.faces, a.count, a.seed)?;
+    if !(0.0..=45.0).contains(&a.max_rotation) {
+        bail!("--max-rotation must be 0 to 45 degrees");
+    }
+    let scenes = make_scenes(&a.faces, a.count, a.seed, a.max_rotation)?;
     write_scenes(&scenes, a.seed, &a.out)?;
     let faces: usize = scenes.iter().map(|s| s.faces.len()).sum();
     say!(

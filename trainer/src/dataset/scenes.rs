@@ -15,10 +15,13 @@ use super::cascade::Rect;
 /// Canvas size of every scene, pixels.
 pub const SCENE_SIZE: (u32, u32) = (320, 240);
 
-/// One face pasted into a scene: where (canvas pixels) and which file it came from.
+/// One face pasted into a scene: where (canvas pixels: the square before rotation), turned by
+/// how much (degrees, counter-clockwise on screen) and which file it came from.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SceneFace {
     pub rect: Rect,
+    #[serde(default)]
+    pub angle: f32,
     pub source: String,
 }
 
@@ -42,9 +45,53 @@ fn pick(rng: &mut SplitMix64, lo: u32, hi: u32) -> u32 {
     lo + rng.below(u64::from(hi - lo + 1)) as u32
 }
 
+/// Pastes `face` centred on `rect`'s centre, turned by `angle` degrees (bilinear, clipped to
+/// the canvas; the corners that the turn moves leave the background as it was).
+fn paste_rotated(canvas: &mut RgbImage, face: &RgbImage, rect: &Rect, angle: f32) {
+    let (sin, cos) = f64::from(angle).to_radians().sin_cos();
+    let side = f64::from(rect.width);
+    let (cx, cy) = (
+        f64::from(rect.x) + side / 2.0,
+        f64::from(rect.y) + side / 2.0,
+    );
+    let reach = (side * (cos.abs() + sin.abs()) / 2.0).ceil() as i64 + 1;
+    let (w, h) = (i64::from(canvas.width()), i64::from(canvas.height()));
+    for py in (cy as i64 - reach).max(0)..(cy as i64 + reach).min(h) {
+        for px in (cx as i64 - reach).max(0)..(cx as i64 + reach).min(w) {
+            let (dx, dy) = (px as f64 + 0.5 - cx, py as f64 + 0.5 - cy);
+            // Screen y points down: a counter-clockwise turn on screen maps back with +angle.
+            let u = cos * dx - sin * dy + side / 2.0 - 0.5;
+            let v = sin * dx + cos * dy + side / 2.0 - 0.5;
+            if u < 0.0 || v < 0.0 || u > side - 1.0 || v > side - 1.0 {
+                continue;
+            }
+            let (u0, v0) = (u.floor() as u32, v.floor() as u32);
+            let (u1, v1) = (
+                (u0 + 1).min(face.width() - 1),
+                (v0 + 1).min(face.height() - 1),
+            );
+            let (fu, fv) = (u - f64::from(u0), v - f64::from(v0));
+            let mut out = [0u8; 3];
+            for (c, o) in out.iter_mut().enumerate() {
+                let p = |x: u32, y: u32| f64::from(face.get_pixel(x, y).0[c]);
+                let top = p(u0, v0) * (1.0 - fu) + p(u1, v0) * fu;
+                let bottom = p(u0, v1) * (1.0 - fu) + p(u1, v1) * fu;
+                *o = (top * (1.0 - fv) + bottom * fv).round().clamp(0.0, 255.0) as u8;
+            }
+            canvas.put_pixel(px as u32, py as u32, image::Rgb(out));
+        }
+    }
+}
+
 /// `count` scenes from the face crops under `faces_dir`, 2 or 3 faces each, 64 to 128 pixels
-/// wide, never overlapping.
-pub fn make_scenes(faces_dir: &Path, count: usize, seed: u64) -> Result<Vec<Scene>> {
+/// wide, never overlapping, turned by up to `max_rotation` degrees either way (0: upright; then
+/// the random stream is the one the recorded OpenCV reference was made from).
+pub fn make_scenes(
+    faces_dir: &Path,
+    count: usize,
+    seed: u64,
+    max_rotation: f32,
+) -> Result<Vec<Scene>> {
     let files = list_images(faces_dir)?;
     if files.len() < 8 {
         bail!(
@@ -90,20 +137,43 @@ pub fn make_scenes(faces_dir: &Path, count: usize, seed: u64) -> Result<Vec<Scen
             let x = pick(&mut rng, 0, cw - side) as i32;
             let y = pick(&mut rng, 0, ch - side) as i32;
             let rect = Rect::new(x, y, side as i32, side as i32);
-            // Keep a 4-pixel gap so no two faces touch.
-            let grown = Rect::new(x - 4, y - 4, side as i32 + 8, side as i32 + 8);
+            // Keep a 4-pixel gap so no two faces touch (more when turned corners stick out).
+            let gap = if max_rotation > 0.0 {
+                4 + side as i32 / 5
+            } else {
+                4
+            };
+            let grown = Rect::new(
+                x - gap,
+                y - gap,
+                side as i32 + 2 * gap,
+                side as i32 + 2 * gap,
+            );
             if faces.iter().any(|f| f.rect.iou(&grown) > 0.0) {
                 continue;
             }
             let file = &files[rng.below(files.len() as u64) as usize];
             let face = imageops::resize(&load(file)?, side, side, FilterType::CatmullRom);
-            imageops::replace(&mut canvas, &face, i64::from(x), i64::from(y));
+            let angle = if max_rotation > 0.0 {
+                ((rng.next_f64() * 2.0 - 1.0) * f64::from(max_rotation)) as f32
+            } else {
+                0.0
+            };
+            if angle == 0.0 {
+                imageops::replace(&mut canvas, &face, i64::from(x), i64::from(y));
+            } else {
+                paste_rotated(&mut canvas, &face, &rect, angle);
+            }
             let source = file
                 .strip_prefix(faces_dir)
                 .unwrap_or(file)
                 .to_string_lossy()
                 .into_owned();
-            faces.push(SceneFace { rect, source });
+            faces.push(SceneFace {
+                rect,
+                angle,
+                source,
+            });
         }
         scenes.push(Scene {
             name: format!("scene-{n:03}.png"),
@@ -177,13 +247,24 @@ mod tests {
             let img = RgbImage::from_pixel(64, 64, image::Rgb([i * 20, 255 - i * 20, 77]));
             img.save(dir.path().join(format!("{i}.png"))).unwrap();
         }
-        let a = make_scenes(dir.path(), 2, 7).unwrap();
-        let b = make_scenes(dir.path(), 2, 7).unwrap();
+        let a = make_scenes(dir.path(), 2, 7, 0.0).unwrap();
+        let b = make_scenes(dir.path(), 2, 7, 0.0).unwrap();
         assert_eq!(a[1].image, b[1].image);
         assert_eq!(a[1].faces, b[1].faces);
         for s in &a {
             assert!((2..=3).contains(&s.faces.len()));
             for f in &s.faces {
+                let i: u8 = f.source.trim_end_matches(".png").parse().unwrap();
+                let c = f.rect.x as u32 + f.rect.width as u32 / 2;
+                let r = f.rect.y as u32 + f.rect.height as u32 / 2;
+                assert_eq!(s.image.get_pixel(c, r).0, [i * 20, 255 - i * 20, 77]);
+            }
+        }
+        // Turned faces still cover their centre; the seed's draws for placing them change.
+        let turned = make_scenes(dir.path(), 2, 7, 15.0).unwrap();
+        for s in &turned {
+            for f in &s.faces {
+                assert!(f.angle.abs() <= 15.0 && f.angle != 0.0);
                 let i: u8 = f.source.trim_end_matches(".png").parse().unwrap();
                 let c = f.rect.x as u32 + f.rect.width as u32 / 2;
                 let r = f.rect.y as u32 + f.rect.height as u32 / 2;
