@@ -490,6 +490,10 @@ fn opencv_agreement_on_scenes() {
     assert!(total > 50);
     assert!(matched as f64 >= 0.95 * total as f64, "{matched}/{total}");
     assert!(
+        identical as f64 >= 0.95 * total as f64,
+        "{identical}/{total} identical"
+    );
+    assert!(
         extra as f64 <= (0.05 * total as f64).max(1.0),
         "{extra} extra boxes"
     );

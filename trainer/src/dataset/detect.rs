@@ -10,9 +10,10 @@
 //!    bilinear resize (8 fractional bits per weight), and its integral image computed;
 //! 4. every window position on a grid of step 2 (step 1 once `s >= 2`) is run through the
 //!    stages; a window rejected by the very first stage skips the next position as well;
-//! 5. the raw hits, mapped back to image pixels and clipped to the image, are grouped with `groupRectangles`
+//! 5. the raw hits, mapped back to image pixels, are grouped with `groupRectangles`
 //!    (`min_neighbors`, eps 0.2): clusters of similar boxes averaged, clusters of
-//!    `min_neighbors` boxes or fewer dropped, small boxes inside stronger ones dropped.
+//!    `min_neighbors` boxes or fewer dropped, small boxes inside stronger ones dropped; then
+//!    clipped to the image.
 
 use image::RgbImage;
 
@@ -261,8 +262,17 @@ impl Cascade {
         out
     }
 
-    /// Every window that passes all stages, in image pixels, before grouping.
+    /// Every window that passes all stages, in image pixels, before grouping, clipped to the
+    /// image (what `detectMultiScale` returns with `minNeighbors=0`).
     pub fn detect_raw(&self, gray: &GrayImage, p: &DetectParams) -> Vec<Rect> {
+        let mut hits = self.candidates(gray, p);
+        clip(&mut hits, gray);
+        hits
+    }
+
+    /// The passing windows, unclipped (a window may reach past the right or bottom edge by the
+    /// rounding of its scaled size).
+    fn candidates(&self, gray: &GrayImage, p: &DetectParams) -> Vec<Rect> {
         let mut img;
         let gray = if p.equalize {
             img = gray.clone();
@@ -292,17 +302,12 @@ impl Cascade {
                 let mut x = 0;
                 while x < nx {
                     match self.run_at(&feats, &ii, y * stride + x) {
-                        Ok(()) => {
-                            // OpenCV clips its candidates to the image.
-                            let x0 = (x as f32 * scale).round_ties_even() as i32;
-                            let y0 = (y as f32 * scale).round_ties_even() as i32;
-                            hits.push(Rect::new(
-                                x0,
-                                y0,
-                                win_w.min(gray.width as i32 - x0),
-                                win_h.min(gray.height as i32 - y0),
-                            ))
-                        }
+                        Ok(()) => hits.push(Rect::new(
+                            (x as f32 * scale).round_ties_even() as i32,
+                            (y as f32 * scale).round_ties_even() as i32,
+                            win_w,
+                            win_h,
+                        )),
                         // Rejected at once: the next position is skipped too.
                         Err(0) => x += step,
                         Err(_) => {}
@@ -314,14 +319,27 @@ impl Cascade {
         hits
     }
 
-    /// `detectMultiScale`: the grouped face boxes in image pixels.
+    /// `detectMultiScale`: the grouped face boxes in image pixels. As in OpenCV the boxes are
+    /// clipped to the image after grouping (`clipObjects`), so grouping averages unclipped boxes.
     pub fn detect(&self, gray: &GrayImage, p: &DetectParams) -> Vec<Rect> {
-        let raw = self.detect_raw(gray, p);
-        if p.min_neighbors == 0 {
-            return raw;
+        let mut boxes = self.candidates(gray, p);
+        if p.min_neighbors > 0 {
+            boxes = group_rectangles(&boxes, p.min_neighbors, GROUP_EPS);
         }
-        group_rectangles(&raw, p.min_neighbors, GROUP_EPS)
+        clip(&mut boxes, gray);
+        boxes
     }
+}
+
+/// Intersects every box with the image.
+fn clip(boxes: &mut Vec<Rect>, gray: &GrayImage) {
+    let (w, h) = (gray.width as i32, gray.height as i32);
+    for b in boxes.iter_mut() {
+        let (x0, y0) = (b.x.clamp(0, w), b.y.clamp(0, h));
+        let (x1, y1) = ((b.x + b.width).clamp(0, w), (b.y + b.height).clamp(0, h));
+        *b = Rect::new(x0, y0, x1 - x0, y1 - y0);
+    }
+    boxes.retain(|b| b.width > 0 && b.height > 0);
 }
 
 /// OpenCV's `SimilarRects`: every edge within `eps` x the mean of the smaller sides.
