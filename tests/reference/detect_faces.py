@@ -6,7 +6,7 @@ settings of lbpcascade_animeface's reference usage and records the boxes as JSON
 integration test `dataset::opencv_agreement_on_scenes` draws the same scenes again (checking
 each scene's pixel hash against the one recorded here) and compares kyara's boxes.
 
-    cargo run -p tests --bin kyara-trainer -- dataset scenes \
+    cargo run --release -p trainer -- dataset scenes \
         --faces ../shared/data/anime-faces-64 --out /tmp/scenes --count 40 --seed 0
     pip install "opencv-python-headless<5"
     python tests/reference/detect_faces.py --scenes /tmp/scenes \
