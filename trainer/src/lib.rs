@@ -7,6 +7,7 @@
 //! data      tagged datasets decoded into memory, with their cache
 //! train     the run config, the run folder, losses, spectral norm, steps, checkpoints, the loop
 //! tagger    the tag classifier: training it, tagging a folder with it
+//! dataset   building a dataset from illustrations: face detection, crops, duplicates
 //! eval      scoring a generator with the tagger (FD, KID, precision/recall, label accuracy)
 //! model_io  drawing faces from a model or run, export for the page, precision conversion
 //! bench     timing training steps and generator forwards
@@ -33,6 +34,7 @@ macro_rules! say {
 pub mod bench;
 pub mod cli;
 pub mod data;
+pub mod dataset;
 pub mod eval;
 pub mod fsutil;
 pub mod model_io;

@@ -4,6 +4,7 @@
 
 mod bench;
 mod common;
+mod dataset;
 mod eval;
 mod model_io;
 mod tagger;
@@ -16,6 +17,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub use bench::BenchArgs;
 pub use common::{DeviceArg, PrecisionArg};
+pub use dataset::{DatasetArgs, DatasetBuildArgs, DatasetCommand, ScenesArgs};
 pub use eval::EvalArgs;
 pub use model_io::{ConvertArgs, ExportArgs, GenerateArgs, InterpolateArgs};
 pub use tagger::{TagArgs, TaggerArgs, TaggerCommand, TaggerTrainArgs};
@@ -24,6 +26,8 @@ pub use train::TrainArgs;
 /// kyara's trainer: train a tag-conditional anime face generator, draw faces, export for the web page.
 ///
 /// A typical session:
+///
+///   trainer dataset build --from my-illustrations --out my-faces --cascade lbpcascade_animeface.xml
 ///
 ///   trainer train --data ../shared/data/anime-faces-64 --out runs --steps 2000
 ///
@@ -62,6 +66,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Draw a strip of faces between two SEED:TAGS endpoints.
     Interpolate(InterpolateArgs),
+    /// Build a training set from illustrations (face detection, crops, duplicates, tags).
+    Dataset(DatasetArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -75,6 +81,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Tag(a) => tagger::tag(a),
         Command::Eval(a) => eval::eval(a),
         Command::Interpolate(a) => model_io::interpolate(a),
+        Command::Dataset(a) => dataset::dataset(a),
     }
 }
 
