@@ -210,18 +210,45 @@ fn list_sidecars(dir: &Path) -> Result<Vec<Entry>, DataError> {
         .collect())
 }
 
+/// The largest side an image file may claim, in pixels.
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
+/// The most memory one decode may allocate: about a 9,000 x 9,000 RGB picture. A 0.5 MB PNG
+/// that claims 13,000 x 13,000 (a decompression bomb) once cost ~1.3 GB per decoder thread.
+pub const MAX_DECODE_BYTES: u64 = 256 << 20;
+
+/// Decodes an image file's bytes with [`MAX_IMAGE_SIDE`] and [`MAX_DECODE_BYTES`] as limits,
+/// checked against the size in the file's header before any pixel is decoded.
+pub fn decode_bytes(bytes: &[u8]) -> Result<image::DynamicImage, String> {
+    // The decoders are meant never to panic on bad input; the guard keeps a decoder bug from
+    // taking the whole load down with it.
+    std::panic::catch_unwind(|| {
+        let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| format!("not a readable image: {e}"))?;
+        let mut limits = image::Limits::default();
+        limits.max_image_width = Some(MAX_IMAGE_SIDE);
+        limits.max_image_height = Some(MAX_IMAGE_SIDE);
+        limits.max_alloc = Some(MAX_DECODE_BYTES);
+        reader.limits(limits);
+        reader.decode().map_err(|e| match e {
+            image::ImageError::Limits(l) => format!(
+                "the image is larger than kyara decodes (at most {MAX_IMAGE_SIDE} px a side and \
+                 {} MiB): {l}",
+                MAX_DECODE_BYTES >> 20
+            ),
+            e => format!("not a readable image: {e}"),
+        })
+    })
+    .map_err(|_| "the image decoder crashed on this file".to_string())?
+}
+
 /// Decodes one image file to a `resolution`-sided RGB square.
 pub fn decode_image(path: &Path, resolution: usize) -> Result<RgbImage, String> {
     let bytes = std::fs::read(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => "file not found".to_string(),
         _ => format!("cannot read: {e}"),
     })?;
-    // The decoders are meant never to panic on bad input; the guard keeps a decoder bug from
-    // taking the whole load down with it.
-    let decoded = std::panic::catch_unwind(|| image::load_from_memory(&bytes))
-        .map_err(|_| "the image decoder crashed on this file".to_string())?
-        .map_err(|e| format!("not a readable image: {e}"))?;
-    let img = decoded.to_rgb8();
+    let img = decode_bytes(&bytes)?.to_rgb8();
     let (w, h) = img.dimensions();
     let r = resolution as u32;
     if w == r && h == r {
@@ -514,6 +541,54 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("c.png") && err.contains("line 4"), "{err}");
+    }
+
+    /// A PNG whose header claims `side` x `side` RGB pixels, with no pixel data behind it.
+    fn png_header_only(side: u32) -> Vec<u8> {
+        fn crc32(data: &[u8]) -> u32 {
+            let mut c = !0u32;
+            for &b in data {
+                c ^= u32::from(b);
+                for _ in 0..8 {
+                    c = if c & 1 == 1 {
+                        0xEDB8_8320 ^ (c >> 1)
+                    } else {
+                        c >> 1
+                    };
+                }
+            }
+            !c
+        }
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut chunk = |kind: &[u8], data: &[u8]| {
+            let body = [kind, data].concat();
+            out.extend((data.len() as u32).to_be_bytes());
+            out.extend(&body);
+            out.extend(crc32(&body).to_be_bytes());
+        };
+        let mut ihdr = side.to_be_bytes().to_vec();
+        ihdr.extend(side.to_be_bytes());
+        ihdr.extend([8, 2, 0, 0, 0]); // 8-bit RGB, no interlace
+        chunk(b"IHDR", &ihdr);
+        // A few bytes of compressed data: far too few for the claimed size.
+        chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+        chunk(b"IEND", &[]);
+        out
+    }
+
+    #[test]
+    fn decompression_bombs_are_refused_before_decoding() {
+        // 13,000 x 13,000 RGB would need ~500 MB; the header alone says so.
+        let e = decode_bytes(&png_header_only(13_000)).unwrap_err();
+        assert!(e.contains("larger than kyara decodes"), "{e}");
+        let e = decode_bytes(&png_header_only(20_000)).unwrap_err();
+        assert!(e.contains("larger than kyara decodes"), "{e}");
+        // A real image of ordinary size decodes.
+        let dir = tempfile::tempdir().unwrap();
+        write_png(&dir.path().join("ok.png"), 8, [1, 2, 3]);
+        let bytes = std::fs::read(dir.path().join("ok.png")).unwrap();
+        assert_eq!(decode_bytes(&bytes).unwrap().width(), 8);
+        assert!(decode_bytes(b"not an image").is_err());
     }
 
     #[test]

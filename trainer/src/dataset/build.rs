@@ -263,10 +263,7 @@ struct Found {
 }
 
 fn find_faces(bytes: &[u8], opts: &BuildOptions) -> Result<Found, String> {
-    let decoded = std::panic::catch_unwind(|| image::load_from_memory(bytes))
-        .map_err(|_| "the image decoder crashed on this file".to_string())?
-        .map_err(|e| format!("not a readable image: {e}"))?;
-    let img = decoded.to_rgb8();
+    let img = crate::data::decode_bytes(bytes)?.to_rgb8();
     let (w, h) = img.dimensions();
     let boxes = match &opts.faces {
         FaceSource::Detect { cascade, params } => {

@@ -119,6 +119,41 @@ impl RunDir {
             .with_context(|| format!("{} is not a valid run config", path.display()))
     }
 
+    /// Drops the lines of the training log and of every metric log whose `"step"` is past
+    /// `step` (what a run stopped after its last checkpoint had logged: resumed from that
+    /// checkpoint, it logs those steps again). Each file is rewritten atomically, and only when
+    /// it has such lines.
+    pub fn forget_after(&self, step: u64) -> Result<()> {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return Ok(());
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let is_log = name == STATS || (name.starts_with("metric-") && name.ends_with(".jsonl"));
+            if !is_log {
+                continue;
+            }
+            let path = e.path();
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let past = |line: &str| {
+                serde_json::from_str::<serde_json::Value>(line)
+                    .ok()
+                    .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
+                    .is_some_and(|s| s > step)
+            };
+            if text.lines().any(past) {
+                let kept: String = text
+                    .lines()
+                    .filter(|l| !past(l))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                write_atomic(&path, kept.as_bytes())?;
+            }
+        }
+        Ok(())
+    }
+
     /// The training log, opened for appending (the run folder is made if missing).
     pub fn open_stats(&self) -> Result<std::fs::File> {
         std::fs::create_dir_all(&self.root)
@@ -373,6 +408,36 @@ mod tests {
         first.create(&TrainConfig::defaults()).unwrap();
         first.release();
         assert!(RunDir::is_run(first.path()), "a folder with files stays");
+    }
+
+    #[test]
+    fn resuming_forgets_the_log_lines_after_the_checkpoint() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::new(tmp.path().join("r"));
+        run.create(&TrainConfig::defaults()).unwrap();
+        let mut f = run.open_stats().unwrap();
+        for step in [10, 20, 30, 40] {
+            writeln!(f, "{{\"step\":{step},\"loss_d\":1.0}}").unwrap();
+        }
+        drop(f);
+        run.append_metric("tagger-eval", &serde_json::json!({"step": 20}))
+            .unwrap();
+        run.append_metric("tagger-eval", &serde_json::json!({"step": 40}))
+            .unwrap();
+        run.forget_after(20).unwrap();
+        let stats = std::fs::read_to_string(run.path().join(STATS)).unwrap();
+        assert_eq!(
+            stats,
+            "{\"step\":10,\"loss_d\":1.0}\n{\"step\":20,\"loss_d\":1.0}\n"
+        );
+        let metric = std::fs::read_to_string(run.metric_file("tagger-eval")).unwrap();
+        assert_eq!(metric.lines().count(), 1, "{metric}");
+        // Nothing past the step: the files stay as they are.
+        run.forget_after(20).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(run.path().join(STATS)).unwrap(),
+            stats
+        );
     }
 
     /// Two runs started at once into one folder once picked the same run folder (1 of 4 tries).

@@ -73,6 +73,7 @@ pub fn run_training_with(
         .expect("template"),
     );
     bar.set_position(start_step);
+    run.forget_after(start_step)?;
     let mut stats_file = run.open_stats()?;
     let mut tick_start = Instant::now();
     let mut tick_images = 0u64;
