@@ -49,7 +49,8 @@ pub fn parse_tags(list: &str) -> Vec<String> {
     out
 }
 
-fn group_key(tag: &str) -> Option<&str> {
+/// The candidate group of a tag: its last word (`"blue hair"` -> `"hair"`).
+pub fn group_key(tag: &str) -> Option<&str> {
     let (_, last) = tag.rsplit_once(' ')?;
     Some(last)
 }

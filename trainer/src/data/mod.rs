@@ -242,6 +242,58 @@ pub fn decode_bytes(bytes: &[u8]) -> Result<image::DynamicImage, String> {
     .map_err(|_| "the image decoder crashed on this file".to_string())?
 }
 
+/// Keeps the items of `v` whose flag in `keep` (same order) is set.
+fn retain_flagged<T>(v: &mut Vec<T>, keep: &[bool]) {
+    let mut flags = keep.iter();
+    v.retain(|_| flags.next().copied().unwrap_or(true));
+}
+
+/// Rows breaking an exclusive group are skipped when they are at most this share of the rows
+/// that carry the group (beyond it, the tags are not exclusive: e.g. `long hair` with `red hair`).
+pub const MAX_GROUP_BREAKING_SHARE: f64 = 0.01;
+
+/// The rows (index, problem) that carry two or more tags of a candidate exclusive group (tags
+/// sharing their last word, see [`shared_model::vocab::group_key`]) where such rows are at most
+/// [`MAX_GROUP_BREAKING_SHARE`] of the rows with the group: one mislabelled row must not turn
+/// every hair colour into a free tag.
+fn rows_breaking_groups(tags: &[Vec<String>]) -> Vec<(usize, String)> {
+    use shared_model::vocab::group_key;
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut members: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for t in tags.iter().flatten() {
+        if let Some(k) = group_key(t) {
+            members.entry(k).or_default().insert(t);
+        }
+    }
+    let mut out: BTreeMap<usize, String> = BTreeMap::new();
+    for (key, tags_of_key) in members.iter().filter(|(_, m)| m.len() >= 2) {
+        let (mut carrying, mut breaking) = (0usize, Vec::new());
+        for (i, row) in tags.iter().enumerate() {
+            let of_key: Vec<&String> = row
+                .iter()
+                .filter(|t| tags_of_key.contains(t.as_str()))
+                .collect();
+            carrying += usize::from(!of_key.is_empty());
+            if of_key.len() >= 2 {
+                let names: Vec<&str> = of_key.iter().map(|t| t.as_str()).collect();
+                breaking.push((i, names.join(", ")));
+            }
+        }
+        let share = breaking.len() as f64 / carrying.max(1) as f64;
+        if breaking.is_empty() || share > MAX_GROUP_BREAKING_SHARE {
+            continue;
+        }
+        let others = carrying - breaking.len();
+        for (i, names) in breaking {
+            out.entry(i).or_insert(format!(
+                "tags {names}, two of the exclusive group '{key}' (the other {others} rows \
+                 with a '{key}' tag have one); skipped so that the group stays exclusive"
+            ));
+        }
+    }
+    out.into_iter().collect()
+}
+
 /// Decodes one image file to a `resolution`-sided RGB square.
 pub fn decode_image(path: &Path, resolution: usize) -> Result<RgbImage, String> {
     let bytes = std::fs::read(path).map_err(|e| match e.kind() {
@@ -428,6 +480,7 @@ fn assemble(
     let image = resolution * resolution * 3;
     let mut tags = Vec::new();
     let mut files = Vec::new();
+    let mut origins = Vec::new();
     let mut skipped = Vec::new();
     // Which decoded images are kept (all of them unless tags and pixels disagree, which only
     // a cache could make happen).
@@ -440,6 +493,7 @@ fn assemble(
                 kept.push(next);
                 tags.push(t);
                 files.push(entry.file);
+                origins.push(entry.origin);
             }
             (_, Some(problem)) | (Err(problem), None) => {
                 let bad = BadEntry {
@@ -454,6 +508,27 @@ fn assemble(
             }
         }
         next += has_pixels as usize;
+    }
+    // Rows that break an exclusive group (two hair colours on one face) would dissolve the group
+    // for the whole data set; a few of them are named and skipped instead.
+    let breaking = rows_breaking_groups(&tags);
+    if !breaking.is_empty() {
+        let mut keep = vec![true; tags.len()];
+        for (i, problem) in breaking {
+            let bad = BadEntry {
+                file: files[i].clone(),
+                origin: origins[i].clone(),
+                problem,
+            };
+            if on_bad == OnBadEntry::Fail {
+                return Err(DataError::BadEntry(bad));
+            }
+            skipped.push(bad);
+            keep[i] = false;
+        }
+        retain_flagged(&mut tags, &keep);
+        retain_flagged(&mut files, &keep);
+        retain_flagged(&mut kept, &keep);
     }
     let pixels = if kept.len() == next {
         decoded.pixels
@@ -589,6 +664,66 @@ mod tests {
         let bytes = std::fs::read(dir.path().join("ok.png")).unwrap();
         assert_eq!(decode_bytes(&bytes).unwrap().width(), 8);
         assert!(decode_bytes(b"not an image").is_err());
+    }
+
+    /// A data set of `n` faces with one hair and one eye colour each, plus `extra` rows.
+    fn colour_rows(d: &Path, n: usize, extra: &[&str]) {
+        let hair = ["red hair", "blue hair", "green hair"];
+        let mut csv = String::from("file_name,tags\n");
+        for i in 0..n + extra.len() {
+            write_png(&d.join(format!("{i}.png")), 8, [i as u8, 2, 3]);
+            let tags = match i.checked_sub(n) {
+                Some(k) => extra[k].to_string(),
+                None => format!("{}, brown eyes", hair[i % 3]),
+            };
+            csv.push_str(&format!("{i}.png,\"{tags}\"\n"));
+        }
+        std::fs::write(d.join("metadata.csv"), csv).unwrap();
+    }
+
+    /// One row with two hair colours once turned every hair colour into a free tag, silently.
+    #[test]
+    fn a_row_breaking_an_exclusive_group_is_named_and_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        colour_rows(dir.path(), 150, &["red hair, blue hair, brown eyes"]);
+        let ds = load_dataset(dir.path(), 8, OnBadEntry::Skip, &|_, _| {}).unwrap();
+        assert_eq!(ds.len(), 150);
+        let hair = ds.vocab.groups.iter().find(|g| g.name == "hair").unwrap();
+        assert_eq!(hair.tags.len(), 3, "{:?}", ds.vocab);
+        assert!(
+            ds.vocab.free.iter().all(|t| !t.ends_with("hair")),
+            "{:?}",
+            ds.vocab
+        );
+        assert_eq!(ds.skipped.len(), 1);
+        let msg = ds.skipped[0].to_string();
+        assert!(
+            msg.contains("150.png") && msg.contains("line 152") && msg.contains("group 'hair'"),
+            "{msg}"
+        );
+        // The pixels still belong to their tags: the last kept image is image 149.
+        assert_eq!(ds.image(149)[0], 149);
+        // --strict stops at it.
+        let e = load_dataset(dir.path(), 8, OnBadEntry::Fail, &|_, _| {})
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("group 'hair'"), "{e}");
+    }
+
+    /// Tags that share a word without being exclusive (`long hair` with a colour) stay free tags.
+    #[test]
+    fn tags_that_often_go_together_are_not_a_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let extra = ["long hair, red hair, brown eyes"; 10];
+        colour_rows(dir.path(), 40, &extra);
+        let ds = load_dataset(dir.path(), 8, OnBadEntry::Skip, &|_, _| {}).unwrap();
+        assert_eq!((ds.len(), ds.skipped.len()), (50, 0));
+        assert!(
+            ds.vocab.groups.iter().all(|g| g.name != "hair"),
+            "{:?}",
+            ds.vocab
+        );
     }
 
     #[test]
