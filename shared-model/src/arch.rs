@@ -220,8 +220,8 @@ fn set_field<C: FamilyConfig>(
 }
 
 /// Fills the `added` fields (name, JSON text) that `config` lacks: files written before a field
-/// existed read the value they were made with.
-fn fill_added(mut config: serde_json::Value, added: &[(&str, &str)]) -> serde_json::Value {
+/// existed read the value they were made with. The trainer's run configs use it too.
+pub fn fill_added(mut config: serde_json::Value, added: &[(&str, &str)]) -> serde_json::Value {
     if let Some(obj) = config.as_object_mut() {
         for (field, value) in added {
             if !obj.contains_key(*field) {

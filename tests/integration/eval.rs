@@ -164,12 +164,7 @@ fn tiny_model(dir: &Path, data: &Path, extra: &[&str]) -> (PathBuf, PathBuf) {
     args.extend(extra);
     let o = trainer(&args);
     assert!(o.status.success(), "train failed: {}", stderr(&o));
-    let run = std::fs::read_dir(&runs)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
+    let run = first_run(&runs);
     let model = export_tiny(dir, &run);
     (run, model)
 }

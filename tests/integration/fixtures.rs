@@ -131,7 +131,12 @@ pub fn tiny_run_with(dir: &Path, steps: u32, extra: &[&str]) -> PathBuf {
     let o = trainer(&args);
     assert!(o.status.success(), "train failed: {}", stderr(&o));
 
-    std::fs::read_dir(&runs)
+    first_run(&runs)
+}
+
+/// The (first) run folder `trainer train --out RUNS` made.
+pub fn first_run(runs: &Path) -> PathBuf {
+    std::fs::read_dir(runs)
         .unwrap()
         .flatten()
         .next()

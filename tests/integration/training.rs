@@ -190,12 +190,7 @@ fn training_outlives_a_closed_stderr_and_stdout() {
     drop(child.stderr.take());
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
-    let run = std::fs::read_dir(&runs)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
+    let run = first_run(&runs);
     let ckpt = latest_checkpoint(&run).unwrap();
     assert!(ckpt.ends_with("step-000030"), "{}", ckpt.display());
 }

@@ -139,15 +139,7 @@ impl TrainConfig {
     pub fn from_json(text: &str) -> serde_json::Result<Self> {
         let mut value: serde_json::Value = serde_json::from_str(text)?;
         nest_flat_optimizer(&mut value);
-        if let Some(top) = value.as_object_mut() {
-            for (key, old) in ADDED {
-                if !top.contains_key(key) {
-                    let v = serde_json::from_str(old).expect("an added setting's value is JSON");
-                    top.insert(key.into(), v);
-                }
-            }
-        }
-        serde_json::from_value(value)
+        serde_json::from_value(shared_model::arch::fill_added(value, &ADDED))
     }
 }
 
