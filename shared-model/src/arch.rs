@@ -32,11 +32,14 @@ pub struct GeneratorSizes {
     pub resolution: usize,
     /// Whether the generator reads `c` at all.
     pub conditional: bool,
+    /// Style inputs of the synthesis network ([`GeneratorInput::mix`] picks a crossover among
+    /// them); 0 for families without styles.
+    pub styles: usize,
 }
 
 /// One batch of generator inputs. Built with [`GeneratorInput::new`]; families that need more
-/// than `(z, c)` (a truncation towards a mean latent, latents given in an intermediate space,
-/// fixed per-seed noise maps) get fields here, which the other families ignore.
+/// than `(z, c)` (per-seed noise maps, a truncation towards a mean style, style mixing) read the
+/// other fields, which the rest ignore.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct GeneratorInput {
@@ -44,11 +47,48 @@ pub struct GeneratorInput {
     pub z: Tensor<2>,
     /// `[B, num_tags]` tag condition (multi-hot; real values allowed; ignored if unconditional).
     pub c: Tensor<2>,
+    /// One seed per image for the noise maps of families that have them (the face pipeline
+    /// passes the face's seed). Without them, a hash of each latent picks its noise.
+    pub noise_seeds: Option<Vec<u64>>,
+    /// Truncation psi towards the mean style of each image's tags (1 = none).
+    pub truncation: f64,
+    /// Styles of the layers from a crossover on taken from other latents and tags.
+    pub mix: Option<StyleMix>,
+}
+
+/// Style mixing: layers `from_layer..` (of [`GeneratorSizes::styles`]) take the styles of `z`
+/// with tags `c` (both `[B, _]`, as the input's).
+#[derive(Debug, Clone)]
+pub struct StyleMix {
+    pub z: Tensor<2>,
+    pub c: Tensor<2>,
+    pub from_layer: usize,
 }
 
 impl GeneratorInput {
     pub fn new(z: Tensor<2>, c: Tensor<2>) -> Self {
-        Self { z, c }
+        Self {
+            z,
+            c,
+            noise_seeds: None,
+            truncation: 1.0,
+            mix: None,
+        }
+    }
+
+    pub fn with_noise_seeds(mut self, seeds: Vec<u64>) -> Self {
+        self.noise_seeds = Some(seeds);
+        self
+    }
+
+    pub fn with_truncation(mut self, psi: f64) -> Self {
+        self.truncation = psi;
+        self
+    }
+
+    pub fn with_mix(mut self, mix: StyleMix) -> Self {
+        self.mix = Some(mix);
+        self
     }
 
     /// Batch size.
@@ -574,6 +614,7 @@ impl AnyDiscriminator {
 families! {
     resnet_cgan::ResnetCgan,
     dcgan::Dcgan,
+    stylegan2::Stylegan2,
 }
 
 #[cfg(test)]
@@ -728,13 +769,13 @@ mod tests {
     #[test]
     fn options_are_applied_or_refused_by_name() {
         let opts = FamilyOptions {
-            set_generator: vec![("res_blocks".into(), "2".into())],
+            set_generator: vec![("latent_dim".into(), "6".into())],
             set_discriminator: vec![("leaky_slope".into(), "0.1".into())],
             ..Default::default()
         };
         for name in NAMES {
             let (g, d) = configure(name, 3, 32, &opts).unwrap();
-            assert_eq!(g.config_json()["res_blocks"], 2, "{name}");
+            assert_eq!(g.config_json()["latent_dim"], 6, "{name}");
             assert_eq!(d.config_json()["leaky_slope"], 0.1, "{name}");
             assert_eq!(g.resolution(), 32);
         }

@@ -23,9 +23,10 @@ pub mod weights;
 
 pub use arch::dcgan::{DcganDiscriminatorConfig, DcganGeneratorConfig};
 pub use arch::resnet_cgan::{ResnetCganDiscriminatorConfig, ResnetCganGeneratorConfig};
+pub use arch::stylegan2::Stylegan2GeneratorConfig;
 pub use arch::{
     AnyDiscriminator, AnyGenerator, DiscriminatorModule, DiscriminatorSpec, FamilyOptions,
-    GeneratorInput, GeneratorModule, GeneratorSizes, GeneratorSpec,
+    GeneratorInput, GeneratorModule, GeneratorSizes, GeneratorSpec, StyleMix,
 };
 pub use card::ModelCard;
 pub use error::ModelError;

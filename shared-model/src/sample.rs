@@ -101,7 +101,9 @@ impl LoadedModel {
             TensorData::new(req.c.clone(), [1, req.c.len()]),
             &self.device,
         );
-        self.generator.forward(GeneratorInput::new(z, c))
+        // The face's seed also draws its noise maps (families that have them).
+        self.generator
+            .forward(GeneratorInput::new(z, c).with_noise_seeds(vec![req.seed]))
     }
 }
 

@@ -331,6 +331,7 @@ impl Family for Dcgan {
             num_tags: c.num_tags,
             resolution: c.resolution,
             conditional: c.conditional,
+            styles: 0,
         }
     }
 

@@ -226,7 +226,7 @@ pub struct UpStage {
 
 /// Nearest-neighbour upsampling by 2, `[B, C, H, W]` -> `[B, C, 2H, 2W]`, as a broadcast (its
 /// backward pass sums each 2x2 block).
-fn upsample_nearest(x: Tensor<4>) -> Tensor<4> {
+pub(crate) fn upsample_nearest(x: Tensor<4>) -> Tensor<4> {
     let [b, c, h, w] = x.dims();
     x.reshape([b * c * h, 1, w, 1])
         .repeat_dim(1, 2)
@@ -657,6 +657,7 @@ impl Family for ResnetCgan {
             num_tags: c.num_tags,
             resolution: c.resolution,
             conditional: true,
+            styles: 0,
         }
     }
 

@@ -113,7 +113,12 @@ pub(super) fn parse_half_life(s: &str) -> Result<f64, String> {
 }
 
 pub(super) fn parse_probability(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
+    parse_probability_f64(s).map(|x| x as f32)
+}
+
+/// A probability kept as written (a run config stores `0.9`, not its f32 neighbour).
+pub(super) fn parse_probability_f64(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
         Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
         _ => Err(format!(
             "'{s}' is not a probability (a number from 0 to 1, e.g. 0.5)"

@@ -15,7 +15,7 @@ use shared_model::{DiscriminatorSpec, GeneratorSpec};
 
 use super::common::{
     DeviceArg, device_for, load_data, parse_batch, parse_beta, parse_gp_weight, parse_half_life,
-    parse_lr, parse_resolution,
+    parse_lr, parse_probability_f64, parse_resolution,
 };
 use crate::data::{CacheStatus, Dataset, OnBadEntry, default_cache_dir, load_dataset_cached};
 use crate::eval::TrainEval;
@@ -105,6 +105,9 @@ pub struct TrainArgs {
     /// Evaluate R1 on every N-th critic update only, weighted by N (lazy regularisation).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub r1_every: Option<u64>,
+    /// Probability of style mixing in a batch of fakes (--arch stylegan2; 0 = off).
+    #[arg(long, value_parser = parse_probability_f64)]
+    pub style_mixing: Option<f64>,
     /// Image side in pixels (64, 128, ...); other sizes in the data are resized.
     #[arg(long, conflicts_with = "resume", default_value_t = 64, value_parser = parse_resolution)]
     pub resolution: usize,
@@ -199,6 +202,9 @@ impl TrainArgs {
         if let Some(v) = self.r1_every {
             cfg.r1_every = v;
         }
+        if let Some(v) = self.style_mixing {
+            cfg.style_mixing = v;
+        }
         if let Some(v) = self.lr {
             cfg.optimizer.lr = v;
         }
@@ -280,6 +286,7 @@ pub(super) fn show_config_defaults(cmd: clap::Command) -> clap::Command {
         ("drift", d.drift.to_string()),
         ("r1_gamma", d.r1_gamma.to_string()),
         ("r1_every", d.r1_every.to_string()),
+        ("style_mixing", d.style_mixing.to_string()),
         ("lr", d.optimizer.lr.to_string()),
         ("beta1", d.optimizer.beta1.to_string()),
         ("beta2", d.optimizer.beta2.to_string()),

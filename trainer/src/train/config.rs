@@ -67,6 +67,11 @@ pub struct TrainConfig {
     /// (StyleGAN2's lazy regularisation: the same penalty on average, a fraction of the cost).
     #[config(default = 16)]
     pub r1_every: u64,
+    /// Probability of StyleGAN2's style-mixing regularisation in a batch of fakes (families
+    /// with styles only): from a random crossover layer on, the styles come from a second
+    /// latent with the same tags.
+    #[config(default = 0.9)]
+    pub style_mixing: f64,
     /// EMA half-life of the generator weights, in images (stylegan2-ada's ema_kimg * 1000).
     #[config(default = 10000.0)]
     pub ema_half_life: f64,
@@ -145,7 +150,12 @@ impl TrainConfig {
 
 /// Settings added after run folders were written, each with the value (JSON text) those runs
 /// were trained with, so that they resume as they started. Append; never remove.
-const ADDED: [(&str, &str); 3] = [("drift", "0.0"), ("r1_gamma", "0.0"), ("r1_every", "16")];
+const ADDED: [(&str, &str); 4] = [
+    ("drift", "0.0"),
+    ("r1_gamma", "0.0"),
+    ("r1_every", "16"),
+    ("style_mixing", "0.9"),
+];
 
 /// The optimizer keys that configs once held at their top level.
 const FLAT_OPTIMIZER_KEYS: [&str; 3] = ["lr", "beta1", "beta2"];

@@ -15,7 +15,8 @@ use burn::prelude::*;
 use serde::Serialize;
 use shared_model::sample::{FaceRequest, to_rgba};
 use shared_model::{
-    AnyDiscriminator, AnyGenerator, DiscriminatorModule, GeneratorInput, SplitMix64, TagVocab,
+    AnyDiscriminator, AnyGenerator, DiscriminatorModule, GeneratorInput, SplitMix64, StyleMix,
+    TagVocab,
 };
 
 use super::TrainConfig;
@@ -173,6 +174,32 @@ impl Trainer {
         Tensor::from_data(TensorData::new(z, [b, l]), &self.device)
     }
 
+    /// The generator's input for a batch of fakes with conditions `cond`: fresh latents and, for
+    /// families with styles, per-image noise seeds and (with probability `style_mixing`)
+    /// StyleGAN2's mixing regularisation: from a random crossover layer on, the styles of a
+    /// second latent with the same tags. All drawn from the run's stream.
+    fn fake_input(&mut self, cond: &Tensor<2>) -> GeneratorInput {
+        let z = self.latents();
+        let styles = self.cfg.generator.sizes().styles;
+        let input = GeneratorInput::new(z, cond.clone());
+        if styles == 0 {
+            return input;
+        }
+        let b = self.cfg.batch_size;
+        let seeds = (0..b).map(|_| self.state.rng.next_u64()).collect();
+        let input = input.with_noise_seeds(seeds);
+        if styles > 1 && self.state.rng.next_f64() < self.cfg.style_mixing {
+            let from_layer = 1 + self.state.rng.below(styles as u64 - 1) as usize;
+            let z2 = self.latents();
+            return input.with_mix(StyleMix {
+                z: z2,
+                c: cond.clone(),
+                from_layer,
+            });
+        }
+        input
+    }
+
     /// Per-image random points on the segments between real and fake images (`[B, C, H, W]`), where
     /// WGAN-GP evaluates its penalty (which detaches them itself).
     fn interpolate(&mut self, real: Tensor<4>, fake: Tensor<4>) -> Tensor<4> {
@@ -204,11 +231,8 @@ impl Trainer {
     fn d_step(&mut self, data: &Dataset, update: u64) -> (Tensor<2>, StepStats) {
         let (real, cond, wrong) = self.real_batch(data);
         let kind = self.cfg.loss;
-        let z = self.latents();
-        let fake = self
-            .g
-            .forward(GeneratorInput::new(z, cond.clone()))
-            .detach();
+        let input = self.fake_input(&cond);
+        let fake = self.g.forward(input).detach();
         let critic = self.critic(self.d.clone(), 1);
         let h_real = critic.features(real.clone());
         let s_real = critic.score(h_real.clone(), cond.clone());
@@ -275,9 +299,9 @@ impl Trainer {
     /// no gradient; returns the generator loss.
     fn g_step(&mut self, cond: Tensor<2>) -> f32 {
         let kind = self.cfg.loss;
-        let z = self.latents();
+        let input = self.fake_input(&cond);
         let critic = self.critic(self.d.clone().no_grad(), 0);
-        let fake = self.g.forward(GeneratorInput::new(z, cond.clone()));
+        let fake = self.g.forward(input);
         let loss_g = g_loss(kind, critic.forward(fake, cond));
         let loss_g_value = loss_g.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss_g.backward(), &self.g);
