@@ -92,17 +92,28 @@ class DownBlock(nn.Module):
 
 
 class ResnetD(nn.Module):
-    """shared_model::cgan::Discriminator with DiscriminatorConfig defaults."""
+    """shared_model::cgan::Discriminator with DiscriminatorConfig defaults; `mbstd` > 1 adds the
+    minibatch standard deviation layer before the last features (the stylegan2 family's critic)."""
 
-    def __init__(self, c=32, max_c=256, final=4):
+    def __init__(self, c=32, max_c=256, final=4, mbstd=0):
         super().__init__()
         self.stem = nn.Conv2d(3, c, 4, stride=2, padding=1)
         stages = (RES // 2 // final).bit_length() - 1
         ch = [min(c << i, max_c) for i in range(stages + 1)]
         self.blocks = nn.ModuleList(DownBlock(ch[i], ch[i + 1]) for i in range(stages))
+        self.mbstd = mbstd
+        self.mbstd_conv = nn.Conv2d(ch[-1] + 1, ch[-1], 3, padding=1) if mbstd > 1 else None
         f = sum(ch)
         self.psi = nn.Linear(f, 1)
         self.embed = nn.Linear(T, f, bias=False)
+
+    def minibatch_std(self, x):
+        b, c, h, w = x.shape
+        g = max(k for k in range(1, min(self.mbstd, b) + 1) if b % k == 0)
+        y = x.view(g, b // g, c, h, w)
+        std = (y - y.mean(0)).square().mean(0).add(1e-8).sqrt()  # [b/g, c, h, w]
+        stat = std.mean((1, 2, 3)).view(1, b // g, 1, 1, 1).expand(g, b // g, 1, h, w).reshape(b, 1, h, w)
+        return F.leaky_relu(self.mbstd_conv(torch.cat([x, stat], 1)), 0.2)
 
     def features(self, x):
         h = self.stem(x)
@@ -110,6 +121,8 @@ class ResnetD(nn.Module):
         for b in self.blocks:
             pooled.append(F.leaky_relu(h, 0.2).mean((2, 3)))
             h = b(h)
+        if self.mbstd_conv is not None:
+            h = self.minibatch_std(h)
         pooled.append(F.leaky_relu(h, 0.2).mean((2, 3)))
         return torch.cat(pooled, 1)
 
@@ -169,6 +182,99 @@ class DcganD(nn.Module):
         return self.score(self.features(x), c)
 
 
+def norm2(x):
+    return x * x.square().mean(1, keepdim=True).add(1e-8).rsqrt()
+
+
+class EqLinear(nn.Module):
+    def __init__(self, i, o, lr_mul=1.0, bias_init=0.0, act=False):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(o, i) / lr_mul)
+        self.bias = nn.Parameter(torch.full([o], bias_init / lr_mul))
+        self.gain, self.lr_mul, self.act = lr_mul / i**0.5, lr_mul, act
+
+    def forward(self, x):
+        y = F.linear(x, self.weight * self.gain, self.bias * self.lr_mul)
+        return F.leaky_relu(y, 0.2) * 2**0.5 if self.act else y
+
+
+class ModConv(nn.Module):
+    """shared_model::arch::stylegan2::ModConv: stylegan2-ada's non-fused modulated conv."""
+
+    def __init__(self, c_in, c_out, k, w_dim, up=False, rgb=False, lr_mul=10.0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(c_out, c_in, k, k) / lr_mul)
+        self.affine = EqLinear(w_dim, c_in, lr_mul, 1.0)
+        self.bias = nn.Parameter(torch.zeros(c_out))
+        self.noise_strength = None if rgb else nn.Parameter(torch.zeros([]))
+        self.gain, self.lr_mul, self.rgb, self.up, self.k = lr_mul / (c_in * k * k) ** 0.5, lr_mul, rgb, up, k
+
+    def forward(self, x, w, noise=None):
+        if self.up:
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+        s = self.affine(w) * self.gain
+        y = F.conv2d(x * (s * 2**0.5)[:, :, None, None], self.weight, padding=self.k // 2)
+        if not self.rgb:
+            d = (s.square() @ self.weight.square().sum((2, 3)).t() + 1e-8).rsqrt()
+            y = y * d[:, :, None, None]
+            if noise is not None:
+                y = y + noise * self.noise_strength * self.lr_mul
+        y = y + (self.bias * self.lr_mul)[None, :, None, None]
+        return y if self.rgb else F.leaky_relu(y, 0.2)
+
+
+def upsample_bilinear(x):
+    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+
+class StyleG(nn.Module):
+    """shared_model::arch::stylegan2::Stylegan2Generator with its config defaults."""
+
+    def __init__(self, w_dim=128, layers=4, c=128, full=16, min_c=16, lr_mul=10.0):
+        super().__init__()
+        self.embed = EqLinear(T, w_dim, lr_mul)
+        self.mapping = nn.ModuleList(
+            EqLinear(LATENT + w_dim if i == 0 else w_dim, w_dim, 0.01 * lr_mul, act=True) for i in range(layers)
+        )
+        res = [4 << i for i in range(RES.bit_length() - 3)]
+        ch = [max(c >> max(0, (r // full).bit_length() - 1), min_c) for r in res]
+        self.const = nn.Parameter(torch.randn(ch[0], 4, 4) / lr_mul)
+        self.lr_mul, self.res = lr_mul, res
+        self.blocks = nn.ModuleList()
+        for i, r in enumerate(res):
+            blk = nn.Module()
+            blk.conv0 = ModConv(ch[i - 1], ch[i], 3, w_dim, up=True, lr_mul=lr_mul) if i else None
+            blk.conv1 = ModConv(ch[i], ch[i], 3, w_dim, lr_mul=lr_mul)
+            blk.to_rgb = ModConv(ch[i], 3, 1, w_dim, rgb=True, lr_mul=lr_mul)
+            self.blocks.append(blk)
+
+    def style(self, z, c):
+        x = torch.cat([norm2(z), norm2(self.embed(c))], 1)
+        for layer in self.mapping:
+            x = layer(x)
+        return x
+
+    def forward(self, z, c, mix=None):
+        w = self.style(z, c)
+        ws = [w] * (2 * len(self.blocks))
+        if mix is not None:
+            z2, k = mix
+            w2 = self.style(z2, c)
+            ws = ws[:k] + [w2] * (len(ws) - k)
+        b = z.shape[0]
+        x = (self.const * self.lr_mul)[None].expand(b, -1, -1, -1)
+        img, k = None, 0
+        for blk, r in zip(self.blocks, self.res):
+            if blk.conv0 is not None:
+                x = blk.conv0(x, ws[k], torch.randn(b, 1, r, r))
+                k += 1
+            x = blk.conv1(x, ws[k], torch.randn(b, 1, r, r))
+            k += 1
+            rgb = blk.to_rgb(x, ws[k])
+            img = rgb if img is None else upsample_bilinear(img) + rgb
+        return img
+
+
 def d_loss(kind, real, fake, wrong):
     if kind == "hinge":
         return F.relu(1 - real).mean() + 0.75 * F.relu(1 + fake).mean() + 0.25 * F.relu(1 + wrong).mean()
@@ -216,9 +322,27 @@ def count(m):
     return params, buffers
 
 
+def make(arch):
+    if arch == "resnet-cgan":
+        return ResnetG(), ResnetD()
+    if arch == "stylegan2":
+        return StyleG(), ResnetD(mbstd=4)
+    return DcganG(), DcganD()
+
+
+def g_inputs(arch, batch, cond, gen):
+    """The generator's inputs for a batch of fakes, as kyara's trainer draws them (stylegan2:
+    style mixing with probability 0.9 from a random crossover layer)."""
+    z = torch.randn(batch, LATENT, generator=gen)
+    if arch == "stylegan2" and float(torch.rand([], generator=gen)) < 0.9:
+        k = 1 + int(torch.randint(0, 2 * (RES.bit_length() - 3) - 1, [], generator=gen))
+        return z, cond, (torch.randn(batch, LATENT, generator=gen), k)
+    return z, cond
+
+
 def bench_steps(arch, kind, sn, batch, warmup, steps):
     torch.manual_seed(0)
-    g, d = (ResnetG(), ResnetD()) if arch == "resnet-cgan" else (DcganG(), DcganD())
+    g, d = make(arch)
     counts = (count(g), count(d))
     if sn:
         for m in list(d.modules()):
@@ -236,7 +360,7 @@ def bench_steps(arch, kind, sn, batch, warmup, steps):
         cond = one_hot_conds(batch, gen)
         wrong = one_hot_conds(batch, gen)
         with torch.no_grad():
-            fake = g(torch.randn(batch, LATENT, generator=gen), cond)
+            fake = g(*g_inputs(arch, batch, cond, gen))
         h = d.features(real)
         loss = d_loss(kind, d.score(h, cond), d(fake, cond), d.score(h, wrong))
         if kind == "wgan-gp":
@@ -249,7 +373,7 @@ def bench_steps(arch, kind, sn, batch, warmup, steps):
         opt_d.step()
         for p in d.parameters():
             p.requires_grad_(False)
-        lg = g_loss(kind, d(g(torch.randn(batch, LATENT, generator=gen), cond), cond))
+        lg = g_loss(kind, d(g(*g_inputs(arch, batch, cond, gen)), cond))
         opt_g.zero_grad(set_to_none=True)
         lg.backward()
         opt_g.step()
@@ -284,7 +408,7 @@ def bench_steps(arch, kind, sn, batch, warmup, steps):
 
 def bench_forward(arch, b, warmup):
     torch.manual_seed(0)
-    g = (ResnetG() if arch == "resnet-cgan" else DcganG()).eval()
+    g = make(arch)[0].eval()
     z = torch.randn(b, LATENT)
     c = torch.ones(b, T)
     with torch.inference_mode():
@@ -304,7 +428,7 @@ def bench_forward(arch, b, warmup):
     return {"arch": arch, "batch": b, "ms": m, "ms_per_image": m / b, "flop": counter.flops}
 
 
-ARCHS = ["resnet-cgan", "dcgan"]
+ARCHS = ["resnet-cgan", "dcgan", "stylegan2"]
 LOSSES = ["hinge", "non-saturating", "wgan-gp"]
 
 

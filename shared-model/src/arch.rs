@@ -35,6 +35,8 @@ pub struct GeneratorSizes {
     /// Style inputs of the synthesis network ([`GeneratorInput::mix`] picks a crossover among
     /// them); 0 for families without styles.
     pub styles: usize,
+    /// Length of the style vector `w` (0 without styles).
+    pub style_dim: usize,
 }
 
 /// One batch of generator inputs. Built with [`GeneratorInput::new`]; families that need more
@@ -54,6 +56,9 @@ pub struct GeneratorInput {
     pub truncation: f64,
     /// Styles of the layers from a crossover on taken from other latents and tags.
     pub mix: Option<StyleMix>,
+    /// `[B, style_dim]` added to every style after truncation (steps along style-space
+    /// directions).
+    pub style_offset: Option<Tensor<2>>,
 }
 
 /// Style mixing: layers `from_layer..` (of [`GeneratorSizes::styles`]) take the styles of `z`
@@ -73,7 +78,13 @@ impl GeneratorInput {
             noise_seeds: None,
             truncation: 1.0,
             mix: None,
+            style_offset: None,
         }
+    }
+
+    pub fn with_style_offset(mut self, offset: Tensor<2>) -> Self {
+        self.style_offset = Some(offset);
+        self
     }
 
     pub fn with_noise_seeds(mut self, seeds: Vec<u64>) -> Self {
@@ -101,6 +112,18 @@ impl GeneratorInput {
 pub trait GeneratorModule {
     /// `input` -> `[B, 3, resolution, resolution]` RGB in `[-1, 1]`.
     fn generate(&self, input: GeneratorInput) -> Tensor<4>;
+
+    /// The styles `w` (`[B, style_dim]`, truncated, offset) of `input`, for families that have
+    /// them.
+    fn style(&self, _input: &GeneratorInput) -> Option<Tensor<2>> {
+        None
+    }
+
+    /// The weights of every style affine layer, each `[style_dim, channels]` as applied (gains
+    /// included): what closed-form factorisation (SeFa) decomposes. Empty without styles.
+    fn style_weights(&self) -> Vec<Tensor<2>> {
+        Vec::new()
+    }
 }
 
 /// A critic module of some family, split as features + tag-projection score, so the trainer can
@@ -462,6 +485,18 @@ macro_rules! families {
             fn generate(&self, input: GeneratorInput) -> Tensor<4> {
                 match self {
                     $(Self::$family(g) => g.generate(input),)+
+                }
+            }
+
+            fn style(&self, input: &GeneratorInput) -> Option<Tensor<2>> {
+                match self {
+                    $(Self::$family(g) => g.style(input),)+
+                }
+            }
+
+            fn style_weights(&self) -> Vec<Tensor<2>> {
+                match self {
+                    $(Self::$family(g) => g.style_weights(),)+
                 }
             }
         }

@@ -45,12 +45,52 @@ pub struct ModelCard {
     pub directions: Vec<Direction>,
 }
 
-/// A named direction in the latent space: `z + amount * vector` moves a face along it.
+/// A named direction: `z + amount * vector` (or `w + amount * vector` for a direction in the
+/// style space) moves a face along it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Direction {
     pub name: String,
-    /// `latent_dim` values.
+    /// `latent_dim` values (`style_dim` in the style space).
     pub vector: Vec<f32>,
+    /// Which space the vector lives in (`"z"` when absent).
+    #[serde(default, skip_serializing_if = "Space::is_z")]
+    pub space: Space,
+    /// A slider's sensible range `-range..=range` (where the faces stay faces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<f64>,
+    /// How it was found and what it does, for people (e.g. its effect on the tagger's scores).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<String>,
+}
+
+impl Direction {
+    /// A direction in the latent `z`.
+    pub fn in_z(name: impl Into<String>, vector: Vec<f32>) -> Self {
+        Self {
+            name: name.into(),
+            vector,
+            space: Space::Z,
+            range: None,
+            about: None,
+        }
+    }
+}
+
+/// The space a [`Direction`] moves in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Space {
+    /// The latent `z` a seed draws.
+    #[default]
+    Z,
+    /// The style `w` of the families that have one (added to it after truncation).
+    W,
+}
+
+impl Space {
+    fn is_z(&self) -> bool {
+        *self == Space::Z
+    }
 }
 
 /// The card as it is in JSON.
@@ -192,8 +232,26 @@ impl ModelCard {
     }
 
     fn validate_directions(&self) -> Result<(), ModelError> {
-        let dim = self.generator.latent_dim();
+        let sizes = self.generator.sizes();
         for (i, d) in self.directions.iter().enumerate() {
+            let (dim, what) = match d.space {
+                Space::Z => (sizes.latent_dim, "the latent has"),
+                Space::W => (sizes.style_dim, "the style has"),
+            };
+            if dim == 0 {
+                return Err(ModelError::BadCard(format!(
+                    "direction '{}' is in the style space, which this generator does not have",
+                    d.name
+                )));
+            }
+            if let Some(r) = d.range
+                && !(r.is_finite() && r > 0.0)
+            {
+                return Err(ModelError::BadCard(format!(
+                    "direction '{}' has range {r}, not a positive number",
+                    d.name
+                )));
+            }
             if crate::vocab::normalize_tag(&d.name).is_empty() {
                 return Err(ModelError::BadCard(format!("direction {i} has no name")));
             }
@@ -208,7 +266,7 @@ impl ModelCard {
             }
             if d.vector.len() != dim {
                 return Err(ModelError::BadCard(format!(
-                    "direction '{}' has {} values, the latent has {dim}",
+                    "direction '{}' has {} values, {what} {dim}",
                     d.name,
                     d.vector.len()
                 )));
@@ -331,10 +389,7 @@ mod tests {
         assert!(!plain.contains("directions"), "{plain}");
         assert_eq!(ModelCard::from_json(&plain).unwrap().to_json(), plain);
         let dim = c.generator.latent_dim();
-        c.directions = vec![Direction {
-            name: "head tilt".into(),
-            vector: vec![0.25; dim],
-        }];
+        c.directions = vec![Direction::in_z("head tilt", vec![0.25; dim])];
         let json = c.to_json();
         let back = ModelCard::from_json(&json).unwrap();
         assert_eq!(back.directions, c.directions);

@@ -13,7 +13,9 @@
 //! `URLSearchParams` does: `+` is a space, `%XX` is decoded, the first of a repeated key counts, unknown
 //! keys are ignored). `tags`: asked tags; `s`: tag strengths `tag:value`; `v`: variations
 //! `seed:strength`, applied in order; `d`: steps along the model card's latent directions
-//! `name:value`. In names `_` stands for a space. Numbers are printed rounded to 3 decimals. A part
+//! `name:value`; `psi`: truncation towards the tags' mean face (families with styles); `fuse`:
+//! `seed:layer`, another character (with the tags `fuse_tags`) whose styles take over from that
+//! layer on. In names `_` stands for a space. Numbers are printed rounded to 3 decimals. A part
 //! that cannot be read is reported in [`Permalink::problems`] and left out; the rest still applies.
 //!
 //! # The recipe
@@ -21,7 +23,8 @@
 //! For seed `s`: a [`SplitMix64`](crate::SplitMix64) seeded with `s` gives the latent `z` and then
 //! a tag for every exclusive group the tags leave open ([`FaceRequest::for_tags`]); each variation
 //! mixes in the normal deviates of its own seed ([`latent::vary`]); each direction adds
-//! `value * vector` to `z` ([`latent::step`]); each strength overwrites that tag's entry of the
+//! `value * vector` to `z` ([`latent::step`]), or to the style `w` for a style-space direction;
+//! each strength overwrites that tag's entry of the
 //! condition vector `c`. A transition moves `z` along the great circle and `c` linearly
 //! ([`ModelCard::transition`]).
 //!
@@ -38,9 +41,10 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::ModelError;
+use crate::card::Space;
 use crate::card::{LoadedModel, ModelCard};
 use crate::latent;
-use crate::sample::FaceRequest;
+use crate::sample::{FaceRequest, FuseRequest};
 use crate::vocab::{normalize_tag, parse_tags};
 
 /// Everything that decides one face. In JSON and JavaScript seeds are decimal strings (a `u64`
@@ -66,6 +70,24 @@ pub struct FaceSpec {
     pub variations: Vec<Variation>,
     /// Steps along the model card's latent directions: name -> amount, in order.
     pub directions: IndexMap<String, f64>,
+    /// Truncation psi (families with styles): 1 = none, 0 = the mean face of the tags.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub psi: Option<f64>,
+    /// A second character whose styles replace this one's from a crossover layer on (families
+    /// with styles): coarse layers (pose, face shape) from this face, fine ones from the other.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fuse: Option<Fuse>,
+}
+
+/// The other character of a fusion: its seed and tags, and the first layer it styles.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Fuse {
+    #[serde(with = "seed_string")]
+    pub seed: u64,
+    #[serde(deserialize_with = "tag_list")]
+    pub tags: Vec<String>,
+    pub from_layer: usize,
 }
 
 /// One variation: mixes the normal deviates of `seed` into the latent ([`latent::vary`]).
@@ -157,6 +179,16 @@ impl FaceSpec {
             .collect();
         if !d.is_empty() {
             parts.push(format!("d={}", d.join(",")));
+        }
+        if let Some(psi) = self.psi {
+            parts.push(format!("psi={}", num(psi)));
+        }
+        if let Some(f) = &self.fuse {
+            parts.push(format!("fuse={}:{}", f.seed, f.from_layer));
+            if !f.tags.is_empty() {
+                let tags: Vec<String> = f.tags.iter().map(|t| name_text(t)).collect();
+                parts.push(format!("fuse_tags={}", tags.join(",")));
+            }
         }
         parts.join("&")
     }
@@ -325,6 +357,33 @@ pub fn parse(text: &str, card: Option<&ModelCard>) -> Permalink {
             _ => problems.push(format!("direction “{item}” is not name:number")),
         }
     }
+    if let Some(p) = get("psi") {
+        match parse_number(p) {
+            Some(v) => spec.psi = Some(v),
+            None => problems.push(format!("psi “{p}” is not a number")),
+        }
+    }
+    if let Some(f) = get("fuse") {
+        let (s, l) = f.split_once(':').unwrap_or((f, ""));
+        match (parse_seed(s.trim()), l.trim().parse::<usize>()) {
+            (Some(seed), Ok(from_layer)) => {
+                let mut tags = Vec::new();
+                for t in words(get("fuse_tags").unwrap_or("")).map(normalize_tag) {
+                    if known_tag(&t) && !t.is_empty() && !tags.contains(&t) {
+                        tags.push(t);
+                    } else if !known_tag(&t) {
+                        problems.push(format!("unknown tag “{t}” in fuse_tags"));
+                    }
+                }
+                spec.fuse = Some(Fuse {
+                    seed,
+                    tags,
+                    from_layer,
+                });
+            }
+            _ => problems.push(format!("fuse “{f}” is not seed:layer")),
+        }
+    }
     Permalink { spec, problems }
 }
 
@@ -353,6 +412,7 @@ impl ModelCard {
             }
             req.z = latent::vary(&req.z, v.seed, v.strength as f32);
         }
+        let sizes = self.generator.sizes();
         for (name, amount) in &spec.directions {
             let d = self.direction(name).ok_or_else(|| {
                 ModelError::BadSpec(format!("The model has no latent direction \"{name}\"."))
@@ -362,7 +422,50 @@ impl ModelCard {
                     "Direction \"{name}\": \"{amount}\" is not a number."
                 )));
             }
-            latent::step(&mut req.z, &d.vector, *amount);
+            match d.space {
+                Space::Z => latent::step(&mut req.z, &d.vector, *amount),
+                Space::W => {
+                    req.style_offset.resize(sizes.style_dim, 0.0);
+                    latent::step(&mut req.style_offset, &d.vector, *amount);
+                }
+            }
+        }
+        if let Some(psi) = spec.psi {
+            if sizes.styles == 0 {
+                return Err(ModelError::BadSpec(
+                    "This model has no style space, so no truncation (psi).".into(),
+                ));
+            }
+            if !(psi.is_finite() && (-1.0..=2.0).contains(&psi)) {
+                return Err(ModelError::BadSpec(format!(
+                    "Truncation psi \"{psi}\" is not a number from -1 to 2."
+                )));
+            }
+            req.psi = psi;
+        }
+        if let Some(f) = &spec.fuse {
+            if sizes.styles == 0 {
+                return Err(ModelError::BadSpec(
+                    "This model has no style layers, so it cannot fuse two characters.".into(),
+                ));
+            }
+            if f.from_layer > sizes.styles {
+                return Err(ModelError::BadSpec(format!(
+                    "Fusion layer {} is past the model's last style layer ({}).",
+                    f.from_layer, sizes.styles
+                )));
+            }
+            let other = FaceRequest::for_tags(
+                &self.vocab,
+                sizes.latent_dim,
+                f.seed,
+                &parse_tags(&f.tags.join(",")),
+            )?;
+            req.fuse = Some(FuseRequest {
+                z: other.z,
+                c: other.c,
+                from_layer: f.from_layer,
+            });
         }
         for (tag, value) in &spec.strengths {
             let i = self.vocab.index_of(&normalize_tag(tag)).ok_or_else(|| {
@@ -401,11 +504,19 @@ impl ModelCard {
         frames.push(a.clone());
         for k in 1..count - 1 {
             let t = k as f64 / (count - 1) as f64;
+            let offset = if a.style_offset.len() == b.style_offset.len() {
+                latent::lerp(&a.style_offset, &b.style_offset, t)
+            } else {
+                a.style_offset.clone()
+            };
             frames.push(FaceRequest {
                 seed: a.seed,
                 tags: Vec::new(),
                 z: latent::slerp(&a.z, &b.z, t),
                 c: latent::lerp(&a.c, &b.c, t),
+                style_offset: offset,
+                psi: a.psi + (b.psi - a.psi) * t,
+                fuse: a.fuse.clone(),
             });
         }
         frames.push(b);
@@ -581,10 +692,10 @@ mod tests {
                 .with_channels(8),
         );
         let mut card = ModelCard::new("t", vocab, g, TrainingInfo::default());
-        card.directions = vec![Direction {
-            name: "head tilt".into(),
-            vector: (0..8).map(|i| i as f32 / 8.0 - 0.5).collect(),
-        }];
+        card.directions = vec![Direction::in_z(
+            "head tilt",
+            (0..8).map(|i| i as f32 / 8.0 - 0.5).collect(),
+        )];
         card
     }
 
@@ -598,6 +709,37 @@ mod tests {
             generator,
             device,
         }
+    }
+
+    /// Truncation and fusion travel in the link and are refused, with a reason, by a model
+    /// without styles.
+    #[test]
+    fn psi_and_fuse_round_trip_and_need_styles() {
+        let text = "seed=3&tags=a_hair&psi=0.7&fuse=9:4&fuse_tags=b_hair";
+        let link = FaceSpec::from_link(text);
+        assert_eq!(link.problems, Vec::<String>::new());
+        assert_eq!(link.spec.psi, Some(0.7));
+        assert_eq!(
+            link.spec.fuse,
+            Some(Fuse {
+                seed: 9,
+                tags: vec!["b hair".into()],
+                from_layer: 4
+            })
+        );
+        assert_eq!(link.spec.to_link(), text);
+        let bad = FaceSpec::from_link("seed=3&psi=x&fuse=9");
+        assert_eq!(bad.problems.len(), 2, "{:?}", bad.problems);
+        assert!(bad.spec.psi.is_none() && bad.spec.fuse.is_none());
+        let m = model();
+        let mut spec = FaceSpec::new(1, "");
+        spec.psi = Some(0.5);
+        let e = m.card.face_inputs(&spec).unwrap_err().to_string();
+        assert!(e.contains("truncation"), "{e}");
+        spec.psi = None;
+        spec.fuse = link.spec.fuse.clone();
+        let e = m.card.face_inputs(&spec).unwrap_err().to_string();
+        assert!(e.contains("fuse"), "{e}");
     }
 
     #[test]
@@ -614,6 +756,7 @@ mod tests {
                 strength: 0.35,
             }],
             directions: spec_of(&[("smile", 0.5)]),
+            ..FaceSpec::default()
         };
         assert_eq!(link.spec, want);
         assert_eq!(want.to_link(), README_LINK);

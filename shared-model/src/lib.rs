@@ -28,9 +28,9 @@ pub use arch::{
     AnyDiscriminator, AnyGenerator, DiscriminatorModule, DiscriminatorSpec, FamilyOptions,
     GeneratorInput, GeneratorModule, GeneratorSizes, GeneratorSpec, StyleMix,
 };
-pub use card::ModelCard;
+pub use card::{Direction, ModelCard, Space};
 pub use error::ModelError;
-pub use face::{FaceSpec, Permalink};
+pub use face::{FaceSpec, Fuse, Permalink};
 pub use rng::SplitMix64;
 pub use tagger::{LoadedTagger, Tagger, TaggerCard, TaggerConfig};
 pub use vocab::TagVocab;

@@ -9,7 +9,7 @@ use burn::prelude::*;
 
 use crate::card::LoadedModel;
 use crate::vocab::parse_tags;
-use crate::{GeneratorInput, ModelError, SplitMix64, TagVocab};
+use crate::{GeneratorInput, ModelError, SplitMix64, StyleMix, TagVocab};
 
 /// Everything that decides one face.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +19,21 @@ pub struct FaceRequest {
     pub tags: Vec<String>,
     pub z: Vec<f32>,
     pub c: Vec<f32>,
+    /// Added to the style (style-space directions); empty for none.
+    pub style_offset: Vec<f32>,
+    /// Truncation psi (1 = none).
+    pub psi: f64,
+    /// The other character of a fusion.
+    pub fuse: Option<FuseRequest>,
+}
+
+/// The second character of a fused face: its latent and condition, and the first style layer
+/// it gives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FuseRequest {
+    pub z: Vec<f32>,
+    pub c: Vec<f32>,
+    pub from_layer: usize,
 }
 
 impl FaceRequest {
@@ -42,7 +57,15 @@ impl FaceRequest {
         let z = rng.normals(latent_dim);
         let tags = vocab.resolve(asked, &mut rng)?;
         let c = vocab.encode(&tags)?;
-        Ok(Self { seed, tags, z, c })
+        Ok(Self {
+            seed,
+            tags,
+            z,
+            c,
+            style_offset: Vec::new(),
+            psi: 1.0,
+            fuse: None,
+        })
     }
 }
 
@@ -93,17 +116,24 @@ impl LoadedModel {
     /// The generator's `[1, 3, H, W]` output for a request, not read back yet (WebGPU reads it
     /// back asynchronously, then calls [`rgba_from_data`]).
     pub fn forward_request(&self, req: &FaceRequest) -> Tensor<4> {
-        let z = Tensor::<2>::from_data(
-            TensorData::new(req.z.clone(), [1, req.z.len()]),
-            &self.device,
-        );
-        let c = Tensor::<2>::from_data(
-            TensorData::new(req.c.clone(), [1, req.c.len()]),
-            &self.device,
-        );
+        let row = |v: &[f32]| {
+            Tensor::<2>::from_data(TensorData::new(v.to_vec(), [1, v.len()]), &self.device)
+        };
         // The face's seed also draws its noise maps (families that have them).
-        self.generator
-            .forward(GeneratorInput::new(z, c).with_noise_seeds(vec![req.seed]))
+        let mut input = GeneratorInput::new(row(&req.z), row(&req.c))
+            .with_noise_seeds(vec![req.seed])
+            .with_truncation(req.psi);
+        if !req.style_offset.is_empty() {
+            input = input.with_style_offset(row(&req.style_offset));
+        }
+        if let Some(f) = &req.fuse {
+            input = input.with_mix(StyleMix {
+                z: row(&f.z),
+                c: row(&f.c),
+                from_layer: f.from_layer,
+            });
+        }
+        self.generator.forward(input)
     }
 }
 

@@ -246,3 +246,61 @@ fn re_export_switches_models_with_the_card_and_removes_the_old_weights() {
     assert!(second.is_file() && !first.exists());
     assert_ne!(std::fs::read(second).unwrap(), first_bytes);
 }
+
+/// `trainer directions` finds closed-form style directions of a StyleGAN2-style model, names
+/// them into its card, and `generate --edit` and a permalink's `d=` step along them alike.
+#[test]
+fn style_directions_are_found_named_and_applied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tiny_run_with(tmp.path(), 2, &["--arch", "stylegan2"]);
+    let model_dir = export_tiny(tmp.path(), &run);
+    let m = model_dir.to_str().unwrap();
+    let sheet = tmp.path().join("sweep.png");
+    let o = trainer(&[
+        "directions",
+        "--model",
+        m,
+        "--sefa",
+        "3",
+        "--name",
+        "2=tilt",
+        "--sheet",
+        sheet.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model_dir.join("model.json")).unwrap())
+            .unwrap();
+    let names: Vec<&str> = card["directions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["sefa 1", "tilt", "sefa 3"]);
+    assert_eq!(card["directions"][1]["space"], "w");
+    assert!(card["directions"][1]["range"].as_f64().unwrap() > 0.0);
+    let sweep = image::open(&sheet).unwrap();
+    assert!(sweep.width() > 7 * 16 && sweep.height() > 3 * 16);
+
+    let draw = |extra: &[&str], out: &str| {
+        let dir = tmp.path().join(out);
+        let mut args = vec!["generate", "--model", m, "--out", dir.to_str().unwrap()];
+        args.extend(extra);
+        let o = trainer(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::read(dir.join("seed0007.png")).unwrap()
+    };
+    let plain = draw(&["--seeds", "7"], "plain");
+    let edited = draw(&["--seeds", "7", "--edit", "tilt=+2"], "edited");
+    let linked = draw(&["--link", "#seed=7&d=tilt:2"], "linked");
+    assert_ne!(plain, edited, "a direction changes the face");
+    assert_eq!(edited, linked, "--edit and the link's d= are one recipe");
+    let o = trainer(&["generate", "--model", m, "--out", "x", "--edit", "smile=1"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("no direction 'smile'"),
+        "{}",
+        stderr(&o)
+    );
+}

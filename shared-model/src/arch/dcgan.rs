@@ -332,6 +332,7 @@ impl Family for Dcgan {
             resolution: c.resolution,
             conditional: c.conditional,
             styles: 0,
+            style_dim: 0,
         }
     }
 

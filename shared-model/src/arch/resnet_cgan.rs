@@ -658,6 +658,7 @@ impl Family for ResnetCgan {
             resolution: c.resolution,
             conditional: true,
             styles: 0,
+            style_dim: 0,
         }
     }
 

@@ -481,14 +481,35 @@ impl Stylegan2Generator {
         w.reshape([b, n, wd]).mean_dim(1).reshape([b, wd])
     }
 
-    /// `w` of `(z, c)`, truncated by `psi` towards the mean style of `c`.
-    fn style(&self, z: Tensor<2>, c: Tensor<2>, psi: f64) -> Tensor<2> {
-        let w = self.mapping.forward(z, c.clone());
-        if psi == 1.0 {
-            return w;
+    /// `w` of `(z, c)`, truncated by `psi` towards the mean style of `c`, plus `offset`.
+    fn style_of(
+        &self,
+        z: Tensor<2>,
+        c: Tensor<2>,
+        psi: f64,
+        offset: Option<&Tensor<2>>,
+    ) -> Tensor<2> {
+        let mut w = self.mapping.forward(z, c.clone());
+        if psi != 1.0 {
+            let avg = self.mean_style(c).detach();
+            w = avg.clone() + (w - avg).mul_scalar(psi);
         }
-        let avg = self.mean_style(c).detach();
-        avg.clone() + (w - avg).mul_scalar(psi)
+        match offset {
+            Some(o) => w + o.clone(),
+            None => w,
+        }
+    }
+
+    /// Every style affine layer's weight as applied (`[w_dim, C_in]`, gain included), in layer
+    /// order.
+    pub fn affine_weights(&self) -> Vec<Tensor<2>> {
+        let mut out = Vec::new();
+        for block in &self.blocks {
+            for conv in block.conv0.iter().chain([&block.conv1, &block.to_rgb]) {
+                out.push(conv.affine.weight.val().mul_scalar(conv.affine.gain));
+            }
+        }
+        out
     }
 
     /// Number of style inputs (see [`Stylegan2GeneratorConfig::num_styles`]).
@@ -533,11 +554,12 @@ impl Stylegan2Generator {
             }
         };
         let psi = input.truncation;
-        let w = self.style(input.z, input.c, psi);
+        let offset = input.style_offset.as_ref();
+        let w = self.style_of(input.z, input.c, psi, offset);
         let n_styles = self.num_styles();
         let mut styles = vec![w; n_styles];
         if let Some(mix) = input.mix {
-            let w2 = self.style(mix.z, mix.c, psi);
+            let w2 = self.style_of(mix.z, mix.c, psi, offset);
             for s in styles.iter_mut().skip(mix.from_layer.min(n_styles)) {
                 *s = w2.clone();
             }
@@ -591,6 +613,7 @@ impl Family for Stylegan2 {
             resolution: c.resolution,
             conditional: true,
             styles: c.num_styles(),
+            style_dim: c.w_dim,
         }
     }
 
@@ -632,13 +655,6 @@ impl Family for Stylegan2 {
                 "the stylegan2 family is conditioned on the tags (try --arch dcgan)",
             ));
         }
-        if o.g_blocks.is_some() {
-            return Err(unsupported(
-                Self::NAME,
-                "--g-blocks",
-                "its depth follows the resolution (set --g mapping_layers=N for the mapping)",
-            ));
-        }
         let mut g = Stylegan2GeneratorConfig::new(num_tags).with_resolution(resolution);
         let mut d = ResnetCganDiscriminatorConfig::new(num_tags)
             .with_resolution(resolution)
@@ -648,6 +664,10 @@ impl Family for Stylegan2 {
         }
         if let Some(v) = o.g_channels {
             g.channels = v;
+        }
+        // The synthesis depth follows the resolution; the blocks knob sets the mapping's.
+        if let Some(v) = o.g_blocks {
+            g.mapping_layers = v;
         }
         if let Some(v) = o.d_channels {
             d.channels = v;
@@ -659,6 +679,19 @@ impl Family for Stylegan2 {
 impl GeneratorModule for Stylegan2Generator {
     fn generate(&self, input: GeneratorInput) -> Tensor<4> {
         self.forward(input)
+    }
+
+    fn style(&self, input: &GeneratorInput) -> Option<Tensor<2>> {
+        Some(self.style_of(
+            input.z.clone(),
+            input.c.clone(),
+            input.truncation,
+            input.style_offset.as_ref(),
+        ))
+    }
+
+    fn style_weights(&self) -> Vec<Tensor<2>> {
+        self.affine_weights()
     }
 }
 

@@ -19,7 +19,7 @@ pub use bench::BenchArgs;
 pub use common::{DeviceArg, PrecisionArg};
 pub use dataset::{DatasetArgs, DatasetBuildArgs, DatasetCommand, ScenesArgs};
 pub use eval::EvalArgs;
-pub use model_io::{ConvertArgs, ExportArgs, GenerateArgs, InterpolateArgs};
+pub use model_io::{ConvertArgs, DirectionsArgs, ExportArgs, GenerateArgs, InterpolateArgs};
 pub use tagger::{TagArgs, TaggerArgs, TaggerCommand, TaggerTrainArgs};
 pub use train::TrainArgs;
 
@@ -66,6 +66,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Draw a strip of faces between two SEED:TAGS endpoints.
     Interpolate(InterpolateArgs),
+    /// Find named style-space directions (SeFa) of a StyleGAN2-style model for its sliders.
+    Directions(DirectionsArgs),
     /// Build a training set from illustrations (face detection, crops, duplicates, tags).
     Dataset(DatasetArgs),
 }
@@ -81,6 +83,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Tag(a) => tagger::tag(a),
         Command::Eval(a) => eval::eval(a),
         Command::Interpolate(a) => model_io::interpolate(a),
+        Command::Directions(a) => model_io::directions(a),
         Command::Dataset(a) => dataset::dataset(a),
     }
 }

@@ -30,12 +30,41 @@ pub struct GenerateArgs {
     /// A file holding a permalink (the same text as --link).
     #[arg(long, conflicts_with = "tags")]
     pub spec: Option<PathBuf>,
+    /// Steps along the model's named directions, e.g. "sefa 1=+2, smile=-1" (added to the
+    /// link's).
+    #[arg(long, value_name = "NAME=AMOUNT,...")]
+    pub edit: Option<String>,
+    /// Truncation psi towards the tags' mean face (StyleGAN2-style models; 1 = none).
+    #[arg(long)]
+    pub psi: Option<f64>,
     /// Output folder for seedNNNN.png files and metadata.csv.
     #[arg(long)]
     pub out: PathBuf,
     /// Also write all faces as one sheet to this PNG.
     #[arg(long)]
     pub sheet: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct DirectionsArgs {
+    /// Model card (model.json) or the folder holding it; its card is rewritten with the
+    /// directions (style-space ones replaced, latent ones kept).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Closed-form (SeFa) directions to find.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub sefa: u64,
+    /// Names for directions by number, e.g. --name "1=head turn" (repeat).
+    #[arg(long = "name", value_name = "N=NAME")]
+    pub names: Vec<String>,
+    /// Also draw a sweep sheet: one row per direction, 7 faces from -range to +range.
+    #[arg(long)]
+    pub sheet: Option<PathBuf>,
+    /// Seed and tags of the sweep sheet's face.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(long, default_value = "")]
+    pub tags: String,
 }
 
 #[derive(Args, Debug)]
@@ -107,8 +136,42 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
     let device = Device::flex();
     let model = load_model_or_run(&a.model, &device)?;
     let what = if a.link.is_some() { "--link" } else { "--spec" };
-    let (spec, seeds) = generate::spec_and_seeds(&model, &a.tags, link.as_deref(), seeds)
+    let (mut spec, seeds) = generate::spec_and_seeds(&model, &a.tags, link.as_deref(), seeds)
         .with_context(|| what.to_string())?;
+    if let Some(edit) = &a.edit {
+        for item in edit.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (name, amount) = item
+                .rsplit_once('=')
+                .with_context(|| format!("--edit: '{item}' is not NAME=AMOUNT"))?;
+            let amount: f64 = amount
+                .trim()
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite())
+                .with_context(|| format!("--edit: '{amount}' is not a number"))?;
+            let d = model.card.direction(name.trim()).with_context(|| {
+                let known: Vec<&str> = model
+                    .card
+                    .directions
+                    .iter()
+                    .map(|d| d.name.as_str())
+                    .collect();
+                format!(
+                    "--edit: the model has no direction '{}' (it has: {})",
+                    name.trim(),
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                )
+            })?;
+            *spec.directions.entry(d.name.clone()).or_insert(0.0) += amount;
+        }
+    }
+    if a.psi.is_some() {
+        spec.psi = a.psi;
+    }
     if let Some(m) = &spec.model {
         let folder = a
             .model
@@ -123,6 +186,63 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
     }
     let written = generate::generate_spec(&model, &spec, &seeds, &a.out, a.sheet.as_deref())?;
     note!("wrote {} files to {}", written.len(), a.out.display());
+    Ok(())
+}
+
+pub(super) fn directions(a: DirectionsArgs) -> Result<()> {
+    use crate::model_io::directions::{sefa_directions, write_card};
+    let device = Device::flex();
+    let mut model = generate::load_model(&a.model, &device)?;
+    let mut found = sefa_directions(&model, a.sefa as usize)?;
+    for item in &a.names {
+        let (n, name) = item
+            .split_once('=')
+            .with_context(|| format!("--name: '{item}' is not N=NAME"))?;
+        let i: usize = n
+            .trim()
+            .parse()
+            .ok()
+            .filter(|i| (1..=found.len()).contains(i))
+            .with_context(|| {
+                format!("--name: '{n}' is not a direction number 1-{}", found.len())
+            })?;
+        found[i - 1].name = name.trim().to_string();
+    }
+    let mut card = model.card.clone();
+    card.directions
+        .retain(|d| d.space != shared_model::Space::W);
+    card.directions.extend(found.iter().cloned());
+    // The card must still read (names unique, sizes right) before it replaces the old one.
+    let card = shared_model::ModelCard::from_json(&card.to_json())?;
+    write_card(&a.model, &card)?;
+    for d in &found {
+        note!(
+            "{}: range ±{} — {}",
+            d.name,
+            d.range.unwrap_or(1.0),
+            d.about.as_deref().unwrap_or("")
+        );
+    }
+    model.card = card;
+    if let Some(path) = &a.sheet {
+        let mut tiles = Vec::new();
+        for d in &found {
+            let r = d.range.unwrap_or(1.0);
+            for k in 0..7 {
+                let mut spec = shared_model::FaceSpec::new(a.seed, &a.tags);
+                spec.directions
+                    .insert(d.name.clone(), r * (k as f64 - 3.0) / 3.0);
+                tiles.push(model.draw(&spec)?.rgba);
+            }
+        }
+        write_atomic(path, &png_bytes(&sheet(&tiles, model.card.resolution, 7))?)?;
+        note!("wrote the sweep sheet {}", path.display());
+    }
+    note!(
+        "wrote {} directions into {}",
+        found.len(),
+        a.model.display()
+    );
     Ok(())
 }
 

@@ -115,7 +115,8 @@ pub struct TrainArgs {
     /// doubled per stage towards 4x4 (default 32).
     #[arg(long, conflicts_with = "resume", value_parser = clap::value_parser!(u64).range(4..=1024))]
     pub g_channels: Option<u64>,
-    /// Generator residual blocks (default 4; DCGAN: 0, blocks run at 16x16).
+    /// Generator residual blocks (default 4; DCGAN: 0, blocks run at 16x16; stylegan2: layers
+    /// of the mapping network, default 4).
     #[arg(long, conflicts_with = "resume", value_parser = clap::value_parser!(u64).range(0..=64))]
     pub g_blocks: Option<u64>,
     /// Discriminator channels of the first stage, doubled per stage (default 32).

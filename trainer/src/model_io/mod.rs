@@ -5,6 +5,7 @@
 //! A model is an exported card (`model.json` and its weights) or, for drawing, a run folder,
 //! whose newest EMA generator loads directly ([`RunDir::load_model`]).
 
+pub mod directions;
 pub mod export;
 pub mod generate;
 pub mod interpolate;
