@@ -54,7 +54,14 @@ pub struct DirectionsArgs {
     /// Closed-form (SeFa) directions to find.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub sefa: u64,
-    /// Names for directions by number, e.g. --name "1=head turn" (repeat).
+    /// Also one supervised direction per tag, from the tagger's reading of sampled faces
+    /// (e.g. models/tagger64).
+    #[arg(long)]
+    pub tagger: Option<PathBuf>,
+    /// Faces sampled for the supervised directions.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(16..=100_000))]
+    pub samples: u64,
+    /// Names for SeFa directions by number, e.g. --name "1=head turn" (repeat).
     #[arg(long = "name", value_name = "N=NAME")]
     pub names: Vec<String>,
     /// Also draw a sweep sheet: one row per direction, 7 faces from -range to +range.
@@ -207,6 +214,15 @@ pub(super) fn directions(a: DirectionsArgs) -> Result<()> {
                 format!("--name: '{n}' is not a direction number 1-{}", found.len())
             })?;
         found[i - 1].name = name.trim().to_string();
+    }
+    if let Some(path) = &a.tagger {
+        let tagger = crate::tagger::load_tagger(path, &device)?;
+        for (d, per_unit) in
+            crate::model_io::directions::supervised_directions(&model, &tagger, a.samples as usize)?
+        {
+            note!("{}: P({}) {per_unit:+.3} per unit", d.name, d.name);
+            found.push(d);
+        }
     }
     let mut card = model.card.clone();
     card.directions

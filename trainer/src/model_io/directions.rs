@@ -5,6 +5,11 @@
 //! layer, gains included). Moving `w` by a unit vector `n` changes them by `A_lᵀ n`; the
 //! directions that change them most, summed over layers, maximise `nᵀ (Σ_l A_l A_lᵀ) n`: the
 //! eigenvectors of that symmetric `w_dim x w_dim` matrix, by decreasing eigenvalue.
+//!
+//! Supervised directions (`--tagger`), one per tag: sampled faces are read by the tagger, and the
+//! direction is the difference of the tag's soft class means of the styles, `Σ p w / Σ p - Σ (1-p)
+//! w / Σ (1-p)` (`p` the tagger's probability of the tag), made a unit vector. How far it moves
+//! the tagger's score per unit is measured on other faces and written in the direction's note.
 
 use std::path::Path;
 
@@ -148,6 +153,124 @@ pub fn sefa_directions(model: &LoadedModel, k: usize) -> Result<Vec<Direction>> 
         .collect())
 }
 
+/// The unit difference of the soft class means of `styles` weighted by `scores` (in `[0, 1]`)
+/// and by `1 - scores`; `None` when one class is (nearly) empty.
+pub fn class_mean_direction(styles: &[Vec<f32>], scores: &[f32]) -> Option<Vec<f32>> {
+    let dim = styles.first()?.len();
+    let (mut pos, mut neg) = (vec![0.0f64; dim], vec![0.0f64; dim]);
+    let (mut sp, mut sn) = (0.0f64, 0.0f64);
+    for (w, &p) in styles.iter().zip(scores) {
+        let p = p.clamp(0.0, 1.0) as f64;
+        for k in 0..dim {
+            pos[k] += p * w[k] as f64;
+            neg[k] += (1.0 - p) * w[k] as f64;
+        }
+        sp += p;
+        sn += 1.0 - p;
+    }
+    if sp < 1.0 || sn < 1.0 {
+        return None;
+    }
+    let d: Vec<f64> = (0..dim).map(|k| pos[k] / sp - neg[k] / sn).collect();
+    let norm = d.iter().map(|v| v * v).sum::<f64>().sqrt();
+    (norm > 1e-12).then(|| d.iter().map(|v| (v / norm) as f32).collect())
+}
+
+/// Faces of `model` for random seeds (tags drawn per seed) as `(styles, tagger probabilities)`,
+/// each face offset along `offset * amount` in the style space when given.
+fn tagged_styles(
+    model: &LoadedModel,
+    tagger: &shared_model::LoadedTagger,
+    n: usize,
+    seed: u64,
+    offset: Option<(&[f32], f64)>,
+) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+    anyhow::ensure!(
+        tagger.card.resolution == model.card.resolution,
+        "the tagger reads {} px faces, the model draws {} px",
+        tagger.card.resolution,
+        model.card.resolution
+    );
+    let mut rng = SplitMix64::new(seed);
+    let (mut styles, mut probs) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let t = tagger.card.vocab.len();
+    for _ in 0..n {
+        let mut req = shared_model::sample::FaceRequest::new(
+            &model.card.vocab,
+            model.card.generator.latent_dim(),
+            rng.next_u64(),
+            "",
+        )?;
+        if let Some((v, a)) = offset {
+            req.style_offset = v.iter().map(|x| (*x as f64 * a) as f32).collect();
+        }
+        let row = |v: &[f32]| {
+            Tensor::<2>::from_data(TensorData::new(v.to_vec(), [1, v.len()]), &model.device)
+        };
+        let mut input = GeneratorInput::new(row(&req.z), row(&req.c));
+        if !req.style_offset.is_empty() {
+            input = input.with_style_offset(row(&req.style_offset));
+        }
+        let Some(w) = model.generator.style(&input) else {
+            bail!("the model has no style space");
+        };
+        styles.push(
+            w.into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?,
+        );
+        let img = model.forward_request(&req).clamp(-1.0, 1.0);
+        let (p, _) = tagger.predict(img);
+        anyhow::ensure!(p.len() == t, "the tagger read {} values, not {t}", p.len());
+        probs.push(p);
+    }
+    Ok((styles, probs))
+}
+
+/// One supervised direction per tag the tagger and the model share (see the module docs), from
+/// `n` sampled faces; the change of the tagger's probability per unit step is measured on `n / 4`
+/// other faces at `±1` (the direction's note gives it).
+pub fn supervised_directions(
+    model: &LoadedModel,
+    tagger: &shared_model::LoadedTagger,
+    n: usize,
+) -> Result<Vec<(Direction, f64)>> {
+    let (styles, probs) = tagged_styles(model, tagger, n, 0x7A66, None)?;
+    let mut out = Vec::new();
+    for (ti, tag) in tagger.card.vocab.tags.iter().enumerate() {
+        if model.card.vocab.index_of(tag).is_none() {
+            continue;
+        }
+        let scores: Vec<f32> = probs.iter().map(|p| p[ti]).collect();
+        let Some(v) = class_mean_direction(&styles, &scores) else {
+            continue;
+        };
+        let m = (n / 4).max(4);
+        let mean_p = |a: f64| -> Result<f64> {
+            let (_, p) = tagged_styles(model, tagger, m, 0xE7A1, Some((&v, a)))?;
+            Ok(p.iter().map(|p| p[ti] as f64).sum::<f64>() / m as f64)
+        };
+        let per_unit = (mean_p(1.0)? - mean_p(-1.0)?) / 2.0;
+        let range = (3.0 * spread(&styles, &v)).max(1e-3);
+        out.push((
+            Direction {
+                name: tag.clone(),
+                about: Some(format!(
+                    "class-mean difference of the styles of {n} faces as the tagger reads \
+                     them; P({tag}) changes by {per_unit:+.3} per unit (measured on {m} other \
+                     faces at ±1)"
+                )),
+                vector: v,
+                space: Space::W,
+                range: Some((range * 1000.0).round() / 1000.0),
+            },
+            per_unit,
+        ));
+    }
+    Ok(out)
+}
+
 /// Writes `card` back over the card file of the model folder `dir` (atomically; the weights are
 /// not touched).
 pub fn write_card(dir: &Path, card: &shared_model::ModelCard) -> Result<()> {
@@ -169,9 +292,8 @@ mod tests {
     /// eigendecomposition (here: by construction) says.
     #[test]
     fn sefa_recovers_a_known_eigenbasis() {
-        // Orthonormal basis of R^3 (a rotation) and scales 3, 2, 0.5 split over two layers.
-        let c = std::f64::consts::FRAC_1_SQRT_2;
-        let basis = [[c, c, 0.0], [-c, c, 0.0], [0.0, 0.0, 1.0]];
+        // Orthonormal basis of R^3 (a rotation; no ties in magnitude, so the signs are defined) and scales 3, 2, 0.5 split over two layers.
+        let basis = [[0.8, 0.6, 0.0], [-0.6, 0.8, 0.0], [0.0, 0.0, 1.0]];
         let scale = [3.0, 2.0, 0.5];
         // A = U diag(scale) V^T with V = identity, split column-wise into two layers (2 + 1
         // channels): A_1 A_1^T + A_2 A_2^T = A A^T = U diag(scale^2) U^T.
@@ -202,6 +324,30 @@ mod tests {
             assert!(big > 0.0);
         }
         assert!(sefa(&[], 2).is_err());
+    }
+
+    /// Scores from a known linear rule: the class-mean difference points along the rule's
+    /// normal, and stepping along it raises every score.
+    #[test]
+    fn class_means_find_a_known_direction() {
+        let u = [0.6f32, -0.8, 0.0];
+        let mut rng = SplitMix64::new(4);
+        let styles: Vec<Vec<f32>> = (0..2000).map(|_| rng.normals(3)).collect();
+        let score = |w: &[f32]| {
+            let t: f32 = w.iter().zip(&u).map(|(a, b)| a * b).sum();
+            1.0 / (1.0 + (-4.0 * t).exp())
+        };
+        let scores: Vec<f32> = styles.iter().map(|w| score(w)).collect();
+        let d = class_mean_direction(&styles, &scores).unwrap();
+        let cos: f32 = d.iter().zip(&u).map(|(a, b)| a * b).sum();
+        assert!(cos > 0.98, "{d:?}");
+        let moved = styles.iter().map(|w| {
+            let w2: Vec<f32> = w.iter().zip(&d).map(|(a, b)| a + b).collect();
+            score(&w2) - score(w)
+        });
+        assert!(moved.into_iter().all(|dp| dp > 0.0));
+        // One class empty: no direction.
+        assert!(class_mean_direction(&styles, &vec![1.0; styles.len()]).is_none());
     }
 
     #[test]
