@@ -121,6 +121,10 @@ export interface FaceSpec {
   strengths?: Record<string, number>;
   variations?: { seed: string | number | bigint; strength: number }[];
   directions?: Record<string, number>;
+  /** Truncation towards the tags' mean face (StyleGAN2-style models). */
+  psi?: number;
+  /** Another character's styles from a layer on (StyleGAN2-style models). */
+  fuse?: { seed: string | number | bigint; tags?: string[] | string; from_layer: number };
 }
 export interface Face {
   rgba: Uint8Array; seed: string; asked: string[]; tags: string[]; condition: number[]; link: string;

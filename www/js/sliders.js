@@ -46,8 +46,11 @@ export function buildSliders({ onChange }) {
   }));
   const dirs = state.card.directions || [];
   ui.directionCount.textContent = dirs.length ? ` and ${dirs.length} latent directions` : '';
+  // A card's direction may give its sensible range (style-space directions do); else ±3.
+  const range = (d) => (Number.isFinite(d.range) && d.range > 0 ? d.range : 3);
   ui.directions.replaceChildren(...dirs.map((d, i) => slider({
-    id: `direction-${i}`, label: d.name, min: -3, max: 3, step: 0.1, value: state.dirs[d.name] ?? 0,
+    id: `direction-${i}`, label: d.name, min: -range(d), max: range(d), step: range(d) / 30,
+    value: state.dirs[d.name] ?? 0,
     onInput: (v) => {
       state.dirs[d.name] = v;
       onChange();

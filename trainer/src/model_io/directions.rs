@@ -176,6 +176,9 @@ pub fn class_mean_direction(styles: &[Vec<f32>], scores: &[f32]) -> Option<Vec<f
     (norm > 1e-12).then(|| d.iter().map(|v| (v / norm) as f32).collect())
 }
 
+/// One row of values per face.
+type Rows = Vec<Vec<f32>>;
+
 /// Faces of `model` for random seeds (tags drawn per seed) as `(styles, tagger probabilities)`,
 /// each face offset along `offset * amount` in the style space when given.
 fn tagged_styles(
@@ -184,7 +187,7 @@ fn tagged_styles(
     n: usize,
     seed: u64,
     offset: Option<(&[f32], f64)>,
-) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+) -> Result<(Rows, Rows)> {
     anyhow::ensure!(
         tagger.card.resolution == model.card.resolution,
         "the tagger reads {} px faces, the model draws {} px",
