@@ -29,6 +29,7 @@ const MIME = {
   '.wasm': 'application/wasm',
   '.png': 'image/png',
   '.svg': 'image/svg+xml',
+  '.webmanifest': 'application/manifest+json',
   '.ico': 'image/x-icon',
   '.bpk': 'application/octet-stream',
   '.txt': 'text/plain; charset=utf-8',

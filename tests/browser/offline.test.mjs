@@ -38,3 +38,43 @@ test('after one visit the page generates with the server stopped', { timeout: 24
     await server.close().catch(() => {});
   }
 });
+
+test('the page is installable: a web app manifest with its icons', { timeout: 120_000 }, async () => {
+  const server = await startServer();
+  const browser = await launchBrowser();
+  try {
+    const page = browser.context.pages()[0] ?? (await browser.context.newPage());
+    await page.goto(server.url);
+    await page.waitForSelector('body[data-ready="1"]');
+    const href = await page.getAttribute('link[rel="manifest"]', 'href');
+    assert.ok(href, 'index.html links a manifest');
+    const found = await page.evaluate(async (href) => {
+      const url = new URL(href, location.href);
+      const m = await (await fetch(url)).json();
+      const icons = [];
+      for (const icon of m.icons) {
+        const res = await fetch(new URL(icon.src, url));
+        const blob = await res.blob();
+        let size = null;
+        if (icon.type === 'image/png') {
+          const bmp = await createImageBitmap(blob);
+          size = `${bmp.width}x${bmp.height}`;
+        }
+        icons.push({ ok: res.ok, type: blob.type, sizes: icon.sizes, size });
+      }
+      return { m, icons };
+    }, href);
+    assert.equal(found.m.short_name, 'kyara');
+    assert.equal(found.m.display, 'standalone');
+    assert.equal(found.m.start_url, './');
+    const pngs = found.icons.filter((i) => i.size !== null);
+    assert.deepEqual(pngs.map((i) => i.size).sort(), ['192x192', '512x512']);
+    for (const i of found.icons) {
+      assert.ok(i.ok, `icon ${i.sizes} loads`);
+      if (i.size !== null) assert.equal(i.size, i.sizes, 'a PNG icon has the size the manifest says');
+    }
+  } finally {
+    await browser.close();
+    await server.close().catch(() => {});
+  }
+});

@@ -12,6 +12,7 @@ export const SHELL = [
   'kyara-generator.js', 'embed.html', 'js/shared.js', 'js/permalink.js', 'js/dom.js', 'js/state.js',
   'js/pickers.js', 'js/sliders.js', 'js/face.js', 'js/grid.js', 'js/transition.js',
   'js/downloads.js', 'js/loading.js', 'models/index.json', 'pkg/web.js', 'pkg/build.json',
+  'manifest.webmanifest', 'icons/icon-192.png', 'icons/icon-512.png',
 ];
 
 /** Stored too when the build has them (the WebGPU module's glue). */
