@@ -236,7 +236,7 @@ class StyleG(nn.Module):
         self.mapping = nn.ModuleList(
             EqLinear(LATENT + w_dim if i == 0 else w_dim, w_dim, 0.01 * lr_mul, act=True) for i in range(layers)
         )
-        res = [4 << i for i in range(RES.bit_length() - 3)]
+        res = [4 << i for i in range(RES.bit_length() - 2)]
         ch = [max(c >> max(0, (r // full).bit_length() - 1), min_c) for r in res]
         self.const = nn.Parameter(torch.randn(ch[0], 4, 4) / lr_mul)
         self.lr_mul, self.res = lr_mul, res
@@ -335,7 +335,7 @@ def g_inputs(arch, batch, cond, gen):
     style mixing with probability 0.9 from a random crossover layer)."""
     z = torch.randn(batch, LATENT, generator=gen)
     if arch == "stylegan2" and float(torch.rand([], generator=gen)) < 0.9:
-        k = 1 + int(torch.randint(0, 2 * (RES.bit_length() - 3) - 1, [], generator=gen))
+        k = 1 + int(torch.randint(0, 2 * (RES.bit_length() - 2) - 1, [], generator=gen))
         return z, cond, (torch.randn(batch, LATENT, generator=gen), k)
     return z, cond
 
