@@ -299,3 +299,21 @@ fn a_second_run_reads_the_decoded_images_from_the_cache() {
     assert!(third.status.success(), "{e}");
     assert!(!e.contains("decoded images"), "{e}");
 }
+
+/// A run folder another trainer holds is refused by `train --resume` with a clear message, and
+/// nothing in it changes; once the holder is gone the resume goes through.
+#[test]
+fn a_run_in_training_cannot_be_resumed_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tiny_run(tmp.path(), 2);
+    let r = run.to_str().unwrap();
+    let stats = std::fs::read(run.join("stats.jsonl")).unwrap();
+    let held = trainer::train::RunDir::new(&run).lock().unwrap();
+    let o = trainer(&["train", "--resume", r, "--steps", "4", "--quiet"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("another trainer"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(run.join("stats.jsonl")).unwrap(), stats);
+    drop(held);
+    let o = trainer(&["train", "--resume", r, "--steps", "4", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

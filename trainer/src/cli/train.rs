@@ -374,6 +374,7 @@ pub(super) fn train(a: TrainArgs) -> Result<()> {
     if let Some(path) = &a.resume {
         let run = RunDir::new(path);
         let cfg = a.resumed(run.config()?)?;
+        let _lock = run.lock()?;
         let ckpt = run.latest_checkpoint()?;
         let data_dir = a.data.clone().unwrap_or_else(|| PathBuf::from(&cfg.data));
         let data = load(&data_dir, cfg.generator.resolution())?;
@@ -415,6 +416,7 @@ pub(super) fn train(a: TrainArgs) -> Result<()> {
     let hook = eval_hook(&a, &data_dir, &data, &run)
         .and_then(|hook| run.create(&cfg).map(|()| hook))
         .inspect_err(|_| run.release())?;
+    let _lock = run.lock()?;
     note!("run folder: {}", run.path().display());
     let trainer = Trainer::new(cfg, &data, &device)?;
     let after = |t: &Trainer| hook.as_ref().map_or(Ok(()), |h| h.after_step(t));

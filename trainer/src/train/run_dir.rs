@@ -32,6 +32,14 @@ const REALS: &str = "reals.png";
 const SAMPLES: &str = "samples";
 const CHECKPOINTS: &str = "checkpoints";
 const LATEST: &str = "latest";
+const LOCK: &str = "lock";
+
+/// The lock of a run folder, held by the trainer writing into it (released when dropped, or
+/// by the system when the process ends, killed or not).
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+}
 
 /// Name of the sample sheet and of the checkpoint of a step.
 fn step_name(step: u64) -> String {
@@ -89,6 +97,30 @@ impl RunDir {
     }
 
     /// Whether `path` holds a run (its config file), as opposed to e.g. an exported model.
+    /// Takes the run folder's lock (an OS file lock on `lock` inside it), so that two trainers
+    /// never write one folder: a second `train --resume` of a run in training is refused
+    /// instead of interleaving two runs' checkpoints.
+    pub fn lock(&self) -> Result<RunLock> {
+        let path = self.root.join(LOCK);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open the lock {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(RunLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "another trainer is using the run folder {} (wait for it to stop, or resume \
+                 another run)",
+                self.root.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("cannot lock {}", path.display()))
+            }
+        }
+    }
+
     pub fn is_run(path: &Path) -> bool {
         path.join(CONFIG).is_file()
     }
@@ -390,6 +422,19 @@ pub fn latest_checkpoint(run: &Path) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two trainers cannot hold one run folder (the issue: two `train` runs wrote each other's
+    /// checkpoints); the lock is free again once its holder is gone.
+    #[test]
+    fn a_run_folder_has_one_trainer_at_a_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::new(tmp.path());
+        let held = run.lock().unwrap();
+        let e = run.lock().unwrap_err().to_string();
+        assert!(e.contains("another trainer"), "{e}");
+        drop(held);
+        run.lock().unwrap();
+    }
 
     #[test]
     fn run_folders_are_numbered_after_the_highest() {
