@@ -7,7 +7,8 @@ use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-const FORMAT: &str = "kyara-dataset-cache-1";
+// 2: truncated JPEGs are skipped (cache 1 may hold them as grey tiles).
+const FORMAT: &str = "kyara-dataset-cache-2";
 
 #[derive(Serialize, Deserialize)]
 struct Header {

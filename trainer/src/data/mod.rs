@@ -216,9 +216,29 @@ pub const MAX_IMAGE_SIDE: u32 = 16_384;
 /// that claims 13,000 x 13,000 (a decompression bomb) once cost ~1.3 GB per decoder thread.
 pub const MAX_DECODE_BYTES: u64 = 256 << 20;
 
+/// Whether a JPEG file ends its last scan: an end-of-image marker (`FF D9`) after the last
+/// start-of-scan (`FF DA`). Markers cannot occur inside entropy-coded data (an `FF` there is
+/// always followed by `00` or a restart marker), so a file cut anywhere in its image data has
+/// none; the decoder would pad such a file with grey and report success.
+pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let find_last = |pat: [u8; 2]| bytes.windows(2).rposition(|w| w == pat);
+    match (find_last([0xFF, 0xDA]), find_last([0xFF, 0xD9])) {
+        (Some(sos), Some(eoi)) => eoi > sos,
+        _ => false,
+    }
+}
+
 /// Decodes an image file's bytes with [`MAX_IMAGE_SIDE`] and [`MAX_DECODE_BYTES`] as limits,
-/// checked against the size in the file's header before any pixel is decoded.
+/// checked against the size in the file's header before any pixel is decoded. A JPEG cut short
+/// ([`jpeg_is_complete`]) is an error, not a padded picture.
 pub fn decode_bytes(bytes: &[u8]) -> Result<image::DynamicImage, String> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) && !jpeg_is_complete(bytes) {
+        return Err(
+            "the JPEG file is cut short (it has no end-of-image marker after its \
+             image data)"
+                .into(),
+        );
+    }
     // The decoders are meant never to panic on bad input; the guard keeps a decoder bug from
     // taking the whole load down with it.
     std::panic::catch_unwind(|| {
@@ -570,6 +590,40 @@ fn assemble(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A JPEG or PNG cut short fails to decode (the issue: a JPEG cut mid-image with intact
+    /// headers trained as a grey tile); the whole files decode.
+    #[test]
+    fn truncated_images_are_errors() {
+        let img = image::RgbImage::from_fn(32, 32, |x, y| {
+            image::Rgb([(x * 8) as u8, (y * 8) as u8, 90])
+        });
+        for format in [image::ImageFormat::Jpeg, image::ImageFormat::Png] {
+            let mut bytes = Vec::new();
+            img.write_to(&mut std::io::Cursor::new(&mut bytes), format)
+                .unwrap();
+            decode_bytes(&bytes).unwrap();
+            // Cut inside the image data (a PNG missing only its end chunk still holds every
+            // pixel, and decodes).
+            for keep in [bytes.len() * 2 / 3, bytes.len() / 2] {
+                let e = decode_bytes(&bytes[..keep]);
+                assert!(
+                    e.is_err(),
+                    "{format:?} cut at {keep} of {} decoded",
+                    bytes.len()
+                );
+            }
+        }
+        let mut jpeg = Vec::new();
+        img.write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+        assert!(jpeg_is_complete(&jpeg));
+        let e = decode_bytes(&jpeg[..jpeg.len() / 2]).unwrap_err();
+        assert!(e.contains("cut short"), "{e}");
+    }
 
     fn write_png(path: &Path, size: u32, rgb: [u8; 3]) {
         RgbImage::from_pixel(size, size, image::Rgb(rgb))
