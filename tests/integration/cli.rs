@@ -317,3 +317,24 @@ fn a_run_in_training_cannot_be_resumed_twice() {
     let o = trainer(&["train", "--resume", r, "--steps", "4", "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// `--lr 0.99` (the issue: losses reached ~1e28, every seed drew the same white face, exit 0)
+/// stops with a non-zero exit naming the divergence, after a warning, and leaves no checkpoint
+/// of the diverged weights.
+#[test]
+fn a_diverging_run_stops_with_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tiny_dataset(tmp.path(), 12);
+    let runs = tmp.path().join("runs");
+    let mut args = tiny_train_args(&data, &runs, "200");
+    args.extend(["--lr", "0.99", "--checkpoint-every", "1000"]);
+    let o = trainer(&args);
+    assert!(!o.status.success(), "a diverging run exited 0");
+    let err = stderr(&o);
+    assert!(err.contains("diverged"), "{err}");
+    let run = first_run(&runs);
+    assert!(
+        !run.join("checkpoints").join("latest").exists(),
+        "a diverged run wrote a checkpoint"
+    );
+}
