@@ -6,6 +6,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::arch::{AnyGenerator, GeneratorSpec};
+use crate::integrity::{check_sha256, is_sha256_hex, sha256_hex, tags_sha256};
 pub use crate::weights::{WeightsDtype, load_weights, weights_bytes};
 use crate::{ModelError, TagVocab};
 
@@ -37,6 +38,13 @@ pub struct ModelCard {
     /// How the float weights are stored (`"weights_dtype"`; absent in older cards: f32). The
     /// loader reads either kind whatever the card says; this is for people and tools.
     pub weights_dtype: WeightsDtype,
+    /// SHA-256 of the weights file (`"weights_sha256"`, hex; absent in cards written before
+    /// checksums). [`LoadedModel::from_bytes`] refuses weights that do not match it.
+    pub weights_sha256: Option<String>,
+    /// SHA-256 of the tag list in its order (`"tags_sha256"`, see
+    /// [`crate::integrity::tags_sha256`]; absent in older cards). [`ModelCard::from_json`]
+    /// refuses a card whose tags were reordered or renamed: the weights would draw wrong tags.
+    pub tags_sha256: Option<String>,
     pub vocab: TagVocab,
     pub generator: GeneratorSpec,
     pub training: TrainingInfo,
@@ -104,6 +112,10 @@ struct RawCard {
     weights: String,
     #[serde(default)]
     weights_dtype: WeightsDtype,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    weights_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tags_sha256: Option<String>,
     vocab: TagVocab,
     generator: serde_json::Value,
     training: TrainingInfo,
@@ -117,6 +129,16 @@ impl TryFrom<RawCard> for ModelCard {
 
     fn try_from(raw: RawCard) -> Result<Self, String> {
         check_weights_name(&raw.weights)?;
+        for (field, sum) in [
+            ("weights_sha256", &raw.weights_sha256),
+            ("tags_sha256", &raw.tags_sha256),
+        ] {
+            if let Some(sum) = sum.as_deref().filter(|s| !is_sha256_hex(s)) {
+                return Err(format!(
+                    "{field} must be 64 lower-case hex digits (a SHA-256), not '{sum}'"
+                ));
+            }
+        }
         let generator =
             GeneratorSpec::from_arch_json(&raw.arch, raw.generator).map_err(|e| match e {
                 ModelError::BadCard(m) => m,
@@ -130,6 +152,8 @@ impl TryFrom<RawCard> for ModelCard {
             resolution: raw.resolution,
             weights: raw.weights,
             weights_dtype: raw.weights_dtype,
+            weights_sha256: raw.weights_sha256,
+            tags_sha256: raw.tags_sha256,
             vocab: raw.vocab,
             training: raw.training,
             directions: raw.directions,
@@ -166,6 +190,8 @@ impl From<ModelCard> for RawCard {
             resolution: card.resolution,
             weights: card.weights,
             weights_dtype: card.weights_dtype,
+            weights_sha256: card.weights_sha256,
+            tags_sha256: card.tags_sha256,
             vocab: card.vocab,
             training: card.training,
             directions: card.directions,
@@ -187,10 +213,32 @@ impl ModelCard {
             resolution: generator.resolution(),
             weights: "generator.bpk".into(),
             weights_dtype: WeightsDtype::F32,
+            weights_sha256: None,
+            tags_sha256: None,
             vocab,
             generator,
             training,
             directions: Vec::new(),
+        }
+    }
+
+    /// Records the checksums of `weights` (the bytes of the weights file) and of the tag list
+    /// in the card: what a loader checks them against.
+    pub fn seal(&mut self, weights: &[u8]) {
+        self.weights_sha256 = Some(sha256_hex(weights));
+        self.tags_sha256 = Some(tags_sha256(&self.vocab.tags));
+    }
+
+    /// Checks the bytes of the weights file against the card's `weights_sha256`, when it has
+    /// one.
+    pub fn check_weights(&self, weights: &[u8]) -> Result<(), ModelError> {
+        match &self.weights_sha256 {
+            // Said plainly (a download that came back empty, say) rather than as a checksum.
+            Some(_) if weights.is_empty() => {
+                Err(ModelError::BadWeights("the weights file is empty".into()))
+            }
+            Some(sum) => check_sha256(&self.weights, weights, sum).map_err(ModelError::BadWeights),
+            None => Ok(()),
         }
     }
 
@@ -212,6 +260,15 @@ impl ModelCard {
             )));
         }
         card.vocab.validate()?;
+        if let Some(sum) = &card.tags_sha256
+            && *sum != tags_sha256(&card.vocab.tags)
+        {
+            return Err(ModelError::BadCard(
+                "its tag list does not match its tags_sha256: the tags were reordered, renamed, \
+                 added or removed after export, and the weights would draw the wrong tags"
+                    .into(),
+            ));
+        }
         if card.generator.num_tags() != card.vocab.len() {
             return Err(ModelError::BadCard(format!(
                 "generator expects {} tags but the vocabulary has {}",
@@ -303,12 +360,14 @@ pub struct LoadedModel {
 
 impl LoadedModel {
     /// Builds the generator the card describes and loads `weights` (burnpack bytes) into it.
-    /// Truncated, corrupt or foreign bytes are an error, never a panic.
+    /// Truncated, corrupt or foreign bytes are an error, never a panic; so are bytes that do not
+    /// match the card's checksum ([`ModelCard::check_weights`]).
     pub fn from_bytes(
         card: ModelCard,
         weights: Vec<u8>,
         device: &Device,
     ) -> Result<Self, ModelError> {
+        card.check_weights(&weights)?;
         let generator = card.generator.try_init(device)?;
         let generator = generator.load_bytes(weights)?;
         Ok(Self {
@@ -411,5 +470,49 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("listed twice"), "{e}");
+    }
+
+    /// A card binds its weights and its tag order (the issue: flipped bits loaded silently, and
+    /// a card whose tags were reordered loaded and drew the wrong tags).
+    #[test]
+    fn a_sealed_card_refuses_changed_weights_and_reordered_tags() {
+        let device = Device::flex();
+        let mut c = card();
+        c.generator = GeneratorSpec::Dcgan(
+            DcganGeneratorConfig::new(c.vocab.len())
+                .with_resolution(16)
+                .with_channels(8),
+        );
+        c.resolution = 16;
+        let weights = c.generator.try_init(&device).unwrap().to_bytes().unwrap();
+        c.seal(&weights);
+        let json = c.to_json();
+        let back = ModelCard::from_json(&json).unwrap();
+        assert_eq!(back.weights_sha256, c.weights_sha256);
+        assert!(LoadedModel::from_bytes(back.clone(), weights.clone(), &device).is_ok());
+
+        let mut flipped = weights.clone();
+        let at = flipped.len() - 9;
+        flipped[at] ^= 0x10;
+        let e = LoadedModel::from_bytes(back.clone(), flipped, &device).unwrap_err();
+        assert!(e.to_string().contains("SHA-256"), "{e}");
+        let cut = weights[..weights.len() / 2].to_vec();
+        assert!(LoadedModel::from_bytes(back, cut, &device).is_err());
+
+        let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v["vocab"]["tags"].as_array_mut().unwrap().reverse();
+        let e = ModelCard::from_json(&v.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tags_sha256"), "{e}");
+
+        // Older cards (no checksums) still load; a malformed checksum is refused.
+        let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
+        old.as_object_mut().unwrap().remove("weights_sha256");
+        old.as_object_mut().unwrap().remove("tags_sha256");
+        let old = ModelCard::from_json(&old.to_string()).unwrap();
+        assert!(LoadedModel::from_bytes(old, weights, &device).is_ok());
+        v["weights_sha256"] = serde_json::json!("1234");
+        assert!(ModelCard::from_json(&v.to_string()).is_err());
     }
 }

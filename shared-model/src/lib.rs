@@ -2,7 +2,8 @@
 //!
 //! Everything that must agree between the native trainer and the browser lives here:
 //! the architecture families ([`arch`]: one file each in `arch/`, one line in its list), the tag vocabulary ([`vocab`]), the portable PRNG that turns a
-//! seed into a latent ([`rng`]), the model card that travels with exported weights ([`card`]), the
+//! seed into a latent ([`rng`]), the model card that travels with exported weights ([`card`]) and the checksums binding it to
+//! them ([`integrity`]), the
 //! weights' storage format, float32 or float16 ([`weights`]),
 //! the seed + tags -> pixels pipeline ([`sample`]), the whole recipe of a face with its permalink
 //! ([`face`]) and the latent arithmetic it uses ([`latent`]). The trainer adds losses and
@@ -14,6 +15,8 @@ pub mod arch;
 pub mod card;
 pub mod error;
 pub mod face;
+pub mod fuzz;
+pub mod integrity;
 pub mod latent;
 pub mod rng;
 pub mod sample;

@@ -20,6 +20,7 @@ use kernels::norm::batch_norm;
 use serde::{Deserialize, Serialize};
 
 use crate::card::load_weights;
+use crate::integrity::{check_sha256, is_sha256_hex};
 use crate::{ModelError, TagVocab};
 
 pub const TAGGER_FORMAT: &str = "kyara-tagger";
@@ -325,6 +326,10 @@ pub struct TaggerCard {
     pub resolution: usize,
     /// File name of the weights, relative to the card.
     pub weights: String,
+    /// SHA-256 of the weights file (absent in cards written before checksums); checked by
+    /// [`LoadedTagger::from_bytes`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_sha256: Option<String>,
     pub vocab: TagVocab,
     pub tagger: TaggerConfig,
     pub split: HoldoutSplit,
@@ -347,6 +352,7 @@ impl TaggerCard {
             name: name.into(),
             resolution: tagger.resolution,
             weights: "tagger.bpk".into(),
+            weights_sha256: None,
             vocab,
             tagger,
             split,
@@ -378,6 +384,11 @@ impl TaggerCard {
             return Err(ModelError::BadCard(format!(
                 "tagger card version {} is newer than this kyara understands ({TAGGER_VERSION})",
                 card.version
+            )));
+        }
+        if let Some(sum) = card.weights_sha256.as_deref().filter(|s| !is_sha256_hex(s)) {
+            return Err(ModelError::BadCard(format!(
+                "weights_sha256 must be 64 lower-case hex digits (a SHA-256), not '{sum}'"
             )));
         }
         card.vocab.validate()?;
@@ -423,6 +434,9 @@ impl LoadedTagger {
         weights: Vec<u8>,
         device: &Device,
     ) -> Result<Self, ModelError> {
+        if let Some(sum) = &card.weights_sha256 {
+            check_sha256(&card.weights, &weights, sum).map_err(ModelError::BadWeights)?;
+        }
         let tagger = card.tagger.try_init(device)?;
         let tagger = load_weights(tagger, weights)?;
         Ok(Self {
@@ -564,6 +578,15 @@ mod tests {
         assert!(e.to_string().contains("weights"), "{e}");
         // Weights of another architecture do not load either.
         let other = crate::card::weights_bytes(tiny(v.len()).with_channels(8).init(&device));
-        assert!(LoadedTagger::from_bytes(card, other.unwrap(), &device).is_err());
+        assert!(LoadedTagger::from_bytes(card.clone(), other.unwrap(), &device).is_err());
+        // A card with the weights' checksum refuses a flipped bit.
+        let mut sealed = card;
+        sealed.weights_sha256 = Some(crate::integrity::sha256_hex(&weights));
+        let sealed = TaggerCard::from_json(&sealed.to_json()).unwrap();
+        assert!(LoadedTagger::from_bytes(sealed.clone(), weights.clone(), &device).is_ok());
+        let mut flipped = weights;
+        flipped[40] ^= 1;
+        let e = LoadedTagger::from_bytes(sealed, flipped, &device).unwrap_err();
+        assert!(e.to_string().contains("SHA-256"), "{e}");
     }
 }

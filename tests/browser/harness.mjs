@@ -3,6 +3,9 @@
 //
 // Test-only routes of the server (the page itself knows nothing about them):
 //   /models/broken/*      the default model's files, with its weights file cut in half
+//   /models/flipped/*     the default model's files, one bit of its weights flipped
+//   /models/foreign/*     the default model's card without checksums, with another model's weights
+//   /models/oversized/*   the default model's card claiming 10^9 residual blocks
 //   /__test__/native.png  the reference PNG named by KYARA_NATIVE_PNG
 //   /models/directed/*    KYARA_RECIPE_DIR/directed/: a copy of the default model whose card gains
 //                         a latent direction (scripts/test.sh makes it; the shipped models have none)
@@ -43,6 +46,32 @@ export function defaultModel() {
   return { name, card };
 }
 
+/** The damaged copies of the default model the server serves: card and weights edits. */
+const DAMAGED = {
+  broken: { weights: (b) => b.subarray(0, Math.floor(b.length / 2)) },
+  flipped: {
+    weights: (b) => {
+      const c = Buffer.from(b);
+      c[c.length >> 1] ^= 1;
+      return c;
+    },
+  },
+  foreign: {
+    card: (c) => {
+      delete c.weights_sha256;
+      delete c.tags_sha256;
+      return c;
+    },
+    weights: () => {
+      const index = JSON.parse(fs.readFileSync(path.join(WWW, 'models', 'index.json'), 'utf8'));
+      const other = index.models.map((m) => m.name ?? m).find((n) => n !== index.default);
+      const card = JSON.parse(fs.readFileSync(path.join(WWW, 'models', other, 'model.json'), 'utf8'));
+      return fs.readFileSync(path.join(WWW, 'models', other, card.weights));
+    },
+  },
+  oversized: { card: (c) => ({ ...c, generator: { ...c.generator, res_blocks: 1e9 } }) },
+};
+
 /** Starts the static server on 127.0.0.1 with a free port; resolves to { url, close() }. */
 export async function startServer({
   nativePng = process.env.KYARA_NATIVE_PNG, recipeDir = process.env.KYARA_RECIPE_DIR,
@@ -62,13 +91,15 @@ export async function startServer({
         file = inside(recipeDir, decodeURIComponent(pathname.slice('/__test__/recipe/'.length)));
       } else if (recipeDir && pathname.startsWith('/models/directed/')) {
         file = inside(path.join(recipeDir, 'directed'), decodeURIComponent(pathname.slice('/models/directed/'.length)));
-      } else if (pathname.startsWith('/models/broken/')) {
+      } else if (DAMAGED[pathname.split('/')[2]] && pathname.startsWith('/models/')) {
+        const damage = DAMAGED[pathname.split('/')[2]];
         const { name, card } = defaultModel();
-        const rest = pathname.slice('/models/broken/'.length);
+        const rest = pathname.split('/').slice(3).join('/');
         file = path.join(WWW, 'models', name, rest);
-        if (rest === (card.weights || 'generator.bpk')) {
-          const bytes = await fsp.readFile(file);
-          body = bytes.subarray(0, Math.floor(bytes.length / 2));
+        if (rest === 'model.json' && damage.card) {
+          body = Buffer.from(JSON.stringify(damage.card(structuredClone(card))));
+        } else if (rest === card.weights && damage.weights) {
+          body = damage.weights(await fsp.readFile(file));
         }
       } else {
         const rel = decodeURIComponent(pathname).replace(/^\/+/, '') || 'index.html';

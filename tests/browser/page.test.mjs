@@ -180,6 +180,26 @@ test('corrupt weights show a readable error', T, async (t) => {
   await p.close();
 });
 
+test('flipped, foreign and oversized models show what is wrong', T, async (t) => {
+  const cases = [
+    { model: 'flipped', expect: /SHA-256/ },
+    { model: 'foreign', expect: /do not fit the model card/ },
+    { model: 'oversized', expect: /more than kyara allows/ },
+  ];
+  for (const c of cases) {
+    const p = await browser.context.newPage();
+    await p.goto(`${server.url}?model=${c.model}`);
+    const error = p.locator('#error[role="alert"]');
+    await error.waitFor({ state: 'visible', timeout: 60_000 });
+    const text = (await error.textContent()).trim();
+    t.diagnostic(`${c.model}: ${text}`);
+    assert.match(text, c.expect);
+    assert.match(text, new RegExp(c.model));
+    assert.equal(await p.getAttribute('body', 'data-ready'), null);
+    await p.close();
+  }
+});
+
 test('a missing model shows a readable 404 error', T, async (t) => {
   const p = await browser.context.newPage();
   await p.goto(`${server.url}?model=missing`);

@@ -338,3 +338,118 @@ fn a_diverging_run_stops_with_an_error() {
         "a diverged run wrote a checkpoint"
     );
 }
+
+/// A checkpoint whose file no longer matches its SHA-256 manifest (a flipped bit) is named and
+/// passed over: the resume continues from the checkpoint before it; with every checkpoint
+/// damaged it fails and says why for each.
+#[test]
+fn resume_falls_back_past_a_damaged_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tiny_run(tmp.path(), 4);
+    let r = run.to_str().unwrap();
+    let flip = |step: &str| {
+        let path = run.join(format!("checkpoints/{step}/generator.bpk"));
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len() - 5;
+        bytes[at] ^= 0x04;
+        std::fs::write(&path, bytes).unwrap();
+    };
+    flip("step-000004");
+    let o = trainer(&["train", "--resume", r, "--steps", "6", "--quiet"]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(e.contains("step-000004") && e.contains("SHA-256"), "{e}");
+    assert!(
+        e.contains("older checkpoint") && e.contains("step-000002"),
+        "{e}"
+    );
+    let latest = std::fs::read_to_string(run.join("checkpoints/latest")).unwrap();
+    assert_eq!(latest.trim(), "step-000006");
+
+    for step in ["step-000006", "step-000004"] {
+        if run.join("checkpoints").join(step).is_dir() {
+            flip(step);
+        }
+    }
+    let o = trainer(&["train", "--resume", r, "--steps", "8", "--quiet"]);
+    let e = stderr(&o);
+    assert!(!o.status.success(), "{e}");
+    assert!(e.contains("no checkpoint of the run can be resumed"), "{e}");
+}
+
+/// An export carries the SHA-256 of its weights and of its tag order; a flipped bit in the
+/// weights, or a reordered tag list in the card, is refused with a message (it once loaded and
+/// drew wrong faces or tags).
+#[test]
+fn exported_models_refuse_flipped_bits_and_reordered_tags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tiny_run(tmp.path(), 2);
+    let model = export_tiny(tmp.path(), &run);
+    let m = model.to_str().unwrap();
+    let card_text = std::fs::read_to_string(model.join("model.json")).unwrap();
+    let card: serde_json::Value = serde_json::from_str(&card_text).unwrap();
+    let weights = std::fs::read(weights_file(&model)).unwrap();
+    assert_eq!(
+        card["weights_sha256"].as_str().unwrap(),
+        shared_model::integrity::sha256_hex(&weights)
+    );
+    let out = tmp.path().join("faces");
+    let generate = |out: &std::path::Path| {
+        trainer(&[
+            "generate",
+            "--model",
+            m,
+            "--seeds",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    assert!(generate(&out).status.success());
+
+    let mut flipped = weights.clone();
+    let at = flipped.len() / 2;
+    flipped[at] ^= 0x01;
+    std::fs::write(weights_file(&model), &flipped).unwrap();
+    let o = generate(&tmp.path().join("f2"));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("SHA-256"), "{}", stderr(&o));
+    std::fs::write(weights_file(&model), &weights).unwrap();
+
+    let mut reordered = card.clone();
+    reordered["vocab"]["tags"].as_array_mut().unwrap().reverse();
+    std::fs::write(model.join("model.json"), reordered.to_string()).unwrap();
+    let o = generate(&tmp.path().join("f3"));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("tags_sha256"), "{}", stderr(&o));
+}
+
+/// The shipped models and the tagger carry the checksums of their weights, and they match.
+#[test]
+fn shipped_models_are_sealed() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut cards = vec![repo.join("models/tagger64/tagger.json")];
+    for e in std::fs::read_dir(repo.join("www/models"))
+        .unwrap()
+        .flatten()
+    {
+        if e.path().join("model.json").is_file() {
+            cards.push(e.path().join("model.json"));
+        }
+    }
+    assert!(cards.len() >= 3, "{cards:?}");
+    for card_path in cards {
+        let card: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&card_path).unwrap()).unwrap();
+        let weights = card_path
+            .parent()
+            .unwrap()
+            .join(card["weights"].as_str().unwrap());
+        let sum = shared_model::integrity::sha256_hex(&std::fs::read(&weights).unwrap());
+        assert_eq!(
+            card["weights_sha256"].as_str(),
+            Some(sum.as_str()),
+            "{card_path:?}"
+        );
+    }
+}

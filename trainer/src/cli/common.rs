@@ -103,6 +103,15 @@ pub(super) fn parse_gp_weight(s: &str) -> Result<f64, String> {
     }
 }
 
+pub(super) fn parse_diverge_at(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && (1.0..=1e30).contains(&x) => Ok(x),
+        _ => Err(format!(
+            "'{s}' is not a divergence threshold (a number from 1 to 1e30, e.g. 1e8)"
+        )),
+    }
+}
+
 pub(super) fn parse_half_life(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(x) if x.is_finite() && x > 0.0 => Ok(x),

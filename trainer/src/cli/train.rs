@@ -14,14 +14,14 @@ use shared_model::arch::{self, FamilyOptions};
 use shared_model::{DiscriminatorSpec, GeneratorSpec};
 
 use super::common::{
-    DeviceArg, device_for, load_data, parse_batch, parse_beta, parse_gp_weight, parse_half_life,
-    parse_lr, parse_probability_f64, parse_resolution,
+    DeviceArg, device_for, load_data, parse_batch, parse_beta, parse_diverge_at, parse_gp_weight,
+    parse_half_life, parse_lr, parse_probability_f64, parse_resolution,
 };
 use crate::data::{CacheStatus, Dataset, OnBadEntry, default_cache_dir, load_dataset_cached};
 use crate::eval::TrainEval;
 use crate::tagger::load_tagger;
 use crate::train::losses::{LossKind, PairWeights};
-use crate::train::{RunDir, RunOptions, TrainConfig, Trainer, run_training_with};
+use crate::train::{Checkpoint, RunDir, RunOptions, TrainConfig, Trainer, run_training_with};
 
 /// `--arch`: the names of the architecture families, each with its one-line description.
 pub(super) fn arch_parser() -> PossibleValuesParser {
@@ -105,6 +105,10 @@ pub struct TrainArgs {
     /// Evaluate R1 on every N-th critic update only, weighted by N (lazy regularisation).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub r1_every: Option<u64>,
+    /// Health check: training stops as diverged when a loss or critic score grows beyond this
+    /// size (the checkpoints written so far are kept).
+    #[arg(long, value_parser = parse_diverge_at)]
+    pub diverge_at: Option<f64>,
     /// Probability of style mixing in a batch of fakes (--arch stylegan2; 0 = off).
     #[arg(long, value_parser = parse_probability_f64)]
     pub style_mixing: Option<f64>,
@@ -206,6 +210,9 @@ impl TrainArgs {
         if let Some(v) = self.style_mixing {
             cfg.style_mixing = v;
         }
+        if let Some(v) = self.diverge_at {
+            cfg.diverge_at = v;
+        }
         if let Some(v) = self.lr {
             cfg.optimizer.lr = v;
         }
@@ -256,9 +263,40 @@ impl TrainArgs {
     }
 }
 
+/// Loads the newest checkpoint of `checkpoints` (newest first) that loads whole and finite:
+/// one that is damaged (a checksum fails, a file is missing) or holds diverged weights is named
+/// and passed over for the one before it. An error when none loads.
+fn resume_newest_good(trainer: &mut Trainer, checkpoints: &[Checkpoint]) -> Result<()> {
+    let mut problems = Vec::new();
+    for ckpt in checkpoints {
+        match trainer.load_checkpoint(ckpt.path()) {
+            Ok(()) => {
+                if !problems.is_empty() {
+                    note!(
+                        "warning: resuming from the older checkpoint {}",
+                        ckpt.path().display()
+                    );
+                }
+                return Ok(());
+            }
+            Err(e) => {
+                note!(
+                    "warning: cannot resume from {}: {e:#}",
+                    ckpt.path().display()
+                );
+                problems.push(format!("{}: {e:#}", ckpt.path().display()));
+            }
+        }
+    }
+    bail!(
+        "no checkpoint of the run can be resumed:\n  {}",
+        problems.join("\n  ")
+    )
+}
+
 /// Training-config settings that `--resume` takes from the command line: how long the run goes
 /// and how often it writes samples and checkpoints. Everything else defines the run.
-const RESUME_MAY_CHANGE: [&str; 3] = ["steps", "sample_every", "checkpoint_every"];
+const RESUME_MAY_CHANGE: [&str; 4] = ["steps", "sample_every", "checkpoint_every", "diverge_at"];
 
 fn json_object(cfg: &TrainConfig) -> serde_json::Map<String, serde_json::Value> {
     serde_json::to_value(cfg)
@@ -288,6 +326,7 @@ pub(super) fn show_config_defaults(cmd: clap::Command) -> clap::Command {
         ("r1_gamma", d.r1_gamma.to_string()),
         ("r1_every", d.r1_every.to_string()),
         ("style_mixing", d.style_mixing.to_string()),
+        ("diverge_at", format!("{:e}", d.diverge_at)),
         ("lr", d.optimizer.lr.to_string()),
         ("beta1", d.optimizer.beta1.to_string()),
         ("beta2", d.optimizer.beta2.to_string()),
@@ -375,7 +414,7 @@ pub(super) fn train(a: TrainArgs) -> Result<()> {
         let run = RunDir::new(path);
         let cfg = a.resumed(run.config()?)?;
         let _lock = run.lock()?;
-        let ckpt = run.latest_checkpoint()?;
+        let checkpoints = run.checkpoints()?;
         let data_dir = a.data.clone().unwrap_or_else(|| PathBuf::from(&cfg.data));
         let data = load(&data_dir, cfg.generator.resolution())?;
         if data.vocab != cfg.vocab {
@@ -385,7 +424,7 @@ pub(super) fn train(a: TrainArgs) -> Result<()> {
             );
         }
         let mut trainer = Trainer::new(cfg.clone(), &data, &device)?;
-        trainer.load_checkpoint(ckpt.path())?;
+        resume_newest_good(&mut trainer, &checkpoints)?;
         note!(
             "resuming {} from step {}",
             path.display(),

@@ -104,14 +104,24 @@ struct Entry {
 const IMAGE_EXTS: [&str; 5] = ["png", "jpg", "jpeg", "webp", "bmp"];
 
 fn list_metadata(dir: &Path, csv_path: &Path) -> Result<Vec<Entry>, DataError> {
+    let file = std::fs::File::open(csv_path).map_err(|e| DataError::Metadata {
+        path: csv_path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    read_metadata(file, dir, csv_path)
+}
+
+/// The entries of a `metadata.csv` read from `input` (`csv_path` names it in messages).
+fn read_metadata(
+    input: impl std::io::Read,
+    dir: &Path,
+    csv_path: &Path,
+) -> Result<Vec<Entry>, DataError> {
     let meta_err = |message: String| DataError::Metadata {
         path: csv_path.to_path_buf(),
         message,
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(csv_path)
-        .map_err(|e| meta_err(e.to_string()))?;
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
     let headers = reader
         .headers()
         .map_err(|e| meta_err(e.to_string()))?
@@ -193,21 +203,71 @@ fn list_sidecars(dir: &Path) -> Result<Vec<Entry>, DataError> {
                     Err("no tag file next to it".to_string())
                 }
                 Err(e) => Err(format!("cannot read the tag file: {e}")),
-                Ok(text) => {
-                    // Editors on Windows start UTF-8 files with a byte-order mark; it is not
-                    // part of the first tag (the CSV reader drops it the same way).
-                    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-                    let tags = parse_tags(&text.replace('\n', ","));
-                    if tags.is_empty() {
-                        Err("empty tag list".to_string())
-                    } else {
-                        Ok(tags)
-                    }
-                }
+                Ok(text) => sidecar_tags(&text),
             };
             Entry { file, origin, tags }
         })
         .collect())
+}
+
+/// The tags of a kohya sidecar's text: comma- or line-separated.
+fn sidecar_tags(text: &str) -> Result<Vec<String>, String> {
+    // Editors on Windows start UTF-8 files with a byte-order mark; it is not part of the first
+    // tag (the CSV reader drops it the same way).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let tags = parse_tags(&text.replace('\n', ","));
+    if tags.is_empty() {
+        Err("empty tag list".to_string())
+    } else {
+        Ok(tags)
+    }
+}
+
+/// The fuzz target of the data-set reader: `metadata.csv` text, a sidecar's text and one image
+/// file in one input (`[n: u16 LE][n bytes of CSV][m: u16 LE][m bytes of sidecar][image]`),
+/// read as a load reads them (rows, tags, exclusive groups, the vocabulary, the decode with its
+/// limits and the resize). Returns the number of usable rows and whether the image decoded; it
+/// must never panic, hang or allocate past the decoder limits.
+pub fn fuzz_dataset(data: &[u8]) -> (usize, bool) {
+    let (csv, rest) = shared_model::fuzz::split(data);
+    let (sidecar, image) = shared_model::fuzz::split(rest);
+    let entries =
+        read_metadata(csv, Path::new("d"), Path::new("d/metadata.csv")).unwrap_or_default();
+    let mut tags: Vec<Vec<String>> = entries.into_iter().filter_map(|e| e.tags.ok()).collect();
+    if let Ok(t) = sidecar_tags(&String::from_utf8_lossy(sidecar)) {
+        tags.push(t);
+    }
+    let breaking = rows_breaking_groups(&tags);
+    let keep: Vec<bool> = (0..tags.len())
+        .map(|i| breaking.binary_search_by_key(&i, |(j, _)| *j).is_err())
+        .collect();
+    retain_flagged(&mut tags, &keep);
+    let vocab = TagVocab::from_tag_sets(tags.iter().map(|t| t.as_slice()));
+    assert!(
+        vocab.validate().is_ok(),
+        "the vocabulary of any rows is valid"
+    );
+    for row in &tags {
+        assert!(
+            vocab.check(row).is_ok(),
+            "a kept row {row:?} breaks an exclusive group of the vocabulary"
+        );
+    }
+    let decoded = decode_bytes(image).map(|img| {
+        let img = img.to_rgb8();
+        let (w, h) = img.dimensions();
+        let side = w.min(h).max(1);
+        let cropped = image::imageops::crop_imm(
+            &img,
+            (w - side.min(w)) / 2,
+            (h - side.min(h)) / 2,
+            side,
+            side,
+        )
+        .to_image();
+        image::imageops::resize(&cropped, 16, 16, FilterType::Triangle)
+    });
+    (tags.len(), decoded.is_ok())
 }
 
 /// The largest side an image file may claim, in pixels.
@@ -891,5 +951,68 @@ mod tests {
             "{s5:?}"
         );
         assert_eq!(ok.pixels, again.pixels);
+    }
+
+    /// The short run of the data-set fuzz target: mutations of a CSV, a sidecar and a PNG and
+    /// a JPEG (the long run is `cargo fuzz run dataset`, see docs/reliability.md).
+    #[test]
+    fn the_dataset_reader_survives_mutated_inputs() {
+        use shared_model::fuzz::{join, mutate::mutate};
+        let csv = "file_name,tags\na.png,\"red hair, blue eyes\"\nb.png,\"blonde hair, green eyes\"\n\
+                   c.png,\"red hair, green eyes, smile\"\n";
+        let sidecar = "\u{feff}blonde hair\r\nblue eyes\r\n";
+        let img = RgbImage::from_fn(20, 12, |x, y| image::Rgb([x as u8 * 9, y as u8 * 20, 77]));
+        let mut png = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let mut jpeg = Vec::new();
+        img.write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+        let input = |c: &[u8], s: &[u8], i: &[u8]| join(c, &join(s, i));
+        assert_eq!(
+            fuzz_dataset(&input(csv.as_bytes(), sidecar.as_bytes(), &png)),
+            (4, true)
+        );
+        // The seeds of `cargo fuzz run dataset` (KYARA_FUZZ_SEEDS=DIR, see docs/reliability.md).
+        if let Some(dir) = std::env::var_os("KYARA_FUZZ_SEEDS") {
+            let dir = std::path::PathBuf::from(dir).join("dataset");
+            std::fs::create_dir_all(&dir).unwrap();
+            for (name, image) in [("png", &png), ("jpeg", &jpeg)] {
+                let seed = input(csv.as_bytes(), sidecar.as_bytes(), image);
+                std::fs::write(dir.join(name), seed).unwrap();
+            }
+        }
+        let mut rng = shared_model::SplitMix64::new(3);
+        let (mut rows, mut decoded) = (0, 0);
+        for k in 0..900 {
+            let image = if k % 2 == 0 { &png } else { &jpeg };
+            let (c, sc, im) = match k % 3 {
+                0 => (
+                    mutate(csv.as_bytes(), &mut rng),
+                    sidecar.as_bytes().to_vec(),
+                    image.clone(),
+                ),
+                1 => (
+                    csv.as_bytes().to_vec(),
+                    mutate(sidecar.as_bytes(), &mut rng),
+                    mutate(image, &mut rng),
+                ),
+                _ => (
+                    mutate(csv.as_bytes(), &mut rng),
+                    mutate(sidecar.as_bytes(), &mut rng),
+                    mutate(image, &mut rng),
+                ),
+            };
+            let (n, ok) = fuzz_dataset(&input(&c, &sc, &im));
+            rows += n;
+            decoded += usize::from(ok);
+        }
+        assert!(
+            rows > 900 && decoded > 100,
+            "rows {rows}, decoded {decoded}"
+        );
     }
 }

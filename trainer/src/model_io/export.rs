@@ -55,8 +55,9 @@ pub fn export(run: &Path, out: &Path, name: &str, dtype: WeightsDtype) -> Result
 /// `model.json`, each atomically. Writing the card is the one step that switches models, so a
 /// write killed at any point leaves `out` holding the previous model or the new one, whole
 /// (with the weights under a fixed name, a kill between the two files left a card naming
-/// weights of another model). The previous card's weights are removed once the new card is in
-/// place. Returns the size of the weights in bytes.
+/// weights of another model). The card carries the SHA-256 of the weights and of its tag list
+/// ([`ModelCard::seal`]), checked on every load. The previous card's weights are removed once the
+/// new card is in place. Returns the size of the weights in bytes.
 pub fn write_model(out: &Path, card: &mut ModelCard, generator: AnyGenerator) -> Result<u64> {
     let bytes = generator.to_bytes_as(card.weights_dtype)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
@@ -70,6 +71,7 @@ pub fn write_model(out: &Path, card: &mut ModelCard, generator: AnyGenerator) ->
         "generator-{:016x}.bpk",
         shared_model::tagger::fnv1a64(&bytes)
     );
+    card.seal(&bytes);
     write_atomic(&out.join(&card.weights), &bytes)?;
     write_atomic(&card_path, card.to_json().as_bytes())?;
     if let Some(old) = previous.filter(|old| *old != card.weights) {

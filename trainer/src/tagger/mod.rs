@@ -412,7 +412,7 @@ pub fn train_tagger(
     for l in accuracy_lines(&acc) {
         note!("{l}");
     }
-    let card = TaggerCard::new(
+    let mut card = TaggerCard::new(
         &opts.name,
         vocab,
         cfg,
@@ -431,8 +431,10 @@ pub fn train_tagger(
         },
         acc,
     );
+    let weights = weights_bytes(model)?;
+    card.weights_sha256 = Some(shared_model::integrity::sha256_hex(&weights));
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    write_atomic(&out.join(&card.weights), &weights_bytes(model)?)?;
+    write_atomic(&out.join(&card.weights), &weights)?;
     write_atomic(&out.join("tagger.json"), card.to_json().as_bytes())?;
     Ok(card)
 }

@@ -90,6 +90,10 @@ pub struct TrainConfig {
     /// Checkpoints kept on disk (the newest ones).
     #[config(default = 2)]
     pub keep_checkpoints: usize,
+    /// Health check: a loss or critic score whose size exceeds this ends training as diverged,
+    /// before a checkpoint can hold it (`--lr 0.99` reached ~1e28; healthy runs stay below 1e2).
+    #[config(default = 1e8)]
+    pub diverge_at: f64,
 }
 
 /// Settings of Adam (Kingma & Ba 2015), used for the generator and the critic alike. In a run's
@@ -150,11 +154,12 @@ impl TrainConfig {
 
 /// Settings added after run folders were written, each with the value (JSON text) those runs
 /// were trained with, so that they resume as they started. Append; never remove.
-const ADDED: [(&str, &str); 4] = [
+const ADDED: [(&str, &str); 5] = [
     ("drift", "0.0"),
     ("r1_gamma", "0.0"),
     ("r1_every", "16"),
     ("style_mixing", "0.9"),
+    ("diverge_at", "1e8"),
 ];
 
 /// The optimizer keys that configs once held at their top level.

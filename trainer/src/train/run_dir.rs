@@ -7,7 +7,8 @@
 //!   samples/step-NNNNNN.png      EMA generator on a fixed latent x tag grid
 //!   metric-<name>.jsonl          one JSON line per evaluation during training
 //!   checkpoints/step-NNNNNN/     generator, discriminator, EMA generator, both Adam states,
-//!                                and state.json (step, images seen, PRNG, spectral norm)
+//!                                and state.json (step, images seen, PRNG, spectral norm);
+//!                                sha256.json: the SHA-256 of each, checked when read
 //!   checkpoints/latest           name of the newest complete checkpoint
 //! ```
 //! A checkpoint is written into a temporary folder and renamed into place before `latest`
@@ -20,6 +21,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use shared_model::card::{LoadedModel, TrainingInfo};
+use shared_model::integrity::sha256_hex;
 use shared_model::{ModelCard, SplitMix64};
 
 use super::TrainConfig;
@@ -33,6 +35,8 @@ const SAMPLES: &str = "samples";
 const CHECKPOINTS: &str = "checkpoints";
 const LATEST: &str = "latest";
 const LOCK: &str = "lock";
+/// The checksums of a checkpoint's files (`{"generator.bpk": "<sha256 hex>", ...}`).
+const MANIFEST: &str = "sha256.json";
 
 /// The lock of a run folder, held by the trainer writing into it (released when dropped, or
 /// by the system when the process ends, killed or not).
@@ -250,6 +254,28 @@ impl RunDir {
         Ok(Checkpoint { dir })
     }
 
+    /// The complete checkpoints, newest first: the one `latest` names, then the older ones by
+    /// step (what a resume falls back to when the newest does not load).
+    pub fn checkpoints(&self) -> Result<Vec<Checkpoint>> {
+        let latest = self.latest_checkpoint()?;
+        let root = self.root.join(CHECKPOINTS);
+        let mut older: Vec<PathBuf> = std::fs::read_dir(&root)
+            .with_context(|| format!("cannot list {}", root.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.is_dir()
+                    && *p != latest.dir
+                    && p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("step-"))
+            })
+            .collect();
+        older.sort();
+        Ok(std::iter::once(latest)
+            .chain(older.into_iter().rev().map(Checkpoint::at))
+            .collect())
+    }
+
     /// Writes the checkpoint of `step` (every part of it, each synced to disk) into a temporary
     /// folder, renames it into place, points `latest` at it and removes all but the newest
     /// `keep` checkpoints (at least one).
@@ -265,11 +291,16 @@ impl RunDir {
         let tmp = root.join(format!(".tmp-{name}"));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp)?;
+        let mut manifest = serde_json::Map::new();
         for (part, bytes) in parts {
             let mut f = std::fs::File::create(tmp.join(part.file_name()))?;
             f.write_all(bytes)?;
             f.sync_all()?;
+            manifest.insert(part.file_name().into(), sha256_hex(bytes).into());
         }
+        let mut f = std::fs::File::create(tmp.join(MANIFEST))?;
+        f.write_all(serde_json::Value::Object(manifest).to_string().as_bytes())?;
+        f.sync_all()?;
         let dest = root.join(&name);
         let _ = std::fs::remove_dir_all(&dest);
         std::fs::rename(&tmp, &dest)
@@ -394,15 +425,46 @@ impl Checkpoint {
         self.dir.join(part.file_name())
     }
 
+    /// Reads one file of the checkpoint, checked against the checkpoint's SHA-256 manifest
+    /// (checkpoints written before manifests are read unchecked).
     pub fn read(&self, part: Part) -> Result<Vec<u8>> {
         let path = self.file(part);
-        std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        if let Some(expected) = self.checksum(part)? {
+            let actual = sha256_hex(&bytes);
+            if actual != expected {
+                bail!(
+                    "{} is damaged: its SHA-256 is {}..., the checkpoint's {MANIFEST} says {}...",
+                    path.display(),
+                    &actual[..12],
+                    expected.get(..12).unwrap_or(&expected)
+                );
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// The SHA-256 the manifest records for `part` (`None` without a manifest).
+    fn checksum(&self, part: Part) -> Result<Option<String>> {
+        let path = self.dir.join(MANIFEST);
+        let text = match std::fs::read_to_string(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            r => r.with_context(|| format!("cannot read {}", path.display()))?,
+        };
+        let manifest: std::collections::BTreeMap<String, String> = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid", path.display()))?;
+        match manifest.get(part.file_name()) {
+            Some(sum) => Ok(Some(sum.clone())),
+            None => bail!("{} lists no {}", path.display(), part.file_name()),
+        }
     }
 
     /// The step, images seen and random stream the checkpoint was taken at.
     pub fn state(&self) -> Result<TrainState> {
-        let bytes = std::fs::read(self.file(Part::State))
-            .with_context(|| format!("{} is incomplete", self.dir.display()))?;
+        let bytes = self
+            .read(Part::State)
+            .with_context(|| format!("{} is incomplete or damaged", self.dir.display()))?;
         serde_json::from_slice(&bytes)
             .with_context(|| format!("{} is not valid", self.file(Part::State).display()))
     }

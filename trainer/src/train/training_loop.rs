@@ -18,12 +18,22 @@ pub struct RunOptions {
 
 /// Trains until `cfg.steps`, writing the run folder `run`. A trainer restored from a
 /// checkpoint ([`Trainer::load_checkpoint`]) continues where it stopped.
-/// A loss or critic score beyond this ends training as diverged (`--lr 0.99` reached ~1e28
-/// while every seed drew the same white face).
-const DIVERGED: f32 = 1e8;
 /// One beyond this gets a warning (a default run's critic reached ~1e3 before the drift
 /// penalty; healthy runs stay below 1e2).
 const DRIFTING: f32 = 1e4;
+
+/// The collapse detector of the health check: `Some(description)` when every face of a sample
+/// grid is the same picture to the byte (a diverged generator draws one white or black face for
+/// every seed and tag; a healthy one, even untrained, never repeats a face exactly).
+pub fn all_the_same(tiles: &[Vec<u8>]) -> Option<String> {
+    let (first, rest) = tiles.split_first()?;
+    if rest.is_empty() || rest.iter().any(|t| t != first) {
+        return None;
+    }
+    let px = first;
+    let mean = px.iter().map(|&v| u64::from(v)).sum::<u64>() as f64 / px.len().max(1) as f64;
+    Some(format!("mean value {mean:.0} of 255"))
+}
 
 pub fn run_training(
     trainer: Trainer,
@@ -94,7 +104,7 @@ pub fn run_training_with(
                     f32::INFINITY
                 }
             });
-        if worst > DIVERGED {
+        if f64::from(worst) > trainer.cfg.diverge_at {
             bail!(
                 "training diverged at step {} (loss_d {}, loss_g {}, critic scores {} / {} / {} \
                  on real / generated / wrong-tag pairs); the last checkpoint is intact",
@@ -106,7 +116,7 @@ pub fn run_training_with(
                 s.d_wrong
             );
         }
-        if worst > DRIFTING && !warned {
+        if worst > DRIFTING && f64::from(worst) <= trainer.cfg.diverge_at && !warned {
             warned = true;
             note!(
                 "warning: at step {} the critic's scores or the losses reached {worst:.3e}: \
@@ -172,6 +182,14 @@ pub fn run_training_with(
         if step.is_multiple_of(trainer.cfg.sample_every) || step == total {
             let tiles = trainer.sample_grid(8, 8)?;
             run.write_sample(step, &png_bytes(&sheet(&tiles, data.resolution, 8))?)?;
+            if let Some(face) = all_the_same(&tiles) {
+                bail!(
+                    "training collapsed at step {step}: all {} faces of the sample sheet are \
+                     the same picture ({face}); nothing was checkpointed from it, the last \
+                     checkpoint is intact (resume with a lower --lr, or from an earlier run)",
+                    tiles.len()
+                );
+            }
         }
         if step.is_multiple_of(trainer.cfg.checkpoint_every) || step == total {
             trainer.save_checkpoint(&run)?;
@@ -182,4 +200,24 @@ pub fn run_training_with(
     }
     bar.finish();
     Ok(trainer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_collapse_detector_fires_only_on_one_repeated_face() {
+        let white = vec![255u8; 48];
+        assert!(
+            all_the_same(&vec![white.clone(); 64])
+                .unwrap()
+                .contains("255")
+        );
+        let mut varied = vec![white.clone(); 64];
+        varied[63][7] = 254;
+        assert_eq!(all_the_same(&varied), None);
+        assert_eq!(all_the_same(&[white]), None, "one face is no evidence");
+        assert_eq!(all_the_same(&[]), None);
+    }
 }

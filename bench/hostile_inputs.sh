@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Hostile but fair inputs to `trainer`, each with the message it now gives (first line of the
+# error) and its exit status. Nothing here may panic (exit 101), abort (134) or hang:
+#   bench/hostile_inputs.sh
+# Needs a release build (cargo build --release -p trainer). Works in a temporary folder.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=${KYARA_TRAINER:-${CARGO_TARGET_DIR:-target}/release/trainer}
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+MODEL=www/models/anime64
+bad=0
+
+# One case: NAME, then the command. Prints the exit status and the error's first line.
+case_() {
+  local name=$1; shift
+  local out status
+  out=$(timeout 120 "$@" 2>&1 >/dev/null); status=$?
+  local msg
+  msg=$(printf '%s\n' "$out" | grep -v '^loading\|^  \|^decoded\|^[0-9]* images' | grep -m1 -i 'error\|warning\|skipped\|refus\|cannot\|not\|must' || printf '%s\n' "$out" | tail -1)
+  printf '| %s | %s | %s |\n' "$name" "$status" "${msg//|/\\|}"
+  case $status in 101|134|124|137) bad=$((bad + 1)) ;; esac
+}
+card_with() { # card_with DIR PYTHON-EXPR-ON-c : a copy of the default model with its card edited
+  mkdir -p "$1"; cp "$MODEL"/* "$1"/
+  python3 - "$1/model.json" "$2" <<'PY'
+import json, sys
+p, expr = sys.argv[1], sys.argv[2]
+c = json.load(open(p)); exec(expr); json.dump(c, open(p, "w"))
+PY
+}
+
+# A small dataset: faces drawn by the shipped model.
+"$BIN" generate --model "$MODEL" --seeds 0-11 --out "$W/faces" >/dev/null 2>&1
+mk_data() { # mk_data DIR: 12 images + metadata.csv (red/blonde hair, blue/green eyes)
+  mkdir -p "$1"; cp "$W"/faces/*.png "$1"/
+  { echo "file_name,tags"; i=0; for f in "$1"/*.png; do
+      echo "$(basename "$f"),\"$([ $((i % 2)) = 0 ] && echo red || echo blonde) hair, $([ $((i % 3)) = 0 ] && echo blue || echo green) eyes\""
+      i=$((i + 1)); done; } > "$1/metadata.csv"
+}
+TINY=(--steps 1 --quiet --g-channels 8 --g-blocks 1 --d-channels 8 --latent-dim 16 --resolution 16 --no-cache)
+echo "| input | exit | message |"
+echo "|---|---|---|"
+
+card_with "$W/abs" 'c["weights"] = "/etc/passwd"'
+case_ "card naming an absolute weights path" "$BIN" generate --model "$W/abs" --seeds 1 --out "$W/o"
+card_with "$W/zero" 'c["weights"] = "../../dev/zero"'
+case_ "card naming ../../dev/zero" "$BIN" convert --model "$W/zero" --out "$W/o2"
+card_with "$W/blocks" 'c["generator"]["res_blocks"] = 10**9'
+case_ "card: res_blocks 1e9" "$BIN" generate --model "$W/blocks" --seeds 1 --out "$W/o"
+card_with "$W/chan" 'c["generator"]["channels"] = 2**62'
+case_ "card: channels 2^62" "$BIN" generate --model "$W/chan" --seeds 1 --out "$W/o"
+card_with "$W/res" 'c["generator"]["resolution"] = 2**40; c["resolution"] = 2**40'
+case_ "card: resolution 2^40" "$BIN" generate --model "$W/res" --seeds 1 --out "$W/o"
+card_with "$W/order" 'c["vocab"]["tags"].reverse()'
+case_ "card: tag list reordered" "$BIN" generate --model "$W/order" --seeds 1 --out "$W/o"
+card_with "$W/flip" 'pass'
+python3 -c "
+import json,sys; d='$W/flip'; c=json.load(open(d+'/model.json')); p=d+'/'+c['weights']
+b=bytearray(open(p,'rb').read()); b[len(b)//2]^=1; open(p,'wb').write(b)"
+case_ "weights: one bit flipped" "$BIN" generate --model "$W/flip" --seeds 1 --out "$W/o"
+card_with "$W/cut" 'pass'
+python3 -c "
+import json; d='$W/cut'; c=json.load(open(d+'/model.json')); p=d+'/'+c['weights']
+b=open(p,'rb').read(); open(p,'wb').write(b[:len(b)//3])"
+case_ "weights: cut to a third" "$BIN" generate --model "$W/cut" --seeds 1 --out "$W/o"
+card_with "$W/foreign" 'c.pop("weights_sha256", None); c.pop("tags_sha256", None)'
+cp www/models/dcgan64/generator.bpk "$W/foreign/$(python3 -c "import json; print(json.load(open('$W/foreign/model.json'))['weights'])")"
+case_ "weights: another model's (no checksums)" "$BIN" generate --model "$W/foreign" --seeds 1 --out "$W/o"
+printf 'not json' > "$W/nj.json"
+case_ "card: not JSON" "$BIN" generate --model "$W/nj.json" --seeds 1 --out "$W/o"
+
+mk_data "$W/d-two"; sed -i '2s/"red hair, /"red hair, blonde hair, /' "$W/d-two/metadata.csv"
+for i in $(seq 1 200); do cp "$W/d-two/seed0001.png" "$W/d-two/x$i.png"; echo "x$i.png,\"red hair, blue eyes\"" >> "$W/d-two/metadata.csv"; done
+case_ "data: one row with two hair colours" "$BIN" train --data "$W/d-two" --out "$W/r" "${TINY[@]}"
+mk_data "$W/d-quote"; sed -i '3s/,"/,"unterminated /; 3s/"$//' "$W/d-quote/metadata.csv"
+case_ "data: one unterminated quote" "$BIN" train --data "$W/d-quote" --out "$W/r" "${TINY[@]}" --strict
+mk_data "$W/d-many"; python3 -c "
+import sys; p='$W/d-many/metadata.csv'; L=open(p).read().splitlines()
+L[1]=L[1].split(',')[0]+',\"'+', '.join('tag%d'%i for i in range(10000))+'\"'; open(p,'w').write('\n'.join(L)+'\n')"
+case_ "data: a row with 10,000 tags" "$BIN" train --data "$W/d-many" --out "$W/r" "${TINY[@]}"
+mk_data "$W/d-bomb"; python3 - "$W/d-bomb/seed0000.png" <<'PY'
+import struct, sys, zlib
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+w = h = 13000
+raw = zlib.compress(b"".join(b"\0" + b"\0" * (3 * w) for _ in range(h)), 9)
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
+PY
+case_ "data: a 13000x13000 PNG bomb ($(du -k "$W/d-bomb/seed0000.png" | cut -f1) KB)" "$BIN" train --data "$W/d-bomb" --out "$W/r" "${TINY[@]}" --strict
+mk_data "$W/d-side"; rm "$W/d-side/metadata.csv"; for f in "$W"/d-side/*.png; do printf '\xef\xbb\xbfred hair\r\nblue eyes\r\n' > "${f%.png}.txt"; done
+case_ "data: kohya sidecars with a UTF-8 BOM (trains; tags read)" "$BIN" train --data "$W/d-side" --out "$W/r-side" "${TINY[@]}"
+mk_data "$W/d-allbad"; for f in "$W"/d-allbad/*.png; do printf 'garbage' > "$f"; done
+case_ "data: every image corrupt" "$BIN" train --data "$W/d-allbad" --out "$W/r" "${TINY[@]}"
+mk_data "$W/d-ok"
+case_ "cli: --batch 4096" "$BIN" train --data "$W/d-ok" --out "$W/r" "${TINY[@]}" --batch 4096
+case_ "cli: --steps -1" "$BIN" train --data "$W/d-ok" --out "$W/r" --steps -1
+case_ "cli: --lr nan" "$BIN" train --data "$W/d-ok" --out "$W/r" --lr nan
+case_ "cli: --diverge-at 0" "$BIN" train --data "$W/d-ok" --out "$W/r" --diverge-at 0
+case_ "cli: --seeds 5-x" "$BIN" generate --model "$MODEL" --seeds 5-x --out "$W/o"
+case_ "cli: --tags 'zebra hair'" "$BIN" generate --model "$MODEL" --seeds 1 --tags "zebra hair" --out "$W/o"
+case_ "cli: --edit 'nope=+2'" "$BIN" generate --model "$MODEL" --seeds 1 --edit "nope=+2" --out "$W/o"
+case_ "cli: --link with an unknown direction" "$BIN" generate --model "$MODEL" --link "seed=1&d=smile:1" --out "$W/o"
+"$BIN" train --data "$W/d-ok" --out "$W/rr" "${TINY[@]}" --steps 2 >/dev/null 2>&1
+case_ "cli: --resume with --batch 8" "$BIN" train --resume "$(ls -d "$W"/rr/*/)" --batch 8
+case_ "cli: train with stdout and stderr closed" sh -c "'$BIN' train --data '$W/d-ok' --out '$W/rc' ${TINY[*]} --steps 3 >&- 2>&-; echo exit \$?"
+echo
+echo "panics, aborts or hangs: $bad"

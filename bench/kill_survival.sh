@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# kill -9 at random moments during `export`, `convert` and checkpointing `train`, then check that
+# what the killed command writes to still loads (the previous model or the new one, whole):
+#   bench/kill_survival.sh [TRIES=20] [DATA=../shared/data/anime-faces-64]
+# Needs a release build (cargo build --release -p trainer). Prints one line per try and a total
+# per command. Works in a temporary folder; writes nothing else.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+TRIES=${1:-20}
+DATA=${2:-../shared/data/anime-faces-64}
+BIN=${KYARA_TRAINER:-${CARGO_TARGET_DIR:-target}/release/trainer}
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+
+# Random delay in seconds, uniform in [0, max) (max in ms).
+delay() { python3 -c "import random; print(random.uniform(0, $1) / 1000)"; }
+ms() { date +%s%3N; }
+loads() { "$BIN" generate --model "$1" --seeds 1 --out "$W/check" >/dev/null 2>&1; }
+
+# A run of the default architecture (so each write is the size of a real one), two checkpoints.
+"$BIN" train --data "$DATA" --out "$W/runs" --steps 2 --checkpoint-every 1 --sample-every 100 \
+  --quiet >/dev/null 2>&1 || { echo "setup: train failed" >&2; exit 1; }
+RUN=$(ls -d "$W"/runs/*/)
+"$BIN" export --run "$RUN" --out "$W/model" >/dev/null 2>&1 || { echo "setup: export failed" >&2; exit 1; }
+"$BIN" convert --model "$W/model" --out "$W/half" --precision f16 --check-seeds 0-1 >/dev/null 2>&1 \
+  || { echo "setup: convert failed" >&2; exit 1; }
+
+# Time one uninterrupted run of each command: kills land anywhere in that span.
+t0=$(ms); "$BIN" export --run "$RUN" --out "$W/model" >/dev/null 2>&1; t_export=$(( $(ms) - t0 ))
+t0=$(ms); "$BIN" convert --model "$W/model" --out "$W/half" --precision f16 --check-seeds 0-1 >/dev/null 2>&1
+t_convert=$(( $(ms) - t0 ))
+t0=$(ms); "$BIN" train --resume "$RUN" --steps 4 --checkpoint-every 1 --quiet >/dev/null 2>&1
+t_train=$(( $(ms) - t0 ))
+echo "uninterrupted: export ${t_export} ms, convert ${t_convert} ms, train 2 steps + checkpoints ${t_train} ms"
+
+survived_export=0; survived_convert=0; survived_train=0; landed_train=0
+for i in $(seq 1 "$TRIES"); do
+  # export: OUT holds the previous export; killed, it must still load.
+  "$BIN" export --run "$RUN" --out "$W/model" --precision "$([ $((i % 2)) = 0 ] && echo f16 || echo f32)" \
+    >/dev/null 2>&1 & pid=$!
+  sleep "$(delay "$t_export")"; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+  if loads "$W/model"; then survived_export=$((survived_export + 1)); r=ok; else r=LOST; fi
+  echo "export  try $i: $r ($(ls "$W/model" | wc -l) files)"
+
+  # convert: OUT holds an earlier conversion; the source is never touched.
+  "$BIN" convert --model "$W/model" --out "$W/half" --precision "$([ $((i % 2)) = 0 ] && echo int8 || echo f16)" \
+    --check-seeds 0-1 >/dev/null 2>&1 & pid=$!
+  sleep "$(delay "$t_convert")"; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+  if loads "$W/half" && loads "$W/model"; then survived_convert=$((survived_convert + 1)); r=ok; else r=LOST; fi
+  echo "convert try $i: $r"
+
+  # train: a checkpoint every step; after the kill the run must resume (and export).
+  before=$(cat "$RUN/checkpoints/latest")
+  "$BIN" train --resume "$RUN" --steps $((4 + 2 * i)) --checkpoint-every 1 --quiet >/dev/null 2>&1 & pid=$!
+  sleep "$(delay "$t_train")"; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+  after=$(cat "$RUN/checkpoints/latest")
+  ls -d "$RUN"/checkpoints/.tmp-* >/dev/null 2>&1 && landed_train=$((landed_train + 1))
+  if "$BIN" train --resume "$RUN" --steps $((4 + 2 * i)) --checkpoint-every 1 --quiet >/dev/null 2>&1 \
+      && loads "$RUN"; then
+    survived_train=$((survived_train + 1)); r=ok
+  else
+    r=LOST
+  fi
+  echo "train   try $i: $r (latest $before -> $after)"
+done
+echo "survived: export $survived_export/$TRIES, convert $survived_convert/$TRIES, \
+checkpointing train $survived_train/$TRIES ($landed_train kills left a half-written checkpoint)"
