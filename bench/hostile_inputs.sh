@@ -17,7 +17,9 @@ case_() {
   local out status
   out=$(timeout 120 "$@" 2>&1 >/dev/null); status=$?
   local msg
-  msg=$(printf '%s\n' "$out" | grep -v '^loading\|^  \|^decoded\|^[0-9]* images' | grep -m1 -i 'error\|warning\|skipped\|refus\|cannot\|not\|must' || printf '%s\n' "$out" | tail -1)
+  msg=$(printf '%s\n' "$out" | grep -v '^loading\|^decoded\|^[0-9]* images' \
+    | grep -m1 -A1 -i 'error\|warning\|skipped\|refus\|cannot\|not\|must' | tr '\n' ' ' | cut -c1-400)
+  [ -n "$msg" ] || msg=$(printf '%s\n' "$out" | tail -1)
   printf '| %s | %s | %s |\n' "$name" "$status" "${msg//|/\\|}"
   case $status in 101|134|124|137) bad=$((bad + 1)) ;; esac
 }
@@ -38,7 +40,7 @@ mk_data() { # mk_data DIR: 12 images + metadata.csv (red/blonde hair, blue/green
       echo "$(basename "$f"),\"$([ $((i % 2)) = 0 ] && echo red || echo blonde) hair, $([ $((i % 3)) = 0 ] && echo blue || echo green) eyes\""
       i=$((i + 1)); done; } > "$1/metadata.csv"
 }
-TINY=(--steps 1 --quiet --g-channels 8 --g-blocks 1 --d-channels 8 --latent-dim 16 --resolution 16 --no-cache)
+TINY=(--quiet --g-channels 8 --g-blocks 1 --d-channels 8 --latent-dim 16 --resolution 16 --no-cache)
 echo "| input | exit | message |"
 echo "|---|---|---|"
 
@@ -72,13 +74,13 @@ case_ "card: not JSON" "$BIN" generate --model "$W/nj.json" --seeds 1 --out "$W/
 
 mk_data "$W/d-two"; sed -i '2s/"red hair, /"red hair, blonde hair, /' "$W/d-two/metadata.csv"
 for i in $(seq 1 200); do cp "$W/d-two/seed0001.png" "$W/d-two/x$i.png"; echo "x$i.png,\"red hair, blue eyes\"" >> "$W/d-two/metadata.csv"; done
-case_ "data: one row with two hair colours" "$BIN" train --data "$W/d-two" --out "$W/r" "${TINY[@]}"
+case_ "data: one row with two hair colours" "$BIN" train --data "$W/d-two" --out "$W/r" "${TINY[@]}" --steps 1
 mk_data "$W/d-quote"; sed -i '3s/,"/,"unterminated /; 3s/"$//' "$W/d-quote/metadata.csv"
-case_ "data: one unterminated quote" "$BIN" train --data "$W/d-quote" --out "$W/r" "${TINY[@]}" --strict
+case_ "data: one unterminated quote" "$BIN" train --data "$W/d-quote" --out "$W/r" "${TINY[@]}" --steps 1 --strict
 mk_data "$W/d-many"; python3 -c "
 import sys; p='$W/d-many/metadata.csv'; L=open(p).read().splitlines()
 L[1]=L[1].split(',')[0]+',\"'+', '.join('tag%d'%i for i in range(10000))+'\"'; open(p,'w').write('\n'.join(L)+'\n')"
-case_ "data: a row with 10,000 tags" "$BIN" train --data "$W/d-many" --out "$W/r" "${TINY[@]}"
+case_ "data: a row with 10,000 tags" "$BIN" train --data "$W/d-many" --out "$W/r" "${TINY[@]}" --steps 1
 mk_data "$W/d-bomb"; python3 - "$W/d-bomb/seed0000.png" <<'PY'
 import struct, sys, zlib
 def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
@@ -86,13 +88,13 @@ w = h = 13000
 raw = zlib.compress(b"".join(b"\0" + b"\0" * (3 * w) for _ in range(h)), 9)
 open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
 PY
-case_ "data: a 13000x13000 PNG bomb ($(du -k "$W/d-bomb/seed0000.png" | cut -f1) KB)" "$BIN" train --data "$W/d-bomb" --out "$W/r" "${TINY[@]}" --strict
+case_ "data: a 13000x13000 PNG bomb ($(du -k "$W/d-bomb/seed0000.png" | cut -f1) KB)" "$BIN" train --data "$W/d-bomb" --out "$W/r" "${TINY[@]}" --steps 1 --strict
 mk_data "$W/d-side"; rm "$W/d-side/metadata.csv"; for f in "$W"/d-side/*.png; do printf '\xef\xbb\xbfred hair\r\nblue eyes\r\n' > "${f%.png}.txt"; done
-case_ "data: kohya sidecars with a UTF-8 BOM (trains; tags read)" "$BIN" train --data "$W/d-side" --out "$W/r-side" "${TINY[@]}"
+case_ "data: kohya sidecars with a UTF-8 BOM (trains; tags read)" "$BIN" train --data "$W/d-side" --out "$W/r-side" "${TINY[@]}" --steps 1
 mk_data "$W/d-allbad"; for f in "$W"/d-allbad/*.png; do printf 'garbage' > "$f"; done
-case_ "data: every image corrupt" "$BIN" train --data "$W/d-allbad" --out "$W/r" "${TINY[@]}"
+case_ "data: every image corrupt" "$BIN" train --data "$W/d-allbad" --out "$W/r" "${TINY[@]}" --steps 1
 mk_data "$W/d-ok"
-case_ "cli: --batch 4096" "$BIN" train --data "$W/d-ok" --out "$W/r" "${TINY[@]}" --batch 4096
+case_ "cli: --batch 4096" "$BIN" train --data "$W/d-ok" --out "$W/r" "${TINY[@]}" --steps 1 --batch 4096
 case_ "cli: --steps -1" "$BIN" train --data "$W/d-ok" --out "$W/r" --steps -1
 case_ "cli: --lr nan" "$BIN" train --data "$W/d-ok" --out "$W/r" --lr nan
 case_ "cli: --diverge-at 0" "$BIN" train --data "$W/d-ok" --out "$W/r" --diverge-at 0
@@ -102,6 +104,9 @@ case_ "cli: --edit 'nope=+2'" "$BIN" generate --model "$MODEL" --seeds 1 --edit 
 case_ "cli: --link with an unknown direction" "$BIN" generate --model "$MODEL" --link "seed=1&d=smile:1" --out "$W/o"
 "$BIN" train --data "$W/d-ok" --out "$W/rr" "${TINY[@]}" --steps 2 >/dev/null 2>&1
 case_ "cli: --resume with --batch 8" "$BIN" train --resume "$(ls -d "$W"/rr/*/)" --batch 8
-case_ "cli: train with stdout and stderr closed" sh -c "'$BIN' train --data '$W/d-ok' --out '$W/rc' ${TINY[*]} --steps 3 >&- 2>&-; echo exit \$?"
+case_ "cli: --batch 4096 at 64 px (default architecture)" "$BIN" train --data "$W/d-ok" --out "$W/r" --steps 1 --quiet --no-cache --batch 4096
+sh -c "'$BIN' train --data '$W/d-ok' --out '$W/rc' ${TINY[*]} --steps 3 >&- 2>&-; echo \$? > '$W/closed'"
+printf '| cli: train with stdout and stderr closed | %s | (nothing can be printed; %s checkpoint) |\n' \
+  "$(cat "$W/closed")" "$(cat "$W"/rc/*/checkpoints/latest 2>/dev/null || echo no)"
 echo
 echo "panics, aborts or hangs: $bad"

@@ -34,25 +34,45 @@ t_train=$(( $(ms) - t0 ))
 echo "uninterrupted: export ${t_export} ms, convert ${t_convert} ms, train 2 steps + checkpoints ${t_train} ms"
 
 survived_export=0; survived_convert=0; survived_train=0; landed_train=0
+landed_export=0; landed_convert=0
+# A kill "landed mid-write" when it left a temporary file or a second weights file behind.
+# Leftovers of an earlier killed try (temporary files, weights no card names) are removed
+# before the next, so that each try's count is its own.
+tidy() {
+  local keep f
+  keep=$(python3 -c "import json; print(json.load(open('$1/model.json'))['weights'])")
+  for f in "$1"/.tmp-* "$1"/*.bpk; do
+    [ -e "$f" ] && [ "$(basename "$f")" != "$keep" ] && rm -f "$f"
+  done
+  return 0
+}
+midwrite() { [ "$(ls -A "$1" | grep -c '^\.tmp-\|\.bpk$')" -gt 1 ]; }
+# Kill moments: uniform over the command's run, or (every other try) over its second half, where
+# the writes are.
+when() { if [ $((i % 2)) = 0 ]; then delay "$1"; else python3 -c "import random; print(random.uniform($1 / 2, $1) / 1000)"; fi; }
 for i in $(seq 1 "$TRIES"); do
   # export: OUT holds the previous export; killed, it must still load.
+  tidy "$W/model"; tidy "$W/half"
   "$BIN" export --run "$RUN" --out "$W/model" --precision "$([ $((i % 2)) = 0 ] && echo f16 || echo f32)" \
     >/dev/null 2>&1 & pid=$!
-  sleep "$(delay "$t_export")"; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+  sleep "$(when "$t_export")"; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+  midwrite "$W/model" && landed_export=$((landed_export + 1))
   if loads "$W/model"; then survived_export=$((survived_export + 1)); r=ok; else r=LOST; fi
   echo "export  try $i: $r ($(ls "$W/model" | wc -l) files)"
 
   # convert: OUT holds an earlier conversion; the source is never touched.
+  tidy "$W/model"; tidy "$W/half"
   "$BIN" convert --model "$W/model" --out "$W/half" --precision "$([ $((i % 2)) = 0 ] && echo int8 || echo f16)" \
     --check-seeds 0-1 >/dev/null 2>&1 & pid=$!
-  sleep "$(delay "$t_convert")"; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+  sleep "$(when "$t_convert")"; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+  midwrite "$W/half" && landed_convert=$((landed_convert + 1))
   if loads "$W/half" && loads "$W/model"; then survived_convert=$((survived_convert + 1)); r=ok; else r=LOST; fi
   echo "convert try $i: $r"
 
   # train: a checkpoint every step; after the kill the run must resume (and export).
   before=$(cat "$RUN/checkpoints/latest")
   "$BIN" train --resume "$RUN" --steps $((4 + 2 * i)) --checkpoint-every 1 --quiet >/dev/null 2>&1 & pid=$!
-  sleep "$(delay "$t_train")"; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+  sleep "$(when "$t_train")"; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
   after=$(cat "$RUN/checkpoints/latest")
   ls -d "$RUN"/checkpoints/.tmp-* >/dev/null 2>&1 && landed_train=$((landed_train + 1))
   if "$BIN" train --resume "$RUN" --steps $((4 + 2 * i)) --checkpoint-every 1 --quiet >/dev/null 2>&1 \
@@ -63,5 +83,6 @@ for i in $(seq 1 "$TRIES"); do
   fi
   echo "train   try $i: $r (latest $before -> $after)"
 done
-echo "survived: export $survived_export/$TRIES, convert $survived_convert/$TRIES, \
-checkpointing train $survived_train/$TRIES ($landed_train kills left a half-written checkpoint)"
+echo "survived: export $survived_export/$TRIES ($landed_export landed mid-write), \
+convert $survived_convert/$TRIES ($landed_convert mid-write), checkpointing train \
+$survived_train/$TRIES ($landed_train left a half-written checkpoint)"

@@ -77,7 +77,27 @@ pub fn load_weights<M: Module>(module: M, weights: Vec<u8>) -> Result<M, ModelEr
     }
     let bytes = widen_to_f32(weights)?;
     let record = ModuleRecord::from_bytes(bytes).map_err(bad)?;
-    module.try_load_record(record).map_err(bad)
+    module
+        .try_load_record(record)
+        .map_err(|e| ModelError::BadWeights(summarise(&e.to_string())))
+}
+
+/// A record error as a person reads it: Burn lists every tensor whose shape does not fit (a
+/// page-long list for another model's weights); the count and the first one say as much.
+fn summarise(message: &str) -> String {
+    let mismatches: Vec<&str> = message
+        .split('"')
+        .filter(|part| part.contains("shape mismatch"))
+        .collect();
+    match mismatches.as_slice() {
+        [] => message.to_string(),
+        [one] => format!("a tensor has another shape than the card's network: {one}"),
+        [first, rest @ ..] => format!(
+            "{} tensors have other shapes than the card's network (these are another model's \
+             weights), e.g. {first}",
+            rest.len() + 1
+        ),
+    }
 }
 
 /// Serialises a module's parameters to float32 burnpack bytes.
@@ -614,5 +634,14 @@ mod tests {
             serde_json::from_value::<WeightsDtype>(serde_json::json!("int8")).unwrap(),
             WeightsDtype::Int8
         );
+    }
+
+    #[test]
+    fn shape_mismatches_are_summarised() {
+        let burn = r#"Record validation error: Apply errors: ["bn0.gamma: shape mismatch, expected Shape { dims: [64] } but record has Shape { dims: [256] }", "to_rgb.weight: shape mismatch, expected Shape { dims: [3] } but record has Shape { dims: [32] }"]"#;
+        let s = summarise(burn);
+        assert!(s.starts_with("2 tensors have other shapes"), "{s}");
+        assert!(s.contains("bn0.gamma") && !s.contains("to_rgb"), "{s}");
+        assert_eq!(summarise("missing tensor x"), "missing tensor x");
     }
 }

@@ -355,6 +355,10 @@ fn resume_falls_back_past_a_damaged_checkpoint() {
         std::fs::write(&path, bytes).unwrap();
     };
     flip("step-000004");
+    // What a trainer killed mid-checkpoint leaves behind goes with the next checkpoint.
+    let half = run.join("checkpoints/.tmp-step-000005");
+    std::fs::create_dir_all(&half).unwrap();
+    std::fs::write(half.join("generator.bpk"), b"half").unwrap();
     let o = trainer(&["train", "--resume", r, "--steps", "6", "--quiet"]);
     let e = stderr(&o);
     assert!(o.status.success(), "{e}");
@@ -365,6 +369,10 @@ fn resume_falls_back_past_a_damaged_checkpoint() {
     );
     let latest = std::fs::read_to_string(run.join("checkpoints/latest")).unwrap();
     assert_eq!(latest.trim(), "step-000006");
+    assert!(
+        !half.exists(),
+        "a killed trainer's half-written checkpoint stays behind"
+    );
 
     for step in ["step-000006", "step-000004"] {
         if run.join("checkpoints").join(step).is_dir() {

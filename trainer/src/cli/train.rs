@@ -21,7 +21,9 @@ use crate::data::{CacheStatus, Dataset, OnBadEntry, default_cache_dir, load_data
 use crate::eval::TrainEval;
 use crate::tagger::load_tagger;
 use crate::train::losses::{LossKind, PairWeights};
-use crate::train::{Checkpoint, RunDir, RunOptions, TrainConfig, Trainer, run_training_with};
+use crate::train::{
+    Checkpoint, RunDir, RunOptions, TrainConfig, Trainer, check_batch_fits, run_training_with,
+};
 
 /// `--arch`: the names of the architecture families, each with its one-line description.
 pub(super) fn arch_parser() -> PossibleValuesParser {
@@ -451,6 +453,7 @@ pub(super) fn train(a: TrainArgs) -> Result<()> {
     ));
     cfg.generator.validate()?;
     cfg.discriminator.feature_dim()?;
+    check_batch_fits(&cfg, &data, &device)?;
     let run = RunDir::next_in(&out, &data.name)?;
     let hook = eval_hook(&a, &data_dir, &data, &run)
         .and_then(|hook| run.create(&cfg).map(|()| hook))

@@ -131,8 +131,13 @@ fn read_metadata(
         col("file_name").ok_or_else(|| meta_err("no 'file_name' column in the header".into()))?;
     let tags_col = col("tags").ok_or_else(|| meta_err("no 'tags' column in the header".into()))?;
     let mut out = Vec::new();
-    for (i, row) in reader.records().enumerate() {
-        let line = i + 2; // the header is line 1
+    let mut next_line = 2; // the header is line 1
+    for row in reader.records() {
+        let line = match &row {
+            Ok(r) => r.position().map_or(next_line, |p| p.line() as usize),
+            Err(e) => e.position().map_or(next_line, |p| p.line() as usize),
+        };
+        next_line = line + 1;
         let origin = format!("metadata.csv line {line}");
         let row = match row {
             Ok(r) => r,
@@ -145,6 +150,25 @@ fn read_metadata(
                 continue;
             }
         };
+        // A field over several lines is a quote left open: it swallowed the rows after it
+        // (once silently, turning every hair colour into a free tag).
+        let lines = row
+            .iter()
+            .map(|f| f.matches('\n').count())
+            .max()
+            .unwrap_or(0);
+        if lines > 0 {
+            next_line = line + lines + 1;
+            out.push(Entry {
+                file: csv_path.to_path_buf(),
+                origin: format!("metadata.csv lines {line}-{}", line + lines),
+                tags: Err(format!(
+                    "a quote opened on line {line} closes only {lines} line(s) later (an \
+                     unclosed quote?): the rows in between are read as part of this one"
+                )),
+            });
+            continue;
+        }
         let file = row.get(file_col).unwrap_or("").trim();
         if file.is_empty() {
             out.push(Entry {
@@ -1013,6 +1037,29 @@ mod tests {
         assert!(
             rows > 900 && decoded > 100,
             "rows {rows}, decoded {decoded}"
+        );
+    }
+
+    /// An unclosed quote once swallowed the rows after it silently (and dissolved the
+    /// exclusive groups); the row is named with its lines and skipped, or fails `--strict`.
+    #[test]
+    fn an_unclosed_quote_is_named_with_its_lines() {
+        let csv = "file_name,tags\na.png,\"red hair, blue eyes\"\nb.png,\"unclosed red hair\n\
+                   c.png,\"blonde hair, green eyes\"\nd.png,\"red hair, green eyes\"\n";
+        let entries = read_metadata(csv.as_bytes(), Path::new("d"), Path::new("m.csv")).unwrap();
+        let bad: Vec<&Entry> = entries.iter().filter(|e| e.tags.is_err()).collect();
+        assert_eq!(
+            bad.len(),
+            1,
+            "{:?}",
+            entries.iter().map(|e| &e.origin).collect::<Vec<_>>()
+        );
+        assert_eq!(bad[0].origin, "metadata.csv lines 3-4");
+        assert!(bad[0].tags.as_ref().unwrap_err().contains("unclosed quote"));
+        let last = entries.last().unwrap();
+        assert_eq!(
+            last.origin, "metadata.csv line 5",
+            "lines after it keep their numbers"
         );
     }
 }

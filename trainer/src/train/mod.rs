@@ -7,12 +7,14 @@
 
 mod config;
 pub mod losses;
+mod memory;
 mod run_dir;
 pub mod spectral;
 mod trainer;
 mod training_loop;
 
 pub use config::{OptimizerConfig, TrainConfig};
+pub use memory::check_batch_fits;
 pub use run_dir::{Checkpoint, Part, RunDir, TrainState, latest_checkpoint, load_run_config};
 pub use trainer::{StepStats, Trainer, sample_grid_inputs, wrong_condition};
 pub use training_loop::{RunOptions, StepHook, run_training, run_training_with};

@@ -288,8 +288,13 @@ impl RunDir {
         let root = self.root.join(CHECKPOINTS);
         std::fs::create_dir_all(&root)?;
         let name = step_name(step);
+        // Half-written checkpoints of killed trainers (the run lock says none is writing now).
+        for e in std::fs::read_dir(&root)?.flatten() {
+            if e.file_name().to_string_lossy().starts_with(".tmp-") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
         let tmp = root.join(format!(".tmp-{name}"));
-        let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp)?;
         let mut manifest = serde_json::Map::new();
         for (part, bytes) in parts {
