@@ -12,8 +12,6 @@ BIN=${KYARA_TRAINER:-${CARGO_TARGET_DIR:-target}/release/trainer}
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 
-# Random delay in seconds, uniform in [0, max) (max in ms).
-delay() { python3 -c "import random; print(random.uniform(0, $1) / 1000)"; }
 ms() { date +%s%3N; }
 loads() { "$BIN" generate --model "$1" --seeds 1 --out "$W/check" >/dev/null 2>&1; }
 
@@ -47,32 +45,52 @@ tidy() {
   return 0
 }
 midwrite() { [ "$(ls -A "$1" | grep -c '^\.tmp-\|\.bpk$')" -gt 1 ]; }
-# Kill moments: uniform over the command's run, or (every other try) over its second half, where
-# the writes are.
-when() { if [ $((i % 2)) = 0 ]; then delay "$1"; else python3 -c "import random; print(random.uniform($1 / 2, $1) / 1000)"; fi; }
+# Runs a command and kills it with SIGKILL: on odd tries at a uniformly random moment of its
+# usual run time (MS), on even tries 0-20 ms after a temporary file first shows in WATCH, i.e.
+# while it writes (most of a run is reading and computing; the writes take milliseconds).
+#   run_and_kill MS WATCH CMD...
+run_and_kill() {
+  local ms=$1 watch=$2; shift 2
+  python3 - "$ms" "$watch" "$((i % 2))" "$@" <<'PY'
+import os, random, subprocess, sys, time
+ms, watch, at_write, cmd = float(sys.argv[1]), sys.argv[2], sys.argv[3] == "0", sys.argv[4:]
+p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+if at_write:
+    while p.poll() is None:
+        try:
+            if any(n.startswith(".tmp-") for n in os.listdir(watch)):
+                time.sleep(random.uniform(0, 0.02))
+                break
+        except FileNotFoundError:
+            pass
+        time.sleep(0.0002)
+else:
+    time.sleep(random.uniform(0, ms) / 1000)
+p.kill()
+p.wait()
+PY
+}
 for i in $(seq 1 "$TRIES"); do
   # export: OUT holds the previous export; killed, it must still load.
   tidy "$W/model"; tidy "$W/half"
-  "$BIN" export --run "$RUN" --out "$W/model" --precision "$([ $((i % 2)) = 0 ] && echo f16 || echo f32)" \
-    >/dev/null 2>&1 & pid=$!
-  sleep "$(when "$t_export")"; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+  run_and_kill "$t_export" "$W/model" "$BIN" export --run "$RUN" --out "$W/model" \
+    --precision "$([ $((i % 4)) -lt 2 ] && echo f16 || echo f32)"
   midwrite "$W/model" && landed_export=$((landed_export + 1))
   if loads "$W/model"; then survived_export=$((survived_export + 1)); r=ok; else r=LOST; fi
   echo "export  try $i: $r ($(ls "$W/model" | wc -l) files)"
 
   # convert: OUT holds an earlier conversion; the source is never touched.
   tidy "$W/model"; tidy "$W/half"
-  "$BIN" convert --model "$W/model" --out "$W/half" --precision "$([ $((i % 2)) = 0 ] && echo int8 || echo f16)" \
-    --check-seeds 0-1 >/dev/null 2>&1 & pid=$!
-  sleep "$(when "$t_convert")"; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+  run_and_kill "$t_convert" "$W/half" "$BIN" convert --model "$W/model" --out "$W/half" \
+    --precision "$([ $((i % 4)) -lt 2 ] && echo int8 || echo f16)" --check-seeds 0-1
   midwrite "$W/half" && landed_convert=$((landed_convert + 1))
   if loads "$W/half" && loads "$W/model"; then survived_convert=$((survived_convert + 1)); r=ok; else r=LOST; fi
   echo "convert try $i: $r"
 
   # train: a checkpoint every step; after the kill the run must resume (and export).
   before=$(cat "$RUN/checkpoints/latest")
-  "$BIN" train --resume "$RUN" --steps $((4 + 2 * i)) --checkpoint-every 1 --quiet >/dev/null 2>&1 & pid=$!
-  sleep "$(when "$t_train")"; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+  run_and_kill "$t_train" "$RUN/checkpoints" "$BIN" train --resume "$RUN" --steps $((4 + 2 * i)) \
+    --checkpoint-every 1 --quiet
   after=$(cat "$RUN/checkpoints/latest")
   ls -d "$RUN"/checkpoints/.tmp-* >/dev/null 2>&1 && landed_train=$((landed_train + 1))
   if "$BIN" train --resume "$RUN" --steps $((4 + 2 * i)) --checkpoint-every 1 --quiet >/dev/null 2>&1 \

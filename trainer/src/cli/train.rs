@@ -257,7 +257,7 @@ impl TrainArgs {
             bail!(
                 "--resume continues a run with the settings it started with; these options would \
                  change them: {}. Start a new run to train with other settings (only --steps, \
-                 --sample-every and --checkpoint-every may change on resume)",
+                 --sample-every, --checkpoint-every and --diverge-at may change on resume)",
                 changed.join(", ")
             );
         }
