@@ -118,6 +118,9 @@ test('bad attributes fire `error` and show the message in the widget', T, async 
     { id: 'bad-seed', attrs: { tags: 'blue eyes', seed: 'x1' }, expect: /x1/ },
     { id: 'no-model', attrs: { model: 'models/nope', seed: '1' }, expect: /404/ },
     { id: 'corrupt', attrs: { model: 'models/broken', seed: '1' }, expect: /broken/ },
+    { id: 'flipped', attrs: { model: 'models/flipped', seed: '1' }, expect: /SHA-256/ },
+    { id: 'foreign', attrs: { model: 'models/foreign', seed: '1' }, expect: /other shapes than the card/ },
+    { id: 'oversized', attrs: { model: 'models/oversized', seed: '1' }, expect: /more than kyara allows/ },
   ];
   for (const c of cases) {
     await page.evaluate(({ id, attrs }) => {
