@@ -57,6 +57,28 @@ printf '%s\n' "$link" > "$recipe/link.txt"
 printf '%s\n' "$from" > "$recipe/from.txt"
 printf '%s\n' "$to" > "$recipe/to.txt"
 printf '%s\n' "$steps" > "$recipe/steps.txt"
+
+echo "== a small StyleGAN2-style model (2 steps on faces the default model drew) and its psi + fusion reference"
+# The shipped models have no styles; recipe.test.mjs draws this one's link in the page (models/styled/).
+kt="${CARGO_TARGET_DIR:-target}/debug/kyara-trainer"
+faces="$ref_dir/faces"
+"$kt" generate --model "www/models/$model" --seeds 0-11 --out "$faces" >/dev/null
+{
+  echo "file_name,tags"
+  i=0
+  for f in "$faces"/seed*.png; do
+    if [ $((i % 2)) = 0 ]; then t="red hair, blue eyes"; else t="blonde hair, green eyes"; fi
+    echo "$(basename "$f"),\"$t\""
+    i=$((i + 1))
+  done
+} > "$faces/metadata.csv"
+"$kt" train --data "$faces" --out "$ref_dir/styled-runs" --steps 2 --quiet --no-cache --arch stylegan2 \
+  --resolution 16 --g-channels 8 --g-blocks 1 --d-channels 8 --latent-dim 8 --batch 4 --sample-every 100
+"$kt" export --run "$(ls -d "$ref_dir"/styled-runs/*/ | head -1)" --out "$recipe/styled" >/dev/null
+styled_link='#model=styled&seed=5&tags=red_hair&psi=0.6&fuse=9:2'
+"$kt" generate --model "$recipe/styled" --link "$styled_link" --out "$recipe/styled-link"
+cp "$recipe/styled-link/seed0005.png" "$recipe/styled.png"
+printf '%s\n' "$styled_link" > "$recipe/styled.txt"
 export KYARA_RECIPE_DIR="$recipe"
 
 echo "== browser test (Chromium)"

@@ -149,6 +149,8 @@ const ops = {
       card,
       resolution: model.resolution(),
       latentDim: model.latent_dim(),
+      // Style layers (StyleGAN2-style models; the WebGPU module predates them).
+      styles: typeof model.styles === 'function' ? model.styles() : 0,
       numTags: model.num_tags(),
       wasmBytes,
       wasmUrl: wasmUrl.href,

@@ -159,6 +159,8 @@ test('transition from A to B: ends equal the characters, strip downloads', T, as
   await page.click('#set-a');
   await page.fill('#seed', '12');
   await page.check('input[type="radio"][value="red hair"]');
+  // The face of the new tags, not the one of the new seed drawn just before.
+  await page.waitForFunction(() => location.hash.includes('seed=12') && location.hash.includes('red_hair'));
   await waitForHashFace(page);
   const b = await canvasPixels(page, '#face');
   await page.click('#set-b');

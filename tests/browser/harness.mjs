@@ -9,6 +9,7 @@
 //   /__test__/native.png  the reference PNG named by KYARA_NATIVE_PNG
 //   /models/directed/*    KYARA_RECIPE_DIR/directed/: a copy of the default model whose card gains
 //                         a latent direction (scripts/test.sh makes it; the shipped models have none)
+//   /models/styled/*      KYARA_RECIPE_DIR/styled/: a small StyleGAN2-style model (psi, fusion)
 //   /__test__/recipe/*    the other files of KYARA_RECIPE_DIR (native references of recipe.test.mjs)
 
 import fs from 'node:fs';
@@ -91,6 +92,8 @@ export async function startServer({
         file = inside(recipeDir, decodeURIComponent(pathname.slice('/__test__/recipe/'.length)));
       } else if (recipeDir && pathname.startsWith('/models/directed/')) {
         file = inside(path.join(recipeDir, 'directed'), decodeURIComponent(pathname.slice('/models/directed/'.length)));
+      } else if (recipeDir && pathname.startsWith('/models/styled/')) {
+        file = inside(path.join(recipeDir, 'styled'), decodeURIComponent(pathname.slice('/models/styled/'.length)));
       } else if (DAMAGED[pathname.split('/')[2]] && pathname.startsWith('/models/')) {
         const damage = DAMAGED[pathname.split('/')[2]];
         const { name, card } = defaultModel();

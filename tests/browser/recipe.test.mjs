@@ -1,10 +1,13 @@
 // The recipe of a face, page against the native CLI (scripts/test.sh writes the references into
 // KYARA_RECIPE_DIR; the tests skip without it):
 //   - a permalink with s=, v= and d= draws in the page the pixels `trainer generate --link` drew;
-//   - the page's Transition frames are the frames of `trainer interpolate` between the same specs.
+//   - the page's Transition frames are the frames of `trainer interpolate` between the same specs;
+//   - psi and a fusion (a StyleGAN2-style model) draw the native pixels, with their controls.
 // KYARA_RECIPE_DIR holds directed/ (a copy of the default model whose card gains a latent
 // direction, served as models/directed/), link.txt + link.png, from.txt, to.txt, steps.txt and
-// strip.png (the native strip: tiles of the model's size, 2-pixel gutters, one row).
+// strip.png (the native strip: tiles of the model's size, 2-pixel gutters, one row), and styled/
+// (a small StyleGAN2-style model, served as models/styled/) with styled.txt + styled.png (a link
+// with psi and a fusion, drawn by `trainer generate --link`).
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -58,6 +61,38 @@ test('a permalink with strengths, variations and a direction draws the native pi
   const m = maxDiff(face, ref.px);
   t.diagnostic(`${link}: page vs trainer generate --link: max abs channel difference ${m}`);
   assert.ok(m <= 1, `max abs channel difference ${m} > 1`);
+});
+
+test('psi and a fusion of two characters draw the native pixels, with their controls', T, async (t) => {
+  const link = read('styled.txt');
+  assert.match(link, /&psi=.*&fuse=/, 'the reference link truncates and fuses');
+  await open(link);
+  assert.equal(await page.isVisible('#warning'), false, 'the whole link is used');
+  await page.click('#expert summary');
+  assert.equal(await page.isVisible('#style-controls'), true, 'a model with styles shows its style controls');
+  assert.equal(await page.inputValue('#psi'), '0.6', 'the psi slider shows the link');
+  assert.equal(await page.isChecked('#fuse-on'), true, 'the fusion is on');
+  assert.equal(await page.inputValue('#fuse-seed'), '9');
+  assert.equal(await page.inputValue('#fuse-layer'), '2');
+  const face = await canvasPixels(page, '#face');
+  const ref = await decodePngInPage(page, '/__test__/recipe/styled.png');
+  const m = maxDiff(face, ref.px);
+  t.diagnostic(`${link}: page vs trainer generate --link: max abs channel difference ${m}`);
+  assert.ok(m <= 1, `max abs channel difference ${m} > 1`);
+  // The controls write the link: psi back to 1 leaves it out; the fusion off drops it.
+  await page.$eval('#psi', (el) => {
+    el.value = '1';
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+  });
+  await page.waitForFunction(() => !location.hash.includes('psi='));
+  await page.uncheck('#fuse-on');
+  await page.waitForFunction(() => !location.hash.includes('fuse='));
+  await waitForHashFace(page);
+  const plain = await canvasPixels(page, '#face');
+  assert.ok(maxDiff(plain, face) > 8, 'without psi and fusion the face changes');
+  // ... and a model without styles shows none.
+  await open('#model=directed&seed=1');
+  assert.equal(await page.isVisible('#style-controls'), false);
 });
 
 test('the Transition frames are the frames of trainer interpolate', T, async (t) => {

@@ -39,6 +39,12 @@ impl Facade {
         self.model.card.generator.latent_dim()
     }
 
+    /// Style inputs of the synthesis network (0 for families without styles): the crossover
+    /// layers a fusion may start at are `1..styles`.
+    pub fn styles(&self) -> usize {
+        self.model.card.generator.sizes().styles
+    }
+
     /// Length of the condition vector `c` (one entry per tag of the vocabulary).
     pub fn num_tags(&self) -> usize {
         self.model.card.vocab.len()
@@ -193,6 +199,10 @@ impl KyaraModel {
 
     pub fn latent_dim(&self) -> usize {
         self.inner.latent_dim()
+    }
+
+    pub fn styles(&self) -> usize {
+        self.inner.styles()
     }
 
     pub fn num_tags(&self) -> usize {

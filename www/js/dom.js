@@ -15,6 +15,8 @@ export const ui = {
   randomize: $('randomize'), varyStrength: $('vary-strength'), varyValue: $('vary-value'),
   variations: $('variations'), strengths: $('strengths'), directions: $('directions'),
   resetStrengths: $('reset-strengths'), directionCount: $('direction-count'),
+  styleControls: $('style-controls'), psiRow: $('psi-row'), fuseOn: $('fuse-on'), fuseSeed: $('fuse-seed'),
+  fuseLayerRow: $('fuse-layer-row'),
   grid: $('grid'), gridHint: $('grid-hint'), about: $('about'),
   transition: $('transition'), transA: $('trans-a'), transB: $('trans-b'), transCanvas: $('trans-canvas'),
   transT: $('trans-t'), transFrames: $('trans-frames'), transPlay: $('trans-play'), transStrip: $('trans-strip'),

@@ -25,6 +25,8 @@ export function currentSpec() {
   return {
     model: state.name, seed, tags: askedTags(), strengths: { ...state.strengths },
     variations: state.variations.map((v) => ({ ...v })), directions: { ...state.dirs },
+    ...(state.psi === null ? {} : { psi: state.psi }),
+    ...(state.fuse === null ? {} : { fuse: { ...state.fuse } }),
   };
 }
 
@@ -101,6 +103,8 @@ export async function applyLink() {
   state.strengths = spec.strengths;
   state.dirs = spec.directions;
   state.variations = spec.variations;
+  state.psi = spec.psi ?? null;
+  state.fuse = spec.fuse ?? null;
   buildPickers(state.card.vocab || { groups: [], free: [], tags: [] }, spec.tags);
   buildSliders({ onChange: requestFace });
   return spec;

@@ -4,7 +4,8 @@
 // module), the same code `trainer generate --link` runs; this module only converts between the
 // page's face specs and the engine's. The page's spec:
 //   { model?, seed: BigInt | null, tags: string[], strengths: { tag: number },
-//     variations: [{ seed: BigInt, strength: number }], directions: { name: number } }
+//     variations: [{ seed: BigInt, strength: number }], directions: { name: number },
+//     psi?: number, fuse?: { seed: BigInt, tags: string[], from_layer: number } }
 // The engine's is the same with seeds as decimal strings (a u64 does not fit a JavaScript number).
 //
 // `engine` is the wasm-bindgen module (its `parseLink` / `printLink`: syntax only) or a loaded
@@ -18,6 +19,7 @@ export function toEngine(spec) {
   const variations = spec.variations ?? spec.vary;
   delete out.vary;
   if (variations) out.variations = variations.map((v) => ({ seed: String(v.seed), strength: v.strength }));
+  if (spec.fuse) out.fuse = { ...spec.fuse, seed: String(spec.fuse.seed) };
   return out;
 }
 
@@ -30,6 +32,9 @@ export function fromEngine(spec) {
     strengths: { ...(spec.strengths ?? {}) },
     variations: (spec.variations ?? []).map((v) => ({ seed: BigInt(v.seed), strength: v.strength })),
     directions: { ...(spec.directions ?? {}) },
+    // Models with styles only: truncation psi, and a fusion { seed, tags, from_layer }.
+    ...(spec.psi === undefined || spec.psi === null ? {} : { psi: spec.psi }),
+    ...(spec.fuse ? { fuse: { ...spec.fuse, seed: BigInt(spec.fuse.seed), tags: [...(spec.fuse.tags ?? [])] } } : {}),
   };
 }
 

@@ -56,6 +56,41 @@ export function buildSliders({ onChange }) {
       onChange();
     },
   })));
+  buildStyleControls(onChange);
+}
+
+/** The psi slider and the fusion controls, for models with styles; hidden for the others. */
+function buildStyleControls(onChange) {
+  const styles = state.info?.styles || 0;
+  ui.styleControls.hidden = styles < 2;
+  if (styles < 2) return;
+  ui.psiRow.replaceChildren(slider({
+    id: 'psi', label: 'psi', min: 0, max: 1, step: 0.05, value: state.psi ?? 1,
+    onInput: (v) => {
+      state.psi = v === 1 ? null : v;
+      onChange();
+    },
+  }));
+  const layer = Math.min(Math.max(state.fuse?.from_layer ?? Math.floor(styles / 2), 1), styles - 1);
+  ui.fuseLayerRow.replaceChildren(slider({
+    id: 'fuse-layer', label: 'crossover layer', min: 1, max: styles - 1, step: 1, value: layer,
+    onInput: (v) => {
+      if (state.fuse) state.fuse.from_layer = v;
+      onChange();
+    },
+  }));
+  ui.fuseOn.checked = !!state.fuse;
+  if (state.fuse) ui.fuseSeed.value = String(state.fuse.seed);
+  const readFuse = () => {
+    const text = ui.fuseSeed.value.trim();
+    const ok = /^\d{1,20}$/.test(text) && BigInt(text) < 2n ** 64n;
+    ui.fuseSeed.setAttribute('aria-invalid', ok ? 'false' : 'true');
+    const from = Number(document.getElementById('fuse-layer').value);
+    state.fuse = ui.fuseOn.checked && ok ? { seed: BigInt(text), tags: [], from_layer: from } : null;
+    onChange();
+  };
+  ui.fuseOn.onchange = readFuse;
+  ui.fuseSeed.oninput = readFuse;
 }
 
 /** Shows the condition vector a face was drawn with; moved sliders keep their values. */

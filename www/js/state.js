@@ -7,6 +7,8 @@ export const state = {
   gen: null, info: null, card: null, name: '', res: 64,
   strengths: {}, // tag -> value, overrides of the condition vector
   dirs: {}, // latent direction name -> value
+  psi: null, // truncation psi (null = none), models with styles
+  fuse: null, // { seed, tags, from_layer }: another character's styles from a layer on
   variations: [], // variations applied to the current character's latent
   locks: new Set(), // group indexes kept by "Randomize tags"
   face: { busy: false, dirty: false },
