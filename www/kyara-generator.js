@@ -2,12 +2,15 @@
 //
 //   <script type="module" src="https://example.org/kyara/kyara-generator.js"></script>
 //   <kyara-generator model="models/anime64" tags="blonde hair, blue eyes" seed="42" controls></kyara-generator>
+//   <kyara-generator model="models/mine" link="seed=5&tags=red_hair&s=smile:0.5&psi=0.7&fuse=9:3"></kyara-generator>
 //
 // Attributes: model (folder of a model card, relative to the page; default: this script's
 // models/anime64), tags (comma-separated, any spelling the engine accepts: "blonde_hair",
 // "Blonde Hair", ...), seed (a whole number; random when absent), controls
 // (shows "another one" and "download" buttons), backend ("cpu" to stay off WebGPU; default: WebGPU
-// when the build and the browser have it). The element fills the box the host gives it
+// when the build and the browser have it), link (a permalink of the page, the text after `#`: the
+// whole recipe of a face, strengths, variations, directions, psi and fusion included; it replaces
+// seed and tags, and a part the model cannot use is an error). The element fills the box the host gives it
 // (square by default). Events (bubbling, composed):
 //   generated  detail: { seed, tags, resolved, width, height, imageData, ms, backend, toBlob() }
 //   error      detail: { message }
@@ -56,7 +59,7 @@ button:focus-visible { outline: 3px solid var(--kyara-accent); outline-offset: 2
 `;
 
 class KyaraGeneratorElement extends HTMLElement {
-  static observedAttributes = ['model', 'tags', 'seed', 'controls', 'backend'];
+  static observedAttributes = ['model', 'tags', 'seed', 'controls', 'backend', 'link'];
 
   #root;
   #canvas;
@@ -154,6 +157,7 @@ class KyaraGeneratorElement extends HTMLElement {
     // it cannot use (an unknown tag, a seed that is not a whole number from 0 to 2^64-1).
     const tags = this.getAttribute('tags') || '';
     const attr = this.getAttribute('seed');
+    const link = this.getAttribute('link');
     let seed;
     if (attr !== null && attr.trim() !== '') {
       seed = attr;
@@ -163,7 +167,13 @@ class KyaraGeneratorElement extends HTMLElement {
     }
     let r;
     try {
-      r = await gen.face({ seed, tags });
+      let spec = { seed, tags };
+      if (link !== null && link.trim() !== '') {
+        const read = await gen.readLink(link.trim().replace(/^#/, ''));
+        if (read.problems.length) throw new Error(`The link could not be used: ${read.problems.join('; ')}.`);
+        spec = { ...read.spec, seed: read.spec.seed ?? seed };
+      }
+      r = await gen.face(spec);
     } catch (e) {
       if (job === this.#job) this.#fail(messageOf(e));
       return;

@@ -108,6 +108,30 @@ test('the widget takes every spelling of a tag the engine takes', T, async (t) =
   }
 });
 
+const RECIPE = process.env.KYARA_RECIPE_DIR;
+
+test('a link attribute draws the whole recipe: psi and a fusion as the CLI draws them', {
+  ...T, skip: !RECIPE && 'KYARA_RECIPE_DIR is not set (scripts/test.sh sets it)',
+}, async (t) => {
+  const link = fs.readFileSync(`${RECIPE}/styled.txt`, 'utf8').trim();
+  await page.evaluate((link) => {
+    const el = document.createElement('kyara-generator');
+    el.id = 'linked';
+    el.setAttribute('model', 'models/styled');
+    el.setAttribute('backend', 'cpu');
+    el.setAttribute('link', link);
+    document.body.append(el);
+  }, link);
+  await page.waitForFunction(() => window.kyaraEvents.some((e) => e.id === 'linked'));
+  const ev = await page.evaluate(() => window.kyaraEvents.find((e) => e.id === 'linked'));
+  assert.equal(ev.type, 'generated', ev.message);
+  const ref = await decodePngInPage(page, '/__test__/recipe/styled.png');
+  const m = maxDiff(ev.px, ref.px);
+  t.diagnostic(`link="${link}": widget vs trainer generate --link: max abs channel difference ${m}`);
+  assert.ok(m <= 1, `max abs channel difference ${m} > 1`);
+  assert.equal(ev.seed, '5');
+});
+
 test('no console errors on the host page in the normal runs', () => {
   assert.deepEqual(errors, []);
 });
@@ -121,6 +145,7 @@ test('bad attributes fire `error` and show the message in the widget', T, async 
     { id: 'flipped', attrs: { model: 'models/flipped', seed: '1' }, expect: /SHA-256/ },
     { id: 'foreign', attrs: { model: 'models/foreign', seed: '1' }, expect: /other shapes than the card/ },
     { id: 'oversized', attrs: { model: 'models/oversized', seed: '1' }, expect: /more than kyara allows/ },
+    { id: 'bad-link', attrs: { link: 'seed=1&d=nope:1' }, expect: /could not be used.*nope/ },
   ];
   for (const c of cases) {
     await page.evaluate(({ id, attrs }) => {
