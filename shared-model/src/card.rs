@@ -6,7 +6,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::arch::{AnyGenerator, GeneratorSpec};
-use crate::integrity::{check_sha256, is_sha256_hex, sha256_hex, tags_sha256};
+use crate::integrity::{check_sha256_field, check_weights_sha256, sha256_hex, tags_sha256};
 pub use crate::weights::{WeightsDtype, load_weights, weights_bytes};
 use crate::{ModelError, TagVocab};
 
@@ -129,16 +129,8 @@ impl TryFrom<RawCard> for ModelCard {
 
     fn try_from(raw: RawCard) -> Result<Self, String> {
         check_weights_name(&raw.weights)?;
-        for (field, sum) in [
-            ("weights_sha256", &raw.weights_sha256),
-            ("tags_sha256", &raw.tags_sha256),
-        ] {
-            if let Some(sum) = sum.as_deref().filter(|s| !is_sha256_hex(s)) {
-                return Err(format!(
-                    "{field} must be 64 lower-case hex digits (a SHA-256), not '{sum}'"
-                ));
-            }
-        }
+        check_sha256_field("weights_sha256", raw.weights_sha256.as_deref())?;
+        check_sha256_field("tags_sha256", raw.tags_sha256.as_deref())?;
         let generator =
             GeneratorSpec::from_arch_json(&raw.arch, raw.generator).map_err(|e| match e {
                 ModelError::BadCard(m) => m,
@@ -232,14 +224,8 @@ impl ModelCard {
     /// Checks the bytes of the weights file against the card's `weights_sha256`, when it has
     /// one.
     pub fn check_weights(&self, weights: &[u8]) -> Result<(), ModelError> {
-        match &self.weights_sha256 {
-            // Said plainly (a download that came back empty, say) rather than as a checksum.
-            Some(_) if weights.is_empty() => {
-                Err(ModelError::BadWeights("the weights file is empty".into()))
-            }
-            Some(sum) => check_sha256(&self.weights, weights, sum).map_err(ModelError::BadWeights),
-            None => Ok(()),
-        }
+        check_weights_sha256(&self.weights, weights, self.weights_sha256.as_deref())
+            .map_err(ModelError::BadWeights)
     }
 
     /// Parses and checks a card from JSON text.

@@ -72,7 +72,9 @@ pub fn card_and_weights(data: &[u8]) -> Reached {
 fn small(card: &ModelCard) -> bool {
     fn all_small(v: &serde_json::Value) -> bool {
         match v {
-            serde_json::Value::Number(n) => n.as_f64().is_some_and(|x| x.abs() <= 128.0),
+            serde_json::Value::Number(n) => n
+                .as_f64()
+                .is_some_and(|x| x.abs() <= BUILD_SIZES_UP_TO as f64),
             serde_json::Value::Array(a) => a.iter().all(all_small),
             serde_json::Value::Object(o) => o.values().all(all_small),
             _ => true,

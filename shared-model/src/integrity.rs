@@ -27,6 +27,31 @@ pub fn is_sha256_hex(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// Checks a card's checksum field (`field` names it in the message): absent, or spelled like
+/// [`sha256_hex`]'s output.
+pub fn check_sha256_field(field: &str, sum: Option<&str>) -> Result<(), String> {
+    match sum {
+        Some(sum) if !is_sha256_hex(sum) => Err(format!(
+            "{field} must be 64 lower-case hex digits (a SHA-256), not '{sum}'"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Checks the bytes of weights file `what` against a card's `weights_sha256`, when it has one.
+/// Empty bytes are said plainly (a download that came back empty, say), not as a checksum.
+pub fn check_weights_sha256(
+    what: &str,
+    bytes: &[u8],
+    expected: Option<&str>,
+) -> Result<(), String> {
+    match expected {
+        Some(_) if bytes.is_empty() => Err("the weights file is empty".into()),
+        Some(sum) => check_sha256(what, bytes, sum),
+        None => Ok(()),
+    }
+}
+
 /// Checks `bytes` against an expected SHA-256 (`what` names the file in the message).
 pub fn check_sha256(what: &str, bytes: &[u8], expected: &str) -> Result<(), String> {
     let actual = sha256_hex(bytes);

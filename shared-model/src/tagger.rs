@@ -20,7 +20,7 @@ use kernels::norm::batch_norm;
 use serde::{Deserialize, Serialize};
 
 use crate::card::load_weights;
-use crate::integrity::{check_sha256, is_sha256_hex};
+use crate::integrity::{check_sha256_field, check_weights_sha256};
 use crate::{ModelError, TagVocab};
 
 pub const TAGGER_FORMAT: &str = "kyara-tagger";
@@ -386,11 +386,8 @@ impl TaggerCard {
                 card.version
             )));
         }
-        if let Some(sum) = card.weights_sha256.as_deref().filter(|s| !is_sha256_hex(s)) {
-            return Err(ModelError::BadCard(format!(
-                "weights_sha256 must be 64 lower-case hex digits (a SHA-256), not '{sum}'"
-            )));
-        }
+        check_sha256_field("weights_sha256", card.weights_sha256.as_deref())
+            .map_err(ModelError::BadCard)?;
         card.vocab.validate()?;
         if card.tagger.num_tags != card.vocab.len() {
             return Err(ModelError::BadCard(format!(
@@ -434,9 +431,8 @@ impl LoadedTagger {
         weights: Vec<u8>,
         device: &Device,
     ) -> Result<Self, ModelError> {
-        if let Some(sum) = &card.weights_sha256 {
-            check_sha256(&card.weights, &weights, sum).map_err(ModelError::BadWeights)?;
-        }
+        check_weights_sha256(&card.weights, &weights, card.weights_sha256.as_deref())
+            .map_err(ModelError::BadWeights)?;
         let tagger = card.tagger.try_init(device)?;
         let tagger = load_weights(tagger, weights)?;
         Ok(Self {

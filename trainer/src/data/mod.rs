@@ -277,20 +277,7 @@ pub fn fuzz_dataset(data: &[u8]) -> (usize, bool) {
             "a kept row {row:?} breaks an exclusive group of the vocabulary"
         );
     }
-    let decoded = decode_bytes(image).map(|img| {
-        let img = img.to_rgb8();
-        let (w, h) = img.dimensions();
-        let side = w.min(h).max(1);
-        let cropped = image::imageops::crop_imm(
-            &img,
-            (w - side.min(w)) / 2,
-            (h - side.min(h)) / 2,
-            side,
-            side,
-        )
-        .to_image();
-        image::imageops::resize(&cropped, 16, 16, FilterType::Triangle)
-    });
+    let decoded = decode_bytes(image).and_then(|img| square(img.to_rgb8(), 16));
     (tags.len(), decoded.is_ok())
 }
 
@@ -404,13 +391,20 @@ pub fn decode_image(path: &Path, resolution: usize) -> Result<RgbImage, String> 
         std::io::ErrorKind::NotFound => "file not found".to_string(),
         _ => format!("cannot read: {e}"),
     })?;
-    let img = decode_bytes(&bytes)?.to_rgb8();
+    square(decode_bytes(&bytes)?.to_rgb8(), resolution)
+}
+
+/// A decoded image as a `resolution`-sided square: centre-cropped, then resized.
+fn square(img: RgbImage, resolution: usize) -> Result<RgbImage, String> {
     let (w, h) = img.dimensions();
     let r = resolution as u32;
     if w == r && h == r {
         return Ok(img);
     }
     let side = w.min(h);
+    if side == 0 {
+        return Err("the image has no pixels".into());
+    }
     let cropped =
         image::imageops::crop_imm(&img, (w - side) / 2, (h - side) / 2, side, side).to_image();
     Ok(image::imageops::resize(
