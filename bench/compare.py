@@ -15,9 +15,21 @@ import statistics
 import sys
 
 
-def key(r):
-    """A step row's case: architecture, loss, spectral norm."""
-    return r["arch"], r["loss"], r["spectral_norm"]
+def key(r, precision=None):
+    """A step row's case: architecture, loss, spectral norm, GEMM precision (rows written before
+    precisions existed are fp32); `precision` overrides the row's."""
+    return r["arch"], r["loss"], r["spectral_norm"], precision or r.get("precision", "fp32")
+
+
+def matches(k_rows, tk):
+    """`(kyara row, PyTorch row, label)` for every like-for-like case, plus kyara's bf16 rows against
+    PyTorch's fp32 ones (the speed-up over the framework's default)."""
+    for r in k_rows:
+        p = tk.get(key(r))
+        if p is not None:
+            yield r, p, key(r)[3]
+        if key(r)[3] == "bf16" and key(r, "fp32") in tk:
+            yield r, tk[key(r, "fp32")], "kyara bf16 / PyTorch fp32"
 
 
 def ops(k, t):
@@ -74,9 +86,8 @@ def over_rounds(pairs):
     cases = {}
     for k, t in pairs:
         tk = {key(r): r for r in t["steps"]}
-        for r in k["steps"]:
-            if key(r) in tk:
-                cases.setdefault(("step",) + key(r), []).append((r["seconds_per_step"], tk[key(r)]["seconds_per_step"]))
+        for r, p, label in matches(k["steps"], tk):
+            cases.setdefault(("step",) + key(r)[:3] + (label,), []).append((r["seconds_per_step"], p["seconds_per_step"]))
         fk = {(r["arch"], r["batch"]): r for r in t["forward"]}
         for r in k["forward"]:
             p = fk.get((r["arch"], r["batch"]))
@@ -91,7 +102,7 @@ def over_rounds(pairs):
     ]
     for case, v in cases.items():
         if case[0] == "step":
-            name, unit, fmt = f"{case[1]} {case[2]}{' + SN' if case[3] else ''} step", " s", "{:.3f}"
+            name, unit, fmt = f"{case[1]} {case[2]}{' + SN' if case[3] else ''} step ({case[4]})", " s", "{:.3f}"
         else:
             name, unit, fmt = f"{case[1]} forward batch {case[2]}", " ms", "{:.2f}"
         ratios = sorted(a / b for a, b in v)
@@ -115,15 +126,12 @@ def main():
     out = [
         f"kyara threads: {k['threads']}, PyTorch {t['torch']} threads: {t['threads']}",
         "",
-        "| arch | loss | batch | G params | D params | kyara s/step | PyTorch s/step | kyara / PyTorch "
-        "| GFLOP/step | GFLOP/s kyara / PyTorch (% of own peak) | at kyara's peak / PyTorch |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| arch | loss | precision | batch | G params | D params | kyara s/step | PyTorch s/step | kyara / PyTorch "
+        "| GFLOP/step | GFLOP/s kyara / PyTorch (% of own fp32 peak) | at kyara's fp32 peak / PyTorch |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     bad = []
-    for r in k["steps"]:
-        p = tk.get(key(r))
-        if p is None:
-            continue
+    for r, p, label in matches(k["steps"], tk):
         # Burn counts batch-norm running statistics with the parameters; PyTorch keeps them as buffers.
         for side in ("g", "d"):
             torch_total = p[f"{side}_params"] + p[f"{side}_buffers"]
@@ -131,7 +139,7 @@ def main():
                 bad.append(f"{r['arch']} {side.upper()}: kyara {r[f'{side}_params']} vs PyTorch {torch_total}")
         sn = " + SN" if r["spectral_norm"] else ""
         out.append(
-            f"| {r['arch']} | {r['loss']}{sn} | {r['batch']} | {r['g_params']} | {r['d_params']} | "
+            f"| {r['arch']} | {r['loss']}{sn} | {label} | {r['batch']} | {r['g_params']} | {r['d_params']} | "
             f"{r['seconds_per_step']:.3f} | {p['seconds_per_step']:.3f} | "
             f"{r['seconds_per_step'] / p['seconds_per_step']:.2f}x | "
             f"{rates(p.get('flop_per_step'), r['seconds_per_step'], p['seconds_per_step'], k, t)} |"

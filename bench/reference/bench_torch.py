@@ -3,12 +3,17 @@
 Same layer shapes and parameter counts as shared-model's defaults (the script prints the counts;
 bench/compare.py checks them against kyara's), same step: one critic update on a real batch, its
 wrong-tag pairs and a detached fake batch, then one generator update through a frozen critic, then
-the EMA of the generator. WGAN-GP uses PyTorch's exact double backward.
+the EMA of the generator. WGAN-GP uses PyTorch's exact double backward. `--precision bf16` runs
+the forward passes and losses under `torch.autocast("cpu", dtype=torch.bfloat16)` (PyTorch's mixed
+precision: bf16 matmuls and convolutions, fp32 weights and optimiser), as `trainer bench
+--precision bf16` runs kyara's GEMMs in bf16.
 
     python3 bench/reference/bench_torch.py --batch 64 --steps 3 --json out.json
+    python3 bench/reference/bench_torch.py --precision fp32,bf16 --json out.json
 """
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -340,7 +345,14 @@ def g_inputs(arch, batch, cond, gen):
     return z, cond
 
 
-def bench_steps(arch, kind, sn, batch, warmup, steps):
+def autocast(precision):
+    """The mixed-precision context of `precision`: bf16 autocast, or nothing for fp32."""
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def bench_steps(arch, kind, sn, batch, warmup, steps, precision="fp32"):
     torch.manual_seed(0)
     g, d = make(arch)
     counts = (count(g), count(d))
@@ -359,21 +371,25 @@ def bench_steps(arch, kind, sn, batch, warmup, steps):
         real = data[idx].float() / 127.5 - 1
         cond = one_hot_conds(batch, gen)
         wrong = one_hot_conds(batch, gen)
-        with torch.no_grad():
-            fake = g(*g_inputs(arch, batch, cond, gen))
-        h = d.features(real)
-        loss = d_loss(kind, d.score(h, cond), d(fake, cond), d.score(h, wrong))
+        with torch.no_grad(), autocast(precision):
+            fake = g(*g_inputs(arch, batch, cond, gen)).float()
+        with autocast(precision):
+            h = d.features(real)
+            loss = d_loss(kind, d.score(h, cond), d(fake, cond), d.score(h, wrong)).float()
         if kind == "wgan-gp":
             a = torch.rand(batch, 1, 1, 1, generator=gen)
             x_hat = (a * real + (1 - a) * fake).requires_grad_(True)
-            (grad,) = torch.autograd.grad(d(x_hat, cond).sum(), x_hat, create_graph=True)
+            with autocast(precision):
+                out = d(x_hat, cond).float().sum()
+            (grad,) = torch.autograd.grad(out, x_hat, create_graph=True)
             loss = loss + 20 * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
         opt_d.zero_grad(set_to_none=True)
         loss.backward()
         opt_d.step()
         for p in d.parameters():
             p.requires_grad_(False)
-        lg = g_loss(kind, d(g(*g_inputs(arch, batch, cond, gen)), cond))
+        with autocast(precision):
+            lg = g_loss(kind, d(g(*g_inputs(arch, batch, cond, gen)), cond)).float()
         opt_g.zero_grad(set_to_none=True)
         lg.backward()
         opt_g.step()
@@ -398,7 +414,7 @@ def bench_steps(arch, kind, sn, batch, warmup, steps):
     with counter:
         step()
     return {
-        "arch": arch, "loss": kind, "spectral_norm": sn, "batch": batch,
+        "arch": arch, "loss": kind, "spectral_norm": sn, "precision": precision, "batch": batch,
         "g_params": counts[0][0], "g_buffers": counts[0][1],
         "d_params": counts[1][0], "d_buffers": counts[1][1],
         "seconds_per_step": sps, "images_per_second": batch / sps,
@@ -430,6 +446,7 @@ def bench_forward(arch, b, warmup):
 
 ARCHS = ["resnet-cgan", "dcgan", "stylegan2"]
 LOSSES = ["hinge", "non-saturating", "wgan-gp"]
+PRECISIONS = ["fp32", "bf16"]
 
 
 def pick(ap, flag, given, known):
@@ -451,25 +468,32 @@ def main():
     # As `trainer bench`: repeat or comma-separate; default all.
     ap.add_argument("--arch", action="append", default=[], help=f"only these: {', '.join(ARCHS)}")
     ap.add_argument("--loss", action="append", default=[], help=f"only these: {', '.join(LOSSES)}")
+    ap.add_argument("--precision", action="append", default=[], help="fp32 (default) and/or bf16 (autocast)")
     a = ap.parse_args()
     archs, losses = pick(ap, "--arch", a.arch, ARCHS), pick(ap, "--loss", a.loss, LOSSES)
+    precisions = pick(ap, "--precision", a.precision, PRECISIONS) if a.precision else ["fp32"]
     torch.set_num_threads(a.threads)
     rows, fwd = [], []
     for arch in archs:
         for kind, sn in [("hinge", False), ("non-saturating", False), ("wgan-gp", False), ("hinge", True)]:
             if kind not in losses:
                 continue
-            r = bench_steps(arch, kind, sn, a.batch, a.warmup, a.steps)
-            print(f"{arch} {kind}{' +SN' if sn else ''}: {r['seconds_per_step']:.3f} s/step", flush=True)
-            rows.append(r)
+            for precision in precisions:
+                r = bench_steps(arch, kind, sn, a.batch, a.warmup, a.steps, precision)
+                print(f"{arch} {kind}{' +SN' if sn else ''} {precision}: {r['seconds_per_step']:.3f} s/step", flush=True)
+                rows.append(r)
         for b in [1, 16, 64]:
             r = bench_forward(arch, b, a.warmup)
             print(f"{arch} forward batch {b}: {r['ms']:.2f} ms", flush=True)
             fwd.append(r)
     peak = max(g for _, g in matmul_gflops(5))
     print(f"matmul peak: {peak:.1f} GFLOP/s", flush=True)
+    peak_bf16 = max(g for _, g in matmul_gflops(5, dtype=torch.bfloat16)) if "bf16" in precisions else 0.0
+    if peak_bf16:
+        print(f"bf16 matmul peak: {peak_bf16:.1f} GFLOP/s", flush=True)
     report = {
         "torch": torch.__version__, "threads": torch.get_num_threads(), "peak_gflops": peak,
+        "peak_gflops_bf16": peak_bf16,
         "steps": rows, "forward": fwd,
     }
     if a.json:

@@ -6,6 +6,7 @@ alone, and with the parameter gradients alone).
 """
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -25,18 +26,20 @@ def timed(reps, f):
     return statistics.median(ms)
 
 
-def matmul_gflops(reps, sizes=(512, 1024, 2048)):
-    """`(n, GFLOP/s)` of `n x n` by `n x n` f32 matmuls, median of `reps`, as `trainer bench` measures."""
+def matmul_gflops(reps, sizes=(512, 1024, 2048), dtype=torch.float32):
+    """`(n, GFLOP/s)` of `n x n` by `n x n` matmuls (f32, or `dtype`), median of `reps`, as
+    `trainer bench` measures."""
     out = []
     for n in sizes:
-        x, y = torch.randn(n, n), torch.randn(n, n)
+        x, y = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
         out.append((n, 2 * n**3 / (timed(reps, lambda: x @ y) * 1e6)))
     return out
 
 
-def case(op, shape, layer, reps):
+def case(op, shape, layer, reps, precision="fp32"):
+    amp = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" else contextlib.nullcontext
     x = torch.randn(*shape)
-    with torch.no_grad():
+    with torch.no_grad(), amp():
         fwd = timed(reps, lambda: layer(x))
     xg = torch.randn(*shape, requires_grad=True)
 
@@ -50,7 +53,9 @@ def case(op, shape, layer, reps):
         def fb():
             layer.zero_grad(set_to_none=True)
             xg.grad = None
-            layer(x).sum().backward()
+            with amp():
+                y = layer(x).float().sum()
+            y.backward()
 
         return timed(reps, fb)
 
@@ -73,11 +78,21 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--json")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: the layers under torch.autocast('cpu', dtype=torch.bfloat16)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     b, r = a.batch, 10
     matmul = matmul_gflops(r)
     print("matmul GFLOP/s:", ", ".join(f"{n}: {g:.1f}" for n, g in matmul), flush=True)
+    matmul_bf16 = matmul_gflops(r, dtype=torch.bfloat16) if a.precision == "bf16" else []
+    if matmul_bf16:
+        print("bf16 matmul GFLOP/s:", ", ".join(f"{n}: {g:.1f}" for n, g in matmul_bf16), flush=True)
+    nn_case = case
+
+    def case(op, shape, layer, reps):  # noqa: F811 (the same, at the chosen precision)
+        return nn_case(op, shape, layer, reps, a.precision)
+
     rows = [
         case("conv2d 3x3 64->64 (G trunk)", (b, 64, 16, 16), nn.Conv2d(64, 64, 3, padding=1), r),
         case("conv2d 3x3 64->128 (G up stage)", (b, 64, 16, 16), nn.Conv2d(64, 128, 3, padding=1), r),
@@ -103,8 +118,11 @@ def main():
             report = {
                 "torch": torch.__version__,
                 "threads": torch.get_num_threads(),
+                "precision": a.precision,
                 "matmul": matmul,
                 "peak_gflops": max(g for _, g in matmul),
+                "matmul_bf16": matmul_bf16,
+                "peak_gflops_bf16": max((g for _, g in matmul_bf16), default=0.0),
                 "ops": rows,
             }
             json.dump(report, f, indent=2)

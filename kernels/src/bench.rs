@@ -33,13 +33,19 @@ pub struct OpRow {
     pub forward_flop: Option<f64>,
 }
 
-/// The per-op table plus the machine's measured matmul peak.
+/// The per-op table plus the machine's measured matmul peaks.
 #[derive(Debug, Clone, Serialize)]
 pub struct OpsReport {
+    /// The GEMM precision the layers ran at (`fp32` or `bf16`).
+    pub precision: String,
     /// Best GFLOP/s of a square f32 matmul (Burn on this device), over the sizes tried.
     pub peak_gflops: f64,
     /// `(n, GFLOP/s)` for each `n x n` by `n x n` matmul timed.
     pub matmul: Vec<(usize, f64)>,
+    /// `(n, GFLOP/s)` of the same products through the kernels' GEMM at `precision`.
+    pub kernel_gemm: Vec<(usize, f64)>,
+    /// Best of `kernel_gemm`: what the layers' GFLOP/s are set against.
+    pub kernel_peak_gflops: f64,
     pub ops: Vec<OpRow>,
 }
 
@@ -64,6 +70,31 @@ pub fn matmul_gflops(sizes: &[usize], reps: usize, device: &Device) -> Vec<(usiz
             let b = Tensor::<2>::random([n, n], dist, device);
             let ms = time(reps, || {
                 let _ = a.clone().matmul(b.clone()).into_data();
+            });
+            (n, 2.0 * (n as f64).powi(3) / (ms * 1e6))
+        })
+        .collect()
+}
+
+/// GFLOP/s of `n x n` by `n x n` products through the kernels' own GEMM at `precision` (bf16:
+/// the operands rounded and packed on every call, as the layers do), median of `reps`.
+pub fn kernel_gemm_gflops(
+    sizes: &[usize],
+    reps: usize,
+    precision: crate::precision::Precision,
+) -> Vec<(usize, f64)> {
+    sizes
+        .iter()
+        .map(|&n| {
+            let fill = |k: usize| {
+                (0..n * n)
+                    .map(|i| ((i * k) % 17) as f32 / 8.0 - 1.0)
+                    .collect()
+            };
+            let (a, b): (Vec<f32>, Vec<f32>) = (fill(3), fill(5));
+            let mut c = vec![0.0; n * n];
+            let ms = crate::precision::with(precision, || {
+                time(reps, || conv::square_gemm(n, &a, &b, &mut c))
             });
             (n, 2.0 * (n as f64).powi(3) / (ms * 1e6))
         })
@@ -192,15 +223,26 @@ fn conv_rows(
     }
 }
 
-/// The per-op table at batch `b`, and the matmul peak.
-/// `only`: time just the layers whose name contains this text (the matmul peak always runs).
-pub fn run(b: usize, reps: usize, only: Option<&str>, device: &Device) -> OpsReport {
-    let matmul = matmul_gflops(&[512, 1024, 2048], reps, device);
-    let peak_gflops = matmul.iter().map(|m| m.1).fold(0.0, f64::max);
+/// The per-op table at batch `b` with the kernels' GEMMs at `precision`, and the matmul peaks.
+/// `only`: time just the layers whose name contains this text (the peaks always run).
+pub fn run(
+    b: usize,
+    reps: usize,
+    only: Option<&str>,
+    precision: crate::precision::Precision,
+    device: &Device,
+) -> OpsReport {
+    let sizes = [512, 1024, 2048];
+    let best = |v: &[(usize, f64)]| v.iter().map(|m| m.1).fold(0.0, f64::max);
+    let matmul = matmul_gflops(&sizes, reps, device);
+    let kernel_gemm = kernel_gemm_gflops(&sizes, reps, precision);
     OpsReport {
-        peak_gflops,
+        precision: precision.name().into(),
+        peak_gflops: best(&matmul),
+        kernel_peak_gflops: best(&kernel_gemm),
         matmul,
-        ops: op_rows(b, reps, only, device),
+        kernel_gemm,
+        ops: crate::precision::with(precision, || op_rows(b, reps, only, device)),
     }
 }
 
@@ -347,18 +389,23 @@ fn op_rows(b: usize, reps: usize, only: Option<&str>, device: &Device) -> Vec<Op
 }
 
 pub fn markdown(r: &OpsReport) -> String {
-    let mut s = String::from("| matmul n x n | GFLOP/s |\n|---|---|\n");
-    for (n, g) in &r.matmul {
-        s.push_str(&format!("| {n} | {g:.1} |\n"));
+    let mut s = format!(
+        "| matmul n x n | Burn f32 GFLOP/s | kernels' GEMM at {} GFLOP/s |\n|---|---|---|\n",
+        r.precision
+    );
+    for ((n, g), (_, k)) in r.matmul.iter().zip(&r.kernel_gemm) {
+        s.push_str(&format!("| {n} | {g:.1} | {k:.1} |\n"));
     }
     s.push_str(&format!(
-        "\npeak (best of the above): {:.1} GFLOP/s\n\n",
-        r.peak_gflops
+        "\npeaks (best of the above): Burn f32 {:.1} GFLOP/s, kernels' GEMM at {} {:.1} GFLOP/s \
+         (the % column)\n\n",
+        r.peak_gflops, r.precision, r.kernel_peak_gflops
     ));
     s.push_str(
-        "| op | input | forward ms | forward + backward ms | input grad only ms | param grads only ms | fwd GFLOP/s | fwd+bwd GFLOP/s |\n|---|---|---|---|---|---|---|---|\n",
+        "| op | input | forward ms | forward + backward ms | input grad only ms | param grads only ms | fwd GFLOP/s | fwd+bwd GFLOP/s | fwd+bwd % of peak |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     let dash = || "-".to_string();
+    let peak = r.kernel_peak_gflops.max(1e-9);
     for r in &r.ops {
         let param = r.param_grad_ms.map_or_else(dash, |v| format!("{v:.2}"));
         let gf = |flop: f64, ms: f64| format!("{:.1}", flop / (ms * 1e6));
@@ -366,9 +413,21 @@ pub fn markdown(r: &OpsReport) -> String {
         let fb = r
             .forward_flop
             .map_or_else(dash, |f| gf(3.0 * f, r.forward_backward_ms));
+        let pct = r.forward_flop.map_or_else(dash, |f| {
+            let g = 3.0 * f / (r.forward_backward_ms * 1e6);
+            format!("{:.0}", 100.0 * g / peak)
+        });
         s.push_str(&format!(
-            "| {} | {:?} | {:.2} | {:.2} | {:.2} | {} | {} | {} |\n",
-            r.op, r.input, r.forward_ms, r.forward_backward_ms, r.input_grad_ms, param, fwd, fb
+            "| {} | {:?} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} |\n",
+            r.op,
+            r.input,
+            r.forward_ms,
+            r.forward_backward_ms,
+            r.input_grad_ms,
+            param,
+            fwd,
+            fb,
+            pct
         ));
     }
     s
@@ -386,8 +445,15 @@ mod tests {
 
     #[test]
     fn every_op_runs_and_backward_costs_more_than_nothing() {
-        let report = run(2, 1, None, &Device::flex());
+        let report = run(
+            2,
+            1,
+            None,
+            crate::precision::Precision::Fp32,
+            &Device::flex(),
+        );
         assert!(report.peak_gflops > 0.0 && report.matmul.len() == 3);
+        assert!(report.kernel_peak_gflops > 0.0 && report.kernel_gemm.len() == 3);
         assert_eq!(report.ops.len(), 23);
         for r in report.ops {
             assert!(r.forward_ms > 0.0 && r.forward_backward_ms > 0.0, "{r:?}");
@@ -400,7 +466,13 @@ mod tests {
 
     #[test]
     fn only_keeps_the_layers_it_names() {
-        let report = run(2, 1, Some("DCGAN D"), &Device::flex());
+        let report = run(
+            2,
+            1,
+            Some("DCGAN D"),
+            crate::precision::Precision::Fp32,
+            &Device::flex(),
+        );
         let names: Vec<&str> = report.ops.iter().map(|r| r.op.as_str()).collect();
         assert_eq!(
             names,

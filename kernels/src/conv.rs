@@ -438,6 +438,8 @@ simd_dispatch! {
         => col2im_add_impl
 }
 
+#[cfg(feature = "bf16")]
+mod bf16;
 mod winograd;
 
 /// Image groups the weight gradient is split into (summed in a fixed order).
@@ -538,6 +540,10 @@ fn gemm(
     } else {
         par
     };
+    #[cfg(feature = "bf16")]
+    if crate::precision::current() == crate::precision::Precision::Bf16 && bf16::available() {
+        return bf16::gemm(m, n, k, dst, ld, accumulate, a, b, par);
+    }
     // SAFETY: the asserts above keep every index the kernel touches inside the three slices,
     // and `dst` is borrowed mutably, so it cannot alias `a` or `b`.
     unsafe {
@@ -563,6 +569,23 @@ fn gemm(
             par,
         );
     }
+}
+
+/// `c = a · b` for row-major `n x n` matrices through the kernels' GEMM at the calling thread's
+/// precision, on every thread: the peak the per-op bench sets the layers against.
+#[cfg(feature = "bench")]
+pub(crate) fn square_gemm(n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    gemm(
+        n,
+        n,
+        n,
+        c,
+        n,
+        false,
+        Mat::rows(a, n),
+        Mat::rows(b, n),
+        inner_par(0),
+    );
 }
 
 /// Threads of the current rayon pool (only multi-threaded builds ask).
@@ -599,9 +622,12 @@ where
     #[cfg(feature = "parallel")]
     if groups > 1 && threads() > 1 {
         use rayon::prelude::*;
+        let precision = crate::precision::current();
         out.par_chunks_mut(stride * fold)
             .enumerate()
-            .for_each_init(Vec::new, |scratch, (gi, chunk)| call(gi, chunk, scratch));
+            .for_each_init(Vec::new, |scratch, (gi, chunk)| {
+                crate::precision::with(precision, || call(gi, chunk, scratch))
+            });
         return;
     }
     let mut scratch = Vec::new();
@@ -868,9 +894,10 @@ fn backward_weight(g: &Geom, images: usize, x: &[f32], dy: &[f32], m: usize) -> 
     #[cfg(feature = "parallel")]
     let partials: Vec<Vec<f32>> = if groups > 1 && threads() > 1 {
         use rayon::prelude::*;
+        let precision = crate::precision::current();
         (0..groups)
             .into_par_iter()
-            .map(|gi| group(gi, inner_par(groups)))
+            .map(|gi| crate::precision::with(precision, || group(gi, inner_par(groups))))
             .collect()
     } else {
         (0..groups).map(|gi| group(gi, inner_par(groups))).collect()
@@ -1721,6 +1748,66 @@ mod tests {
                 dims,
                 |x, w, b| burn::tensor::module::conv_transpose2d(x, w, b, o.clone()),
             );
+        }
+    }
+
+    /// At bf16 the forward and both backward passes round their GEMM operands: every result moves
+    /// (so the backward passes, run by Burn's autodiff, saw the setting too), by bf16 rounding
+    /// and not more, and is the same on 1 and 3 threads. Without AVX-512 BF16: fp32, bit for bit.
+    #[cfg(all(feature = "autodiff", feature = "parallel"))]
+    #[test]
+    fn bf16_is_close_to_fp32_and_the_same_on_any_threads() {
+        use crate::precision::{self, Precision};
+        let device = Device::flex();
+        let mut cases: Vec<(Spec, Tensor<4>, Option<Tensor<1>>, [usize; 4])> = Vec::new();
+        for (conv, dims) in convs(&device) {
+            let spec = conv_spec(&conv, dims).expect("supported");
+            cases.push((spec, conv.weight.val(), conv.bias.map(|b| b.val()), dims));
+        }
+        for (conv, dims) in transposed(&device) {
+            let spec = conv_transpose_spec(&conv, dims).expect("supported");
+            cases.push((spec, conv.weight.val(), conv.bias.map(|b| b.val()), dims));
+        }
+        let ad = Device::flex().autodiff();
+        let on = |t: Tensor<4>| Tensor::<4>::from_data(t.into_data(), &ad);
+        for (spec, w0, b0, dims) in cases {
+            let n = dims.iter().product();
+            let x = on(Tensor::from_data(
+                TensorData::new(half_random(n, 7), dims),
+                &device,
+            ));
+            let (x, w) = (x.require_grad(), on(w0).require_grad());
+            let b = b0.map(|b| Tensor::<1>::from_data(b.into_data(), &ad).require_grad());
+            let y_dims = run(spec, x.clone(), w.clone(), b.clone())
+                .expect("ran")
+                .dims();
+            let len = y_dims.iter().product();
+            let r = on(Tensor::from_data(
+                TensorData::new(half_random(len, 9), y_dims),
+                &device,
+            ));
+            let eval = |p: Precision| {
+                precision::with(p, || {
+                    let y = run(spec, x.clone(), w.clone(), b.clone()).expect("ran");
+                    let (gx, gw, _) = grads(y.clone(), &r, &x, &w, b.as_ref());
+                    [y.inner(), gx.inner(), gw.inner()]
+                })
+            };
+            let fp32 = eval(Precision::Fp32);
+            let values = |v: [Tensor<4>; 3]| v.map(|t| t.into_data().try_to_vec::<f32>().unwrap());
+            let one = values(on_threads(1, || eval(Precision::Bf16)));
+            let three = values(on_threads(3, || eval(Precision::Bf16)));
+            assert!(one == three, "{spec:?}: bf16 results depend on the threads");
+            for (i, (f, h)) in values(fp32.clone()).iter().zip(&one).enumerate() {
+                let scale = f.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+                let diff = f.iter().zip(h).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+                if precision::bf16_supported() {
+                    assert!(diff > 0.0, "{spec:?} output {i}: bf16 changed nothing");
+                    assert!(diff / scale < 2e-2, "{spec:?} output {i}: {}", diff / scale);
+                } else {
+                    assert_eq!(diff, 0.0, "{spec:?} output {i}: fp32 fallback differs");
+                }
+            }
         }
     }
 }

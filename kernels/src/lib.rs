@@ -12,6 +12,8 @@
 //!   over threads, SIMD dispatch, f32 views of Flex tensors).
 //! - [`norm`] (`norm.rs`): training-mode batch norm (inference runs Burn's module as it is).
 //! - [`act`] (`act.rs`): leaky ReLU, tanh and pixel shuffle.
+//! - [`precision`] (`precision.rs`): fp32, or bf16 GEMM operands with fp32 accumulation
+//!   (`conv/bf16.rs`, AVX-512 BF16), a per-thread setting the training step turns on.
 //! - `bench` (`bench.rs`, feature `bench`): the per-op benchmarks of `trainer bench --ops`, and
 //!   the timing helpers the trainer's whole-step bench shares.
 //!
@@ -24,3 +26,4 @@ pub mod act;
 pub mod bench;
 pub mod conv;
 pub mod norm;
+pub mod precision;

@@ -803,10 +803,11 @@ pub(super) fn backward(
     #[cfg(feature = "parallel")]
     let partials: Vec<Vec<f32>> = {
         use rayon::prelude::*;
+        let precision = crate::precision::current();
         chunks
             .into_par_iter()
             .enumerate()
-            .map(|(gi, chunk)| group(gi, chunk, par))
+            .map(|(gi, chunk)| crate::precision::with(precision, || group(gi, chunk, par)))
             .collect()
     };
     #[cfg(not(feature = "parallel"))]

@@ -8,14 +8,14 @@ use std::time::Instant;
 
 use anyhow::Result;
 use burn::prelude::*;
-use kernels::bench::{matmul_gflops, median};
+use kernels::bench::{kernel_gemm_gflops, matmul_gflops, median};
 use serde::Serialize;
 use shared_model::arch::{self, FamilyOptions};
 use shared_model::{DiscriminatorSpec, GeneratorInput, GeneratorSpec, SplitMix64, TagVocab};
 
 use crate::data::Dataset;
 use crate::train::losses::{LossKind, PairWeights};
-use crate::train::{TrainConfig, Trainer};
+use crate::train::{Precision, TrainConfig, Trainer};
 
 /// What to measure.
 pub struct BenchOptions {
@@ -29,6 +29,8 @@ pub struct BenchOptions {
     pub archs: Vec<&'static str>,
     /// Losses to run (empty = all).
     pub losses: Vec<LossKind>,
+    /// GEMM precisions of the training steps, each a row of its own (empty = fp32).
+    pub precisions: Vec<Precision>,
     /// Sizes `n` of the `n x n` matmuls that measure the machine's peak (empty = none).
     pub peak_sizes: Vec<usize>,
 }
@@ -38,6 +40,8 @@ pub struct StepRow {
     pub arch: String,
     pub loss: String,
     pub spectral_norm: bool,
+    /// The GEMM precision of the step (`fp32`, `bf16`).
+    pub precision: String,
     pub batch: usize,
     pub g_params: usize,
     pub d_params: usize,
@@ -61,6 +65,8 @@ pub struct BenchReport {
     /// Best GFLOP/s of a square f32 matmul on this device (0 if not measured): what the steps'
     /// GFLOP/s are set against.
     pub peak_gflops: f64,
+    /// Best GFLOP/s of the same products through the kernels' GEMM, per precision timed.
+    pub kernel_peak_gflops: Vec<(String, f64)>,
     pub steps: Vec<StepRow>,
     pub forward: Vec<ForwardRow>,
 }
@@ -124,10 +130,16 @@ pub fn run(opts: &BenchOptions, device: &Device) -> Result<BenchReport> {
             (LossKind::WganGp, false),
             (LossKind::Hinge, true),
         ];
-        for (loss, sn) in cases {
-            if !opts.losses.is_empty() && !opts.losses.contains(&loss) {
-                continue;
-            }
+        let precisions = if opts.precisions.is_empty() {
+            vec![Precision::Fp32]
+        } else {
+            opts.precisions.clone()
+        };
+        let cases = cases
+            .into_iter()
+            .filter(|(loss, _)| opts.losses.is_empty() || opts.losses.contains(loss))
+            .flat_map(|(loss, sn)| precisions.iter().map(move |p| (loss, sn, *p)));
+        for (loss, sn, precision) in cases {
             let cfg = TrainConfig::new(
                 g.clone(),
                 d.clone(),
@@ -142,7 +154,8 @@ pub fn run(opts: &BenchOptions, device: &Device) -> Result<BenchReport> {
             } else {
                 PairWeights::default()
             })
-            .with_spectral_norm(sn);
+            .with_spectral_norm(sn)
+            .with_precision(precision);
             let mut trainer = Trainer::new(cfg, &data, device)?;
             for _ in 0..opts.warmup {
                 trainer.step(&data);
@@ -164,6 +177,7 @@ pub fn run(opts: &BenchOptions, device: &Device) -> Result<BenchReport> {
                     .unwrap_or_default()
                     .into(),
                 spectral_norm: sn,
+                precision: precision.name().into(),
                 batch: opts.batch,
                 g_params: params(&trainer.g),
                 d_params: params(&trainer.d),
@@ -171,10 +185,11 @@ pub fn run(opts: &BenchOptions, device: &Device) -> Result<BenchReport> {
                 images_per_second: opts.batch as f64 / sps,
             };
             note!(
-                "{} {}{}: {:.3} s/step",
+                "{} {}{} {}: {:.3} s/step",
                 row.arch,
                 row.loss,
                 if sn { " +SN" } else { "" },
+                row.precision,
                 sps
             );
             steps.push(row);
@@ -206,10 +221,21 @@ pub fn run(opts: &BenchOptions, device: &Device) -> Result<BenchReport> {
         }
     }
     // After the steps, so a slow peak measurement can't warm or cool them.
+    let best = |v: &[(usize, f64)]| v.iter().map(|m| m.1).fold(0.0, f64::max);
     let peak = matmul_gflops(&opts.peak_sizes, 5, device);
+    let mut kernel_peak_gflops = Vec::new();
+    if !opts.peak_sizes.is_empty() {
+        for p in opts.precisions.iter().copied().chain([Precision::Fp32]) {
+            if !kernel_peak_gflops.iter().any(|(n, _)| n == p.name()) {
+                let g = kernel_gemm_gflops(&opts.peak_sizes, 5, p);
+                kernel_peak_gflops.push((p.name().to_string(), best(&g)));
+            }
+        }
+    }
     Ok(BenchReport {
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        peak_gflops: peak.iter().map(|m| m.1).fold(0.0, f64::max),
+        peak_gflops: best(&peak),
+        kernel_peak_gflops,
         steps,
         forward,
     })
@@ -218,14 +244,15 @@ pub fn run(opts: &BenchOptions, device: &Device) -> Result<BenchReport> {
 /// The report as Markdown tables.
 pub fn markdown(r: &BenchReport) -> String {
     let mut s = String::from(
-        "| arch | loss | batch | G params | D params | s/step | images/s |\n|---|---|---|---|---|---|---|\n",
+        "| arch | loss | precision | batch | G params | D params | s/step | images/s |\n|---|---|---|---|---|---|---|---|\n",
     );
     for row in &r.steps {
         s.push_str(&format!(
-            "| {} | {}{} | {} | {} | {} | {:.3} | {:.1} |\n",
+            "| {} | {}{} | {} | {} | {} | {} | {:.3} | {:.1} |\n",
             row.arch,
             row.loss,
             if row.spectral_norm { " + SN" } else { "" },
+            row.precision,
             row.batch,
             row.g_params,
             row.d_params,
@@ -235,6 +262,9 @@ pub fn markdown(r: &BenchReport) -> String {
     }
     if r.peak_gflops > 0.0 {
         s.push_str(&format!("\nmatmul peak: {:.1} GFLOP/s\n", r.peak_gflops));
+    }
+    for (p, g) in &r.kernel_peak_gflops {
+        s.push_str(&format!("kernels' GEMM peak at {p}: {g:.1} GFLOP/s\n"));
     }
     s.push_str("\n| arch | G forward batch | ms | ms/image |\n|---|---|---|---|\n");
     for row in &r.forward {
@@ -269,6 +299,7 @@ mod tests {
             forward_batches: vec![1],
             archs: vec!["dcgan"],
             losses: vec![LossKind::Hinge],
+            precisions: vec![],
             peak_sizes: vec![32],
         };
         let r = run(&opts, &Device::flex()).unwrap();

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use super::common::{DeviceArg, device_for, parse_batch, parse_resolution};
+use super::common::{DeviceArg, device_for, parse_batch, parse_precision, parse_resolution};
 use super::train::arch_parser;
 use crate::fsutil::write_atomic;
+use crate::train::Precision;
 use crate::train::losses::LossKind;
 
 #[derive(Args, Debug)]
@@ -38,6 +39,10 @@ pub struct BenchArgs {
     /// for hinge).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub loss: Vec<LossKind>,
+    /// GEMM precisions to time (repeat or comma-separate: fp32, bf16; bf16 needs AVX-512 BF16).
+    /// Steps run once per precision; `--ops` takes the first.
+    #[arg(long, value_parser = parse_precision, value_delimiter = ',', default_value = "fp32")]
+    pub precision: Vec<Precision>,
     /// With `--ops`: only the layers whose name contains this text (e.g. `conv_transpose2d`).
     #[arg(long, requires = "ops")]
     pub only: Option<String>,
@@ -46,7 +51,8 @@ pub struct BenchArgs {
 pub(super) fn bench(a: BenchArgs) -> Result<()> {
     let device = device_for(a.device)?;
     if a.ops {
-        let report = kernels::bench::run(a.batch, 10, a.only.as_deref(), &device);
+        let precision = a.precision.first().copied().unwrap_or_default();
+        let report = kernels::bench::run(a.batch, 10, a.only.as_deref(), precision, &device);
         say!("{}", kernels::bench::markdown(&report));
         if let Some(path) = a.json {
             write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
@@ -71,6 +77,7 @@ pub(super) fn bench(a: BenchArgs) -> Result<()> {
             })
             .collect(),
         losses: a.loss.clone(),
+        precisions: a.precision.clone(),
         peak_sizes: vec![512, 1024, 2048],
     };
     let report = crate::bench::run(&opts, &device)?;

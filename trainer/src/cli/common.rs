@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::Result;
 use burn::prelude::*;
 use clap::ValueEnum;
+use kernels::precision::Precision;
 use shared_model::WeightsDtype;
 
 use crate::data::{Dataset, OnBadEntry, load_dataset};
@@ -119,6 +120,16 @@ pub(super) fn parse_half_life(s: &str) -> Result<f64, String> {
             "'{s}' is not a half-life (a positive number of images, e.g. 10000)"
         )),
     }
+}
+
+/// `--precision`: `fp32`, or `bf16` where this CPU computes it.
+pub(super) fn parse_precision(s: &str) -> Result<Precision, String> {
+    let p: Precision = s.parse()?;
+    if !p.supported() {
+        let why = kernels::precision::bf16_missing().unwrap_or_default();
+        return Err(format!("{p} is not available: {why}; use fp32"));
+    }
+    Ok(p)
 }
 
 pub(super) fn parse_probability(s: &str) -> Result<f32, String> {

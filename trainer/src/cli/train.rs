@@ -15,14 +15,15 @@ use shared_model::{DiscriminatorSpec, GeneratorSpec};
 
 use super::common::{
     DeviceArg, device_for, load_data, parse_batch, parse_beta, parse_diverge_at, parse_gp_weight,
-    parse_half_life, parse_lr, parse_probability_f64, parse_resolution,
+    parse_half_life, parse_lr, parse_precision, parse_probability_f64, parse_resolution,
 };
 use crate::data::{CacheStatus, Dataset, OnBadEntry, default_cache_dir, load_dataset_cached};
 use crate::eval::TrainEval;
 use crate::tagger::load_tagger;
 use crate::train::losses::{LossKind, PairWeights};
 use crate::train::{
-    Checkpoint, RunDir, RunOptions, TrainConfig, Trainer, check_batch_fits, run_training_with,
+    Checkpoint, Precision, RunDir, RunOptions, TrainConfig, Trainer, check_batch_fits,
+    run_training_with,
 };
 
 /// `--arch`: the names of the architecture families, each with its one-line description.
@@ -111,6 +112,11 @@ pub struct TrainArgs {
     /// size (the checkpoints written so far are kept).
     #[arg(long, value_parser = parse_diverge_at)]
     pub diverge_at: Option<f64>,
+    /// Operand precision of the convolutions' GEMMs while training: fp32, or bf16 (bf16
+    /// operands summed in fp32; needs a CPU with AVX-512 BF16). Weights, optimiser, losses,
+    /// samples, evaluations and the exported model stay fp32.
+    #[arg(long, value_parser = parse_precision)]
+    pub precision: Option<Precision>,
     /// Probability of style mixing in a batch of fakes (--arch stylegan2; 0 = off).
     #[arg(long, value_parser = parse_probability_f64)]
     pub style_mixing: Option<f64>,
@@ -211,6 +217,9 @@ impl TrainArgs {
         }
         if let Some(v) = self.style_mixing {
             cfg.style_mixing = v;
+        }
+        if let Some(v) = self.precision {
+            cfg.precision = v;
         }
         if let Some(v) = self.diverge_at {
             cfg.diverge_at = v;
@@ -328,6 +337,7 @@ pub(super) fn show_config_defaults(cmd: clap::Command) -> clap::Command {
         ("r1_gamma", d.r1_gamma.to_string()),
         ("r1_every", d.r1_every.to_string()),
         ("style_mixing", d.style_mixing.to_string()),
+        ("precision", d.precision.to_string()),
         ("diverge_at", format!("{:e}", d.diverge_at)),
         ("lr", d.optimizer.lr.to_string()),
         ("beta1", d.optimizer.beta1.to_string()),
@@ -624,6 +634,38 @@ mod tests {
         assert!(cfg.spectral_norm);
         let cfg = parse(&["--arch", "dcgan", "--unconditional"]).apply(TrainConfig::defaults());
         assert_eq!(cfg.pair_weights, PairWeights::unconditional());
+    }
+
+    #[test]
+    fn precision_takes_a_name_and_refuses_what_cannot_run_here() {
+        assert_eq!(
+            parse(&[]).apply(TrainConfig::defaults()).precision,
+            Precision::Fp32
+        );
+        let cfg = parse(&["--precision", "fp32"]).apply(TrainConfig::defaults());
+        assert_eq!(cfg.precision, Precision::Fp32);
+        let try_parse = |p: &str| {
+            let argv = [
+                "trainer",
+                "train",
+                "--data",
+                "d",
+                "--out",
+                "o",
+                "--precision",
+                p,
+            ];
+            crate::cli::command().try_get_matches_from(argv)
+        };
+        let err = try_parse("fp16").unwrap_err().to_string();
+        assert!(err.contains("unknown precision 'fp16'"), "{err}");
+        match try_parse("bf16") {
+            Ok(_) => assert!(Precision::Bf16.supported()),
+            Err(e) => {
+                let why = kernels::precision::bf16_missing().expect("bf16 refused: a reason");
+                assert!(e.to_string().contains(why), "{e}");
+            }
+        }
     }
 
     #[test]

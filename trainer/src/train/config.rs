@@ -12,6 +12,7 @@ use shared_model::{
 };
 
 use super::losses::{LossKind, PairWeights};
+pub use kernels::precision::Precision;
 
 /// Everything that defines a run.
 #[derive(Config, Debug)]
@@ -81,6 +82,11 @@ pub struct TrainConfig {
     /// Random horizontal flips of the real images.
     #[config(default = true)]
     pub flip: bool,
+    /// Operand precision of the convolutions' GEMMs in training steps: `fp32`, or `bf16` (bf16
+    /// operands, fp32 sums; CPUs with AVX-512 BF16 only). Weights, optimiser state, batch-norm
+    /// statistics, losses, penalties, samples, evaluations and the exported model stay fp32.
+    #[config(default = "Precision::Fp32")]
+    pub precision: Precision,
     #[config(default = 10)]
     pub log_every: u64,
     #[config(default = 200)]
@@ -154,12 +160,13 @@ impl TrainConfig {
 
 /// Settings added after run folders were written, each with the value (JSON text) those runs
 /// were trained with, so that they resume as they started. Append; never remove.
-const ADDED: [(&str, &str); 5] = [
+const ADDED: [(&str, &str); 6] = [
     ("drift", "0.0"),
     ("r1_gamma", "0.0"),
     ("r1_every", "16"),
     ("style_mixing", "0.9"),
     ("diverge_at", "1e8"),
+    ("precision", "\"fp32\""),
 ];
 
 /// The optimizer keys that configs once held at their top level.
@@ -215,6 +222,7 @@ mod tests {
             "an old run resumes without the drift it never had"
         );
         assert_eq!(TrainConfig::defaults().drift, 0.001);
+        assert_eq!(cfg.precision, Precision::Fp32, "old runs computed in fp32");
         assert_eq!(cfg.generator.latent_dim(), 8);
         assert_eq!(cfg.vocab.len(), cfg.generator.num_tags());
         // Written again, the settings are nested and nothing is at the top any more.
@@ -226,6 +234,19 @@ mod tests {
         let back = TrainConfig::from_json(&cfg.to_json()).unwrap();
         assert_eq!(back.optimizer, cfg.optimizer);
         assert_eq!(back.to_json(), cfg.to_json());
+    }
+
+    #[test]
+    fn the_precision_is_written_by_name_and_read_back() {
+        let cfg = TrainConfig::defaults().with_precision(Precision::Bf16);
+        let v: serde_json::Value = serde_json::from_str(&cfg.to_json()).unwrap();
+        assert_eq!(v["precision"], "bf16");
+        let back = TrainConfig::from_json(&cfg.to_json()).unwrap();
+        assert_eq!(back.precision, Precision::Bf16);
+        let mut bad = v.clone();
+        bad["precision"] = "fp16".into();
+        let err = TrainConfig::from_json(&bad.to_string()).unwrap_err();
+        assert!(err.to_string().contains("fp16"), "{err}");
     }
 
     #[test]

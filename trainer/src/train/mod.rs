@@ -13,7 +13,7 @@ pub mod spectral;
 mod trainer;
 mod training_loop;
 
-pub use config::{OptimizerConfig, TrainConfig};
+pub use config::{OptimizerConfig, Precision, TrainConfig};
 pub use memory::check_batch_fits;
 pub use run_dir::{Checkpoint, Part, RunDir, TrainState, latest_checkpoint, load_run_config};
 pub use trainer::{StepStats, Trainer, sample_grid_inputs, wrong_condition};

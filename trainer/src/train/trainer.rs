@@ -102,6 +102,14 @@ impl ModuleMapper for EmaUpdate {
 impl Trainer {
     /// A fresh run: networks initialised from `cfg.seed`.
     pub fn new(cfg: TrainConfig, data: &Dataset, device: &Device) -> Result<Self> {
+        if !cfg.precision.supported() {
+            anyhow::bail!(
+                "this run computes its GEMMs in {}, which is not available: {} (fp32 runs \
+                 anywhere)",
+                cfg.precision,
+                kernels::precision::bf16_missing().unwrap_or_default()
+            );
+        }
         let device = device.clone().autodiff();
         device.seed(cfg.seed);
         let g = cfg.generator.try_init(&device)?;
@@ -209,8 +217,18 @@ impl Trainer {
         real * alpha.clone() + fake * alpha.neg().add_scalar(1.0)
     }
 
-    /// `n_critic` D updates then one G update, then the EMA.
+    /// `n_critic` D updates then one G update (their GEMMs at the run's precision), then the
+    /// EMA (fp32).
     pub fn step(&mut self, data: &Dataset) -> StepStats {
+        let stats = kernels::precision::with(self.cfg.precision, || self.updates(data));
+        self.state.step += 1;
+        self.state.images_seen += self.cfg.batch_size as u64;
+        self.update_ema();
+        stats
+    }
+
+    /// The D and G updates of one step.
+    fn updates(&mut self, data: &Dataset) -> StepStats {
         let first = self.state.step * self.cfg.n_critic as u64;
         let (mut cond, mut stats) = self.d_step(data, first);
         for i in 1..self.cfg.n_critic as u64 {
@@ -219,9 +237,6 @@ impl Trainer {
             stats.r1 = stats.r1.or(r1);
         }
         stats.loss_g = self.g_step(cond);
-        self.state.step += 1;
-        self.state.images_seen += self.cfg.batch_size as u64;
-        self.update_ema();
         stats
     }
 
@@ -533,6 +548,42 @@ mod tests {
             )
         });
         assert_eq!(non_finite(&lin), 2);
+    }
+
+    /// A bf16 run computes its steps' GEMMs in bf16 where the build and the CPU have them (its
+    /// losses move from fp32's, a little); elsewhere it refuses to start and says why.
+    #[test]
+    fn a_bf16_run_trains_where_it_can_and_says_why_where_not() {
+        use crate::train::Precision;
+        use shared_model::arch::{self, FamilyOptions};
+        let data = crate::bench::synthetic_dataset(16, 16, 1);
+        let (g, d) =
+            arch::configure("dcgan", data.vocab.len(), 16, &FamilyOptions::default()).unwrap();
+        let cfg = |p| {
+            TrainConfig::new(
+                g.clone(),
+                d.clone(),
+                data.vocab.clone(),
+                "s".into(),
+                "s".into(),
+            )
+            .with_batch_size(4)
+            .with_precision(p)
+        };
+        let dev = Device::flex();
+        match Trainer::new(cfg(Precision::Bf16), &data, &dev) {
+            Ok(mut bf16) => {
+                assert!(Precision::Bf16.supported());
+                let mut fp32 = Trainer::new(cfg(Precision::Fp32), &data, &dev).unwrap();
+                let (a, b) = (bf16.step(&data).loss_d, fp32.step(&data).loss_d);
+                assert_ne!(a, b, "bf16 changed nothing");
+                assert!((a - b).abs() < 0.05 * b.abs() + 0.01, "bf16 {a}, fp32 {b}");
+            }
+            Err(e) => {
+                let why = kernels::precision::bf16_missing().expect("refused: a reason");
+                assert!(e.to_string().contains(why), "{e}");
+            }
+        }
     }
 
     #[test]
