@@ -2,6 +2,8 @@
 # kyara vs PyTorch on this machine, same networks, same batch, same thread count:
 #   bash bench/run.sh [--batch 64 --steps 3] [--arch dcgan] [--loss hinge]
 #   ROUNDS=5 bash bench/run.sh   # five rounds (kyara then PyTorch each), with the ratios' range
+#   FEATURES=bf16 bash bench/run.sh --precision fp32,bf16   # both precisions (AVX-512 BF16 CPUs;
+#                                # PyTorch's side under torch.autocast)
 # Whole training steps and generator forwards, then single layers; tables in target/bench/*.md.
 # Needs Python 3 with bench/reference/requirements.txt installed (pip install -r ...).
 set -euo pipefail
@@ -9,7 +11,7 @@ cd "$(dirname "$0")/.."
 out=${BENCH_OUT:-target/bench}
 rounds=${ROUNDS:-1}
 mkdir -p "$out"
-cargo build --release -p trainer
+cargo build --release -p trainer ${FEATURES:+--features "$FEATURES"}
 pairs=()
 for ((r = 1; r <= rounds; r++)); do
   target/release/trainer bench --json "$out/kyara.$r.json" "$@" > "$out/kyara.$r.md"
