@@ -59,7 +59,7 @@ printf '%s\n' "$to" > "$recipe/to.txt"
 printf '%s\n' "$steps" > "$recipe/steps.txt"
 
 echo "== a small StyleGAN2-style model (2 steps on faces the default model drew) and its psi + fusion reference"
-# The shipped models have no styles; recipe.test.mjs draws this one's link in the page (models/styled/).
+# The default model has no styles; recipe.test.mjs draws this small one's link in the page (models/styled/).
 kt="${CARGO_TARGET_DIR:-target}/debug/kyara-trainer"
 faces="$ref_dir/faces"
 "$kt" generate --model "www/models/$model" --seeds 0-11 --out "$faces" >/dev/null

@@ -8,7 +8,7 @@
 //   /models/oversized/*   the default model's card claiming 10^9 residual blocks
 //   /__test__/native.png  the reference PNG named by KYARA_NATIVE_PNG
 //   /models/directed/*    KYARA_RECIPE_DIR/directed/: a copy of the default model whose card gains
-//                         a latent direction (scripts/test.sh makes it; the shipped models have none)
+//                         a latent direction (scripts/test.sh makes it; the default model has none)
 //   /models/styled/*      KYARA_RECIPE_DIR/styled/: a small StyleGAN2-style model (psi, fusion)
 //   /__test__/recipe/*    the other files of KYARA_RECIPE_DIR (native references of recipe.test.mjs)
 
