@@ -45,15 +45,6 @@ impl Precision {
             Precision::Bf16 => bf16_supported(),
         }
     }
-
-    /// The fastest precision this CPU has.
-    pub fn fastest() -> Self {
-        if bf16_supported() {
-            Precision::Bf16
-        } else {
-            Precision::Fp32
-        }
-    }
 }
 
 impl fmt::Display for Precision {
