@@ -8,3 +8,4 @@ mod model_io;
 mod precision;
 mod recipe;
 mod training;
+mod training_recipe;

@@ -21,9 +21,10 @@ use crate::data::{CacheStatus, Dataset, OnBadEntry, default_cache_dir, load_data
 use crate::eval::TrainEval;
 use crate::tagger::load_tagger;
 use crate::train::losses::{LossKind, PairWeights};
+use crate::train::recipe::{Drift, R1};
 use crate::train::{
-    Checkpoint, Precision, RunDir, RunOptions, TrainConfig, Trainer, check_batch_fits,
-    run_training_with,
+    Checkpoint, PieceSpec, Precision, Recipe, RunDir, RunOptions, TrainConfig, Trainer,
+    check_batch_fits, run_training_with,
 };
 
 /// `--arch`: the names of the architecture families, each with its one-line description.
@@ -97,16 +98,27 @@ pub struct TrainArgs {
     /// Weight (lambda) of the gradient penalty of --loss wgan-gp.
     #[arg(long, value_parser = parse_gp_weight)]
     pub gp_weight: Option<f64>,
+    /// Add a piece to the recipe, or set one it has: `NAME` or `NAME:KEY=VALUE,...` (repeat for
+    /// more; e.g. `--recipe diffaugment --recipe mode-seeking:weight=2`). The pieces: drift,
+    /// r1, diffaugment, consistency, mode-seeking, condition-ramp (their settings and defaults
+    /// are in docs/recipes.md; a wrong one is an error that lists them).
+    #[arg(long, value_name = "PIECE", value_parser = PieceSpec::parse)]
+    pub recipe: Vec<PieceSpec>,
+    /// Leave the default recipe out (the drift penalty): the run's recipe is the --recipe
+    /// pieces alone.
+    #[arg(long)]
+    pub no_default_recipe: bool,
     /// Weight of the drift penalty on the critic's scores, drift * mean E[D^2] over real,
-    /// generated and wrong-tag pairs (keeps a Wasserstein critic's output from wandering; 0 = off).
+    /// generated and wrong-tag pairs (keeps a Wasserstein critic's output from wandering; 0 = off);
+    /// short for `--recipe drift:weight=W`.
     #[arg(long, value_parser = parse_gp_weight)]
     pub drift: Option<f64>,
     /// R1 penalty weight gamma on real images, gamma/2 E[|grad D|^2] (0 = off); e.g. with
-    /// --loss non-saturating.
+    /// --loss non-saturating; short for `--recipe r1:gamma=G`.
     #[arg(long, value_parser = parse_gp_weight)]
     pub r1_gamma: Option<f64>,
     /// Evaluate R1 on every N-th critic update only, weighted by N (lazy regularisation).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1000), requires = "r1_gamma")]
     pub r1_every: Option<u64>,
     /// Health check: training stops as diverged when a loss or critic score grows beyond this
     /// size (the checkpoints written so far are kept).
@@ -206,15 +218,7 @@ impl TrainArgs {
         if let Some(v) = self.gp_weight {
             cfg.gp_weight = v;
         }
-        if let Some(v) = self.drift {
-            cfg.drift = v;
-        }
-        if let Some(v) = self.r1_gamma {
-            cfg.r1_gamma = v;
-        }
-        if let Some(v) = self.r1_every {
-            cfg.r1_every = v;
-        }
+        self.apply_recipe(&mut cfg.recipe);
         if let Some(v) = self.style_mixing {
             cfg.style_mixing = v;
         }
@@ -249,6 +253,30 @@ impl TrainArgs {
             };
         }
         cfg
+    }
+
+    /// The recipe options: `--no-default-recipe`, then each `--recipe` piece, then the
+    /// shorthands (`--drift`, `--r1-gamma`, `--r1-every`; 0 removes the piece).
+    fn apply_recipe(&self, recipe: &mut Recipe) {
+        if self.no_default_recipe {
+            *recipe = Recipe(Vec::new());
+        }
+        for p in &self.recipe {
+            recipe.set(p.clone());
+        }
+        if let Some(weight) = self.drift {
+            match weight > 0.0 {
+                true => recipe.set(PieceSpec::Drift(Drift { weight })),
+                false => recipe.remove("drift"),
+            }
+        }
+        if let Some(gamma) = self.r1_gamma {
+            let every = self.r1_every.unwrap_or(R1::default().every);
+            match gamma > 0.0 {
+                true => recipe.set(PieceSpec::R1(R1 { gamma, every })),
+                false => recipe.remove("r1"),
+            }
+        }
     }
 
     /// The config a resumed run continues with: `run`'s own, with what may change on resume
@@ -333,9 +361,10 @@ pub(super) fn show_config_defaults(cmd: clap::Command) -> clap::Command {
         ("ema_half_life", d.ema_half_life.to_string()),
         ("n_critic", d.n_critic.to_string()),
         ("gp_weight", d.gp_weight.to_string()),
-        ("drift", d.drift.to_string()),
-        ("r1_gamma", d.r1_gamma.to_string()),
-        ("r1_every", d.r1_every.to_string()),
+        ("recipe", d.recipe.to_string()),
+        ("drift", drift_default(&d.recipe)),
+        ("r1_gamma", "0 (off)".to_string()),
+        ("r1_every", R1::default().every.to_string()),
         ("style_mixing", d.style_mixing.to_string()),
         ("precision", d.precision.to_string()),
         ("diverge_at", format!("{:e}", d.diverge_at)),
@@ -363,6 +392,14 @@ pub(super) fn show_config_defaults(cmd: clap::Command) -> clap::Command {
             }
         })
     })
+}
+
+/// The default drift weight as `--drift` shows it.
+fn drift_default(recipe: &Recipe) -> String {
+    match recipe.get("drift") {
+        Some(PieceSpec::Drift(d)) => d.weight.to_string(),
+        _ => "0 (off)".to_string(),
+    }
 }
 
 /// The networks `trainer train` builds for a dataset with `num_tags` tags: the family's
@@ -616,7 +653,16 @@ mod tests {
             "0.99",
         ]);
         let cfg = a.apply(TrainConfig::defaults());
-        assert_eq!((cfg.drift, cfg.r1_gamma, cfg.r1_every), (0.01, 10.0, 4));
+        assert_eq!(
+            cfg.recipe.0,
+            vec![
+                PieceSpec::Drift(Drift { weight: 0.01 }),
+                PieceSpec::R1(R1 {
+                    gamma: 10.0,
+                    every: 4
+                })
+            ]
+        );
         assert_eq!((cfg.optimizer.beta1, cfg.optimizer.beta2), (0.0, 0.99));
         assert_eq!((cfg.steps, cfg.batch_size, cfg.seed), (7, 8, 3));
         assert_eq!(cfg.loss, LossKind::WganGp);

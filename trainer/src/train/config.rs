@@ -12,6 +12,7 @@ use shared_model::{
 };
 
 use super::losses::{LossKind, PairWeights};
+use super::recipe::Recipe;
 pub use kernels::precision::Precision;
 
 /// Everything that defines a run.
@@ -53,21 +54,12 @@ pub struct TrainConfig {
     /// Weight of the gradient penalty (lambda) with `--loss wgan-gp`.
     #[config(default = 20.0)]
     pub gp_weight: f64,
-    /// Weight of the drift penalty, `drift * (E[D(x,c)^2] + E[D(G(z,c),c)^2] + E[D(x,c')^2]) / 3`
-    /// over the critic's scores of real, generated and wrong-tag pairs (ProGAN's `eps_drift`,
-    /// there on real scores only). The Wasserstein loss does not see a constant added to every
-    /// score, and its wrong-tag term is unbounded below: without this the scores wander off
-    /// (to -1,000 and beyond within 1,000 steps). Configs written before it existed read 0.
-    #[config(default = 0.001)]
-    pub drift: f64,
-    /// R1 weight gamma (Mescheder et al. 2018): `gamma / 2 * E[||grad_x D(x, c)||^2]` on real
-    /// images with their tags; 0 turns it off.
-    #[config(default = 0.0)]
-    pub r1_gamma: f64,
-    /// R1 is evaluated on every `r1_every`-th critic update and then weighted by `r1_every`
-    /// (StyleGAN2's lazy regularisation: the same penalty on average, a fraction of the cost).
-    #[config(default = 16)]
-    pub r1_every: u64,
+    /// What the run adds to its adversarial loss: loss terms, augmentations of what the critic
+    /// sees, a schedule of the condition, each one piece of [`super::recipe`], in order. The
+    /// drift penalty by default. Configs written before recipes had `drift`, `r1_gamma` and
+    /// `r1_every` at the top level; they read as the same recipe.
+    #[config(default = "Recipe::default()")]
+    pub recipe: Recipe,
     /// Probability of StyleGAN2's style-mixing regularisation in a batch of fakes (families
     /// with styles only): from a random crossover layer on, the styles come from a second
     /// latent with the same tags.
@@ -154,12 +146,19 @@ impl TrainConfig {
     pub fn from_json(text: &str) -> serde_json::Result<Self> {
         let mut value: serde_json::Value = serde_json::from_str(text)?;
         nest_flat_optimizer(&mut value);
-        serde_json::from_value(shared_model::arch::fill_added(value, &ADDED))
+        let mut value = shared_model::arch::fill_added(value, &ADDED);
+        Recipe::migrate_flat(&mut value);
+        let cfg: Self = serde_json::from_value(value)?;
+        cfg.recipe
+            .validate()
+            .map_err(<serde_json::Error as serde::de::Error>::custom)?;
+        Ok(cfg)
     }
 }
 
 /// Settings added after run folders were written, each with the value (JSON text) those runs
-/// were trained with, so that they resume as they started. Append; never remove.
+/// were trained with, so that they resume as they started. Append; never remove. (`drift`,
+/// `r1_gamma` and `r1_every` then move into the recipe, [`Recipe::migrate_flat`].)
 const ADDED: [(&str, &str); 6] = [
     ("drift", "0.0"),
     ("r1_gamma", "0.0"),
@@ -218,10 +217,11 @@ mod tests {
         assert_eq!((cfg.steps, cfg.batch_size), (3, 4));
         assert_eq!(cfg.loss, LossKind::WganGp);
         assert_eq!(
-            cfg.drift, 0.0,
+            cfg.recipe,
+            Recipe(vec![]),
             "an old run resumes without the drift it never had"
         );
-        assert_eq!(TrainConfig::defaults().drift, 0.001);
+        assert_eq!(TrainConfig::defaults().recipe, Recipe::default());
         assert_eq!(cfg.precision, Precision::Fp32, "old runs computed in fp32");
         assert_eq!(cfg.generator.latent_dim(), 8);
         assert_eq!(cfg.vocab.len(), cfg.generator.num_tags());

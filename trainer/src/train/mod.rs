@@ -1,4 +1,5 @@
-//! Training: the config that defines a run, the run folder that holds it, the losses, spectral
+//! Training: the config that defines a run, the run folder that holds it, the losses, the
+//! recipe's pieces (loss terms, augmentations, schedules; [`recipe`]), spectral
 //! normalisation of the critic, one training step with its EMA and checkpoints, and the loop
 //! that steps to the end.
 //!
@@ -8,6 +9,7 @@
 mod config;
 pub mod losses;
 mod memory;
+pub mod recipe;
 mod run_dir;
 pub mod spectral;
 mod trainer;
@@ -15,6 +17,7 @@ mod training_loop;
 
 pub use config::{OptimizerConfig, Precision, TrainConfig};
 pub use memory::check_batch_fits;
+pub use recipe::{PieceSpec, Recipe};
 pub use run_dir::{Checkpoint, Part, RunDir, TrainState, latest_checkpoint, load_run_config};
 pub use trainer::{StepStats, Trainer, sample_grid_inputs, wrong_condition};
 pub use training_loop::{RunOptions, StepHook, run_training, run_training_with};

@@ -20,13 +20,14 @@ use shared_model::{
 };
 
 use super::TrainConfig;
-use super::losses::{LossKind, d_loss, drift_penalty, g_loss, gradient_penalty};
+use super::losses::{LossKind, PairWeights, d_loss, g_loss, gradient_penalty};
+use super::recipe::{CriticView, GeneratorView, Term};
 use super::run_dir::{Checkpoint, Part, RunDir, TrainState};
 use super::spectral::SpectralNorm;
 use crate::data::Dataset;
 
 /// Losses and critic scores of one step.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct StepStats {
     pub loss_d: f32,
     pub loss_g: f32,
@@ -35,8 +36,9 @@ pub struct StepStats {
     pub d_wrong: f32,
     /// Gradient penalty before its weight (0 unless the loss has one).
     pub gp: f32,
-    /// R1 penalty `E[||grad_x D||^2]` before its weight, on the steps that evaluate it.
-    pub r1: Option<f32>,
+    /// The recipe's terms of this step before their weights, by name (a lazy term such as
+    /// `r1` only on the steps that evaluate it).
+    pub terms: Vec<(&'static str, f32)>,
 }
 
 /// A training session: the networks, their optimisers and the random stream.
@@ -232,61 +234,90 @@ impl Trainer {
         let first = self.state.step * self.cfg.n_critic as u64;
         let (mut cond, mut stats) = self.d_step(data, first);
         for i in 1..self.cfg.n_critic as u64 {
-            let r1 = stats.r1;
+            let earlier = std::mem::take(&mut stats.terms);
             (cond, stats) = self.d_step(data, first + i);
-            stats.r1 = stats.r1.or(r1);
+            // A lazy term evaluated by an earlier critic update of the step still shows.
+            for (name, v) in earlier {
+                if !stats.terms.iter().any(|(n, _)| *n == name) {
+                    stats.terms.push((name, v));
+                }
+            }
         }
-        stats.loss_g = self.g_step(cond);
+        let (loss_g, terms) = self.g_step(cond);
+        stats.loss_g = loss_g;
+        stats.terms.extend(terms);
         stats
+    }
+
+    /// The condition the networks see now: `cond` scaled by the recipe's schedule, or itself.
+    fn scaled(&self, cond: &Tensor<2>) -> Tensor<2> {
+        match self.cfg.recipe.condition_scale(self.state.images_seen) {
+            Some(s) => cond.clone().mul_scalar(s),
+            None => cond.clone(),
+        }
     }
 
     /// One discriminator update (the `update`-th of the run, counted from 0) on a fresh real
     /// batch; returns the batch's conditions `[B, T]` (the generator step reuses them) and the D
     /// half of the statistics.
+    ///
+    /// The critic sees the real images with their tags and with wrong tags and the generated
+    /// ones with theirs, every image through the recipe's augmentations; the loss is the
+    /// adversarial loss, then the recipe's critic terms in their order, then WGAN-GP's penalty.
     fn d_step(&mut self, data: &Dataset, update: u64) -> (Tensor<2>, StepStats) {
-        let (real, cond, wrong) = self.real_batch(data);
+        let (real_raw, cond, wrong) = self.real_batch(data);
         let kind = self.cfg.loss;
-        let input = self.fake_input(&cond);
-        let fake = self.g.forward(input).detach();
+        let scale = self.cfg.recipe.condition_scale(self.state.images_seen);
+        let (seen_cond, wrong, pair_weights) = match scale {
+            Some(s) => (
+                cond.clone().mul_scalar(s),
+                wrong.mul_scalar(s),
+                PairWeights {
+                    wrong: self.cfg.pair_weights.wrong * s,
+                    ..self.cfg.pair_weights
+                },
+            ),
+            None => (cond.clone(), wrong, self.cfg.pair_weights),
+        };
+        let input = self.fake_input(&seen_cond);
+        let fake_raw = self.g.forward(input).detach();
+        let recipe = self.cfg.recipe.clone();
+        let real = recipe.augment(real_raw.clone(), &mut self.state.rng);
+        let fake = recipe.augment(fake_raw.clone(), &mut self.state.rng);
         let critic = self.critic(self.d.clone(), 1);
         let h_real = critic.features(real.clone());
-        let s_real = critic.score(h_real.clone(), cond.clone());
+        let s_real = critic.score(h_real.clone(), seen_cond.clone());
         let s_wrong = critic.score(h_real, wrong);
-        let real_for_r1 = real.clone();
-        let s_fake = critic.forward(fake.clone(), cond.clone());
+        let s_fake = critic.forward(fake.clone(), seen_cond.clone());
         let stats_scores = [
             s_real.clone().mean().into_scalar::<f32>(),
             s_fake.clone().mean().into_scalar::<f32>(),
             s_wrong.clone().mean().into_scalar::<f32>(),
         ];
-        let drift = (self.cfg.drift > 0.0).then(|| {
-            let wrong = (self.cfg.pair_weights.wrong > 0.0).then(|| s_wrong.clone());
-            drift_penalty(s_real.clone(), s_fake.clone(), wrong).mul_scalar(self.cfg.drift)
-        });
-        let mut loss_d = d_loss(kind, s_real, s_fake, s_wrong, self.cfg.pair_weights);
-        if let Some(drift) = drift {
-            loss_d = loss_d + drift;
-        }
-        let mut r1_value = None;
-        let every = self.cfg.r1_every.max(1);
-        if self.cfg.r1_gamma > 0.0 && update.is_multiple_of(every) {
-            let frozen = critic.clone().no_grad();
-            let r1 = gradient_penalty(
-                |x| critic.forward(x, cond.clone()),
-                |x| frozen.forward(x, cond.clone()),
-                real_for_r1,
-                0.0,
-            );
-            r1_value = Some(r1.clone().into_scalar::<f32>());
-            loss_d = loss_d + r1.mul_scalar(self.cfg.r1_gamma / 2.0 * every as f64);
-        }
+        let terms = recipe.critic_terms(
+            &CriticView {
+                critic: &critic,
+                real_raw: &real_raw,
+                fake_raw: &fake_raw,
+                real: &real,
+                fake: &fake,
+                cond: &seen_cond,
+                s_real: &s_real,
+                s_fake: &s_fake,
+                s_wrong: (self.cfg.pair_weights.wrong > 0.0).then_some(&s_wrong),
+                update,
+            },
+            &mut self.state.rng,
+        );
+        let mut loss_d = d_loss(kind, s_real, s_fake, s_wrong, pair_weights);
+        let term_values = add_terms(&mut loss_d, terms);
         let mut gp_value = 0.0;
         if kind == LossKind::WganGp && self.cfg.gp_weight > 0.0 {
             let x_hat = self.interpolate(real, fake);
             let frozen = critic.clone().no_grad();
             let gp = gradient_penalty(
-                |x| critic.forward(x, cond.clone()),
-                |x| frozen.forward(x, cond.clone()),
+                |x| critic.forward(x, seen_cond.clone()),
+                |x| frozen.forward(x, seen_cond.clone()),
                 x_hat,
                 1.0,
             );
@@ -305,25 +336,37 @@ impl Trainer {
             d_fake: stats_scores[1],
             d_wrong: stats_scores[2],
             gp: gp_value,
-            r1: r1_value,
+            terms: term_values,
         };
         (cond, stats)
     }
 
     /// One generator update for conditions `cond` `[B, T]`, through a critic whose parameters take
-    /// no gradient; returns the generator loss.
-    fn g_step(&mut self, cond: Tensor<2>) -> f32 {
+    /// no gradient (and the recipe's augmentations); returns the generator loss and the values of
+    /// the recipe's generator terms.
+    fn g_step(&mut self, cond: Tensor<2>) -> (f32, Vec<(&'static str, f32)>) {
         let kind = self.cfg.loss;
+        let recipe = self.cfg.recipe.clone();
+        let cond = if recipe.pairs_conditions() {
+            pair_halves(cond)
+        } else {
+            cond
+        };
+        let cond = self.scaled(&cond);
         let input = self.fake_input(&cond);
+        let z = input.z.clone();
         let critic = self.critic(self.d.clone().no_grad(), 0);
         let fake = self.g.forward(input);
-        let loss_g = g_loss(kind, critic.forward(fake, cond));
+        let terms = recipe.generator_terms(&GeneratorView { z: &z, fake: &fake });
+        let seen = recipe.augment(fake, &mut self.state.rng);
+        let mut loss_g = g_loss(kind, critic.forward(seen, cond));
+        let term_values = add_terms(&mut loss_g, terms);
         let loss_g_value = loss_g.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss_g.backward(), &self.g);
         self.g = self
             .opt_g
             .step(self.cfg.optimizer.lr, self.g.clone(), grads);
-        loss_g_value
+        (loss_g_value, term_values)
     }
 
     /// The critic as the losses see it: `d` itself, or its spectrally normalised copy (after
@@ -456,6 +499,33 @@ impl Trainer {
     }
 }
 
+/// Adds the terms' losses to `loss`, in order; returns their logged values.
+fn add_terms(loss: &mut Tensor<1>, terms: Vec<Term>) -> Vec<(&'static str, f32)> {
+    terms
+        .into_iter()
+        .map(|t| {
+            *loss = loss.clone() + t.loss;
+            (t.name, t.value)
+        })
+        .collect()
+}
+
+/// `cond` `[B, T]` with its second half replaced by its first (rows `i` and `i + B/2` then share
+/// tags; an odd last row keeps its own).
+fn pair_halves(cond: Tensor<2>) -> Tensor<2> {
+    let [b, _] = cond.dims();
+    let h = b / 2;
+    if h == 0 {
+        return cond;
+    }
+    let first = cond.clone().slice(0..h);
+    let mut parts = vec![first.clone(), first];
+    if b % 2 == 1 {
+        parts.push(cond.slice(2 * h..b));
+    }
+    Tensor::cat(parts, 0)
+}
+
 fn encode_all(vocab: &TagVocab, data: &Dataset) -> Result<Vec<f32>> {
     let mut out = Vec::with_capacity(data.len() * vocab.len());
     for (tags, file) in data.tags.iter().zip(&data.files) {
@@ -584,6 +654,17 @@ mod tests {
                 assert!(e.to_string().contains(why), "{e}");
             }
         }
+    }
+
+    #[test]
+    fn paired_halves_share_their_tags() {
+        let dev = Device::flex();
+        let c = Tensor::<2>::from_floats(
+            [[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.2, 0.8], [9.0, 9.0]],
+            &dev,
+        );
+        let p = pair_halves(c).into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(p, vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 9.0, 9.0]);
     }
 
     #[test]

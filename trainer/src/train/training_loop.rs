@@ -1,6 +1,7 @@
 //! The training loop: steps until the config's total, writing the run folder as it goes (the
 //! log, sample sheets, checkpoints) and calling an optional hook after every step.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
@@ -89,7 +90,8 @@ pub fn run_training_with(
     let mut tick_images = 0u64;
     let mut acc = StepStats::default();
     let mut acc_n = 0u32;
-    let (mut r1_sum, mut r1_n) = (0f32, 0u32);
+    // Sum and count of each recipe term since the last log line.
+    let mut terms: BTreeMap<&'static str, (f32, u32)> = BTreeMap::new();
     let mut warned = false;
     while trainer.state.step < total {
         let t0 = Instant::now();
@@ -131,9 +133,10 @@ pub fn run_training_with(
         acc.d_fake += s.d_fake;
         acc.d_wrong += s.d_wrong;
         acc.gp += s.gp;
-        if let Some(r1) = s.r1 {
-            r1_sum += r1;
-            r1_n += 1;
+        for &(name, v) in &s.terms {
+            let e = terms.entry(name).or_default();
+            e.0 += v;
+            e.1 += 1;
         }
         acc_n += 1;
         let step = trainer.state.step;
@@ -155,8 +158,8 @@ pub fn run_training_with(
                 "seconds_per_step": secs / n as f64,
                 "train_seconds": trainer.state.seconds,
             });
-            if r1_n > 0 {
-                line["r1"] = serde_json::json!(r1_sum / r1_n as f32);
+            for (name, (sum, count)) in &terms {
+                line[*name] = serde_json::json!(sum / *count as f32);
             }
             writeln!(stats_file, "{line}")?;
             bar.set_message(format!(
@@ -175,7 +178,7 @@ pub fn run_training_with(
             }
             acc = StepStats::default();
             acc_n = 0;
-            (r1_sum, r1_n) = (0.0, 0);
+            terms.clear();
             tick_images = 0;
             tick_start = Instant::now();
         }
