@@ -7,4 +7,5 @@ mod fixtures;
 mod model_io;
 mod precision;
 mod recipe;
+mod reliability;
 mod training;
