@@ -250,7 +250,12 @@ fn existing_outputs_need_force_and_links_and_fifos_stay() {
             assert_eq!(o.status.code(), Some(1));
             assert!(stderr(&o).contains("FIFO"), "{}", stderr(&o));
             use std::os::unix::fs::FileTypeExt;
-            assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+            assert!(
+                std::fs::symlink_metadata(&fifo)
+                    .unwrap()
+                    .file_type()
+                    .is_fifo()
+            );
         }
     }
 }
@@ -301,14 +306,7 @@ fn a_folder_holding_a_model_is_replaced_only_with_force() {
     assert_eq!(card_json(&theirs)["weights_dtype"], "f32");
     let mine = t.join("mine");
     ok(&["export", "--run", s(&run), "--out", s(&mine)]);
-    ok(&[
-        "export",
-        "--run",
-        s(&run),
-        "--out",
-        s(&theirs),
-        "--force",
-    ]);
+    ok(&["export", "--run", s(&run), "--out", s(&theirs), "--force"]);
     assert!(!weights.exists(), "replaced with --force");
 
     // eval's report on a card: refused before anything is measured.
@@ -402,7 +400,15 @@ fn directions_keep_what_they_did_not_compute() {
     assert_eq!(names(&m), ["smile", "tilt", "sefa 1", "sefa 2"]);
     assert_eq!(card_json(&m)["directions"][0]["about"], "given by hand");
     // Again, with a name: replaced by name, the rest kept.
-    ok(&["directions", "--model", s(&m), "--sefa", "1", "--name", "1=turn"]);
+    ok(&[
+        "directions",
+        "--model",
+        s(&m),
+        "--sefa",
+        "1",
+        "--name",
+        "1=turn",
+    ]);
     assert_eq!(names(&m), ["smile", "tilt", "sefa 1", "sefa 2", "turn"]);
     let before = std::fs::read(m.join("model.json")).unwrap();
     for (name, says) in [
@@ -435,8 +441,8 @@ fn recipe_numbers_stay_within_the_card() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let probe = model_in(t, "probe", "stylegan2", vec![]);
-    let c = ModelCard::from_json(&std::fs::read_to_string(probe.join("model.json")).unwrap())
-        .unwrap();
+    let c =
+        ModelCard::from_json(&std::fs::read_to_string(probe.join("model.json")).unwrap()).unwrap();
     let sizes = c.generator.sizes();
     let m = model_in(
         t,
@@ -451,29 +457,32 @@ fn recipe_numbers_stay_within_the_card() {
         }],
     );
     let out = t.join("o");
-    let gen = |extra: &[&str], says: &[&str]| {
+    let draw = |extra: &[&str], says: &[&str]| {
         let mut a = vec!["generate", "--model", s(&m), "--out", s(&out)];
         a.extend(extra);
         refused(&a, says)
     };
-    gen(
+    draw(
         &["--seeds", "1", "--edit", "face outline=1e30"],
         &["--edit", "face outline", "1e30", "-4 to 4"],
     );
-    gen(
+    draw(
         &["--link", "seed=1&d=face_outline:1e308"],
         &["--link", "-4 to 4"],
     );
-    gen(
+    draw(
         &["--link", "seed=1&s=red_hair:1e308"],
         &["red hair", "1e308", "-4 to 4"],
     );
-    gen(&["--link", "seed=1&v=5:1e308"], &["Variation 5", "0 to 4"]);
+    draw(&["--link", "seed=1&v=5:1e308"], &["Variation 5", "0 to 4"]);
     let last = sizes.styles.to_string();
     for layer in [last.as_str(), "999", "0"] {
-        gen(
+        draw(
             &["--link", &format!("seed=1&fuse=9:{layer}")],
-            &["not a crossover layer", &format!("1 to {}", sizes.styles - 1)],
+            &[
+                "not a crossover layer",
+                &format!("1 to {}", sizes.styles - 1),
+            ],
         );
     }
     assert!(!out.exists(), "nothing was written");

@@ -104,8 +104,8 @@ fn special_kind(ft: &std::fs::FileType) -> &'static str {
 /// `max` bytes. Links are followed; a FIFO, a device (`/dev/zero`), a folder or a larger file is
 /// refused before it is opened, and a file that grows past `max` while read is refused too.
 pub fn read_bounded(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
-    let meta =
-        std::fs::metadata(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
     let ft = meta.file_type();
     if ft.is_dir() {
         bail!("{what} {} is a folder, not a file", path.display());
@@ -124,8 +124,8 @@ pub fn read_bounded(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
             meta.len()
         );
     }
-    let f =
-        std::fs::File::open(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
+    let f = std::fs::File::open(path)
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     f.take(max + 1)
         .read_to_end(&mut bytes)
@@ -427,8 +427,10 @@ impl Outputs {
                 && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
                 && let Some(w) = v.get("weights").and_then(|w| w.as_str())
             {
-                self.outputs
-                    .push((format!("{option} (the weights it replaces)"), resolve(&dir.join(w))));
+                self.outputs.push((
+                    format!("{option} (the weights it replaces)"),
+                    resolve(&dir.join(w)),
+                ));
             }
         }
         self.outputs

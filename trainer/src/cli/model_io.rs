@@ -325,22 +325,27 @@ fn direction_names(
     use shared_model::face::same_name;
     let mut out: Vec<(usize, String)> = Vec::new();
     for item in items {
-        let (n, name) = item
-            .split_once('=')
-            .with_context(|| format!("--name '{item}' is not N=NAME (e.g. --name \"1=head turn\")"))?;
+        let (n, name) = item.split_once('=').with_context(|| {
+            format!("--name '{item}' is not N=NAME (e.g. --name \"1=head turn\")")
+        })?;
         let i: usize = n
             .trim()
             .parse()
             .ok()
             .filter(|i| (1..=count).contains(i))
             .with_context(|| {
-                format!("--name '{item}': '{n}' is not a direction number 1-{count} (--sefa {count})")
+                format!(
+                    "--name '{item}': '{n}' is not a direction number 1-{count} (--sefa {count})"
+                )
             })?;
         let name = name.trim();
         if shared_model::vocab::normalize_tag(name).is_empty() {
             bail!("--name '{item}': the name is empty");
         }
-        if vocab.index_of(&shared_model::vocab::normalize_tag(name)).is_some() {
+        if vocab
+            .index_of(&shared_model::vocab::normalize_tag(name))
+            .is_some()
+        {
             bail!(
                 "--name '{item}': '{name}' is a tag of the model, and a tag's direction is the \
                  one --tagger finds for it; give SeFa direction {i} another name"

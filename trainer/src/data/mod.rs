@@ -253,8 +253,7 @@ fn list_sidecars(dir: &Path) -> Result<Vec<Entry>, DataError> {
         file,
         origin: "folder listing".into(),
         tags: Err(
-            "a link to a folder that is already read (a symbolic link loop?): not followed"
-                .into(),
+            "a link to a folder that is already read (a symbolic link loop?): not followed".into(),
         ),
     });
     let images = walk
@@ -685,11 +684,7 @@ fn assemble(
     };
     if tags.is_empty() {
         // The reasons, not just a count: e.g. "(20 skipped)" said nothing of why.
-        let mut hint: String = skipped
-            .iter()
-            .take(3)
-            .map(|b| format!("\n  {b}"))
-            .collect();
+        let mut hint: String = skipped.iter().take(3).map(|b| format!("\n  {b}")).collect();
         if skipped.len() > 3 {
             hint.push_str(&format!("\n  ... and {} more", skipped.len() - 3));
         }
@@ -1127,7 +1122,11 @@ mod tests {
     fn an_empty_data_set_gives_the_reasons() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        std::fs::write(d.join("metadata.csv"), "file_name,tags\na.png,red hair\nb.png,\n").unwrap();
+        std::fs::write(
+            d.join("metadata.csv"),
+            "file_name,tags\na.png,red hair\nb.png,\n",
+        )
+        .unwrap();
         let e = load_dataset(d, 16, OnBadEntry::Skip, &|_, _| {})
             .err()
             .unwrap()

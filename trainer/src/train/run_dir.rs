@@ -319,9 +319,8 @@ impl RunDir {
             .with_context(|| format!("cannot create {}", root.display()))?;
         let name = step_name(step);
         // Half-written checkpoints of killed trainers (the run lock says none is writing now).
-        let list = || {
-            std::fs::read_dir(&root).with_context(|| format!("cannot list {}", root.display()))
-        };
+        let list =
+            || std::fs::read_dir(&root).with_context(|| format!("cannot list {}", root.display()));
         for e in list()?.flatten() {
             if e.file_name().to_string_lossy().starts_with(".tmp-") {
                 let _ = std::fs::remove_dir_all(e.path());
@@ -702,7 +701,10 @@ mod tests {
         }
         std::fs::write(&latest, "step-000002").unwrap();
         assert_eq!(
-            run.latest_checkpoint().unwrap().read(Part::Generator).unwrap(),
+            run.latest_checkpoint()
+                .unwrap()
+                .read(Part::Generator)
+                .unwrap(),
             b"mine"
         );
     }
