@@ -173,9 +173,11 @@ pub fn walk(dir: &Path, skip_hidden: bool) -> Result<Walk, (PathBuf, std::io::Er
             }
             let p = e.path();
             if p.is_dir() {
-                match p.canonicalize() {
-                    Ok(c) if seen.insert(c) => stack.push(p),
-                    _ => out.repeated.push(p),
+                let fresh = p.canonicalize().is_ok_and(|c| seen.insert(c));
+                if fresh {
+                    stack.push(p);
+                } else {
+                    out.repeated.push(p);
                 }
             } else {
                 out.files.push(p);
