@@ -108,5 +108,49 @@ case_ "cli: --batch 4096 at 64 px (default architecture)" "$BIN" train --data "$
 sh -c "'$BIN' train --data '$W/d-ok' --out '$W/rc' ${TINY[*]} --steps 3 >&- 2>&-; echo \$? > '$W/closed'"
 printf '| cli: train with stdout and stderr closed | %s | (nothing can be printed; %s checkpoint) |\n' \
   "$(cat "$W/closed")" "$(cat "$W"/rc/*/checkpoints/latest 2>/dev/null || echo no)"
+
+# Issue 31: outputs own only what they create; inputs are files of bounded size; recipe numbers
+# stay within the card.
+card_with "$W/m" 'pass'; cp -r www/models/stylegan2-64 "$W/sg2"
+case_ "out: convert --out k6 --json k6/model.json" "$BIN" convert --model "$MODEL" --out "$W/k6" --json "$W/k6/model.json" --check-seeds 0
+case_ "out: generate --sheet M/model.json" "$BIN" generate --model "$W/m" --seeds 0-1 --out "$W/g" --sheet "$W/m/model.json"
+case_ "out: interpolate --out M/model.json" "$BIN" interpolate --model "$W/m" --from 1 --to 2 --out "$W/m/model.json"
+case_ "out: eval --json M/model.json" "$BIN" eval --model "$W/m" --tagger models/tagger64 --data "$W/d-ok" --json "$W/m/model.json"
+case_ "out: convert --json /dev/full" "$BIN" convert --model "$MODEL" --out "$W/k7" --json /dev/full --check-seeds 0
+ln -s "$W/target.json" "$W/link.json"; mkfifo "$W/fifo.json"
+case_ "out: --json a symbolic link" "$BIN" convert --model "$MODEL" --out "$W/k8" --json "$W/link.json" --check-seeds 0
+case_ "out: --json a FIFO" "$BIN" convert --model "$MODEL" --out "$W/k8" --json "$W/fifo.json" --check-seeds 0
+"$BIN" train --data "$W/d-ok" --out "$W/rx" "${TINY[@]}" --steps 2 --checkpoint-every 2 >/dev/null 2>&1
+RX=$(ls -d "$W"/rx/*/ | head -1)
+case_ "out: export --out D holding another model" "$BIN" export --run "$RX" --out "$W/sg2"
+case_ "out: generate --seeds 0-3 --out g --sheet g/seed0000.png" "$BIN" generate --model "$W/m" --seeds 0-3 --out "$W/g" --sheet "$W/g/seed0000.png"
+case_ "out: generate --sheet on the model's weights" "$BIN" generate --model "$W/m" --seeds 0 --out "$W/g2" --sheet "$W/m/$(python3 -c "import json; print(json.load(open('$W/m/model.json'))['weights'])")"
+"$BIN" interpolate --model "$W/m" --from 1 --to 2 --out "$W/strip.png" >/dev/null 2>&1
+case_ "out: interpolate --out over its earlier strip (no --force)" "$BIN" interpolate --model "$W/m" --from 1 --to 2 --out "$W/strip.png"
+case_ "directions: --sefa 2 on the shipped card (keeps the other 28)" "$BIN" directions --model "$W/sg2" --sefa 2
+printf '| (card after it: %s directions) | | |\n' "$(python3 -c "import json; print(len(json.load(open('$W/sg2/model.json'))['directions']))")"
+case_ "directions: --name '1=aqua eyes'" "$BIN" directions --model "$W/sg2" --sefa 2 --name "1=aqua eyes"
+case_ "directions: --name '1='" "$BIN" directions --model "$W/sg2" --sefa 2 --name "1="
+case_ "directions: a name given twice" "$BIN" directions --model "$W/sg2" --sefa 2 --name "1=a" --name "2=a"
+mk_data "$W/d-zero"; echo '/dev/zero,"red hair, blue eyes"' >> "$W/d-zero/metadata.csv"
+case_ "in: a data row naming /dev/zero" "$BIN" train --data "$W/d-zero" --out "$W/r" "${TINY[@]}" --steps 1
+mk_data "$W/d-fifo"; mkfifo "$W/d-fifo/pipe.png"; echo 'pipe.png,"red hair, blue eyes"' >> "$W/d-fifo/metadata.csv"
+case_ "in: a data row naming a FIFO" "$BIN" train --data "$W/d-fifo" --out "$W/r" "${TINY[@]}" --steps 1
+case_ "in: generate --spec /dev/zero" "$BIN" generate --model "$MODEL" --spec /dev/zero --out "$W/o"
+mk_data "$W/d-loop"; rm "$W/d-loop/metadata.csv"; mkdir "$W/d-loop/sub"; ln -s .. "$W/d-loop/sub/up"
+for f in "$W"/d-loop/*.png; do echo "red hair, blue eyes" > "${f%.png}.txt"; done
+case_ "in: a kohya folder with a link loop sub/up -> .." "$BIN" train --data "$W/d-loop" --out "$W/r" "${TINY[@]}" --steps 1
+case_ "recipe: --edit 'sefa 4=1e308'" "$BIN" generate --model www/models/stylegan2-64 --seeds 1 --edit "sefa 4=1e308" --out "$W/o"
+case_ "recipe: --edit 'face outline=1e30' (range 4)" "$BIN" generate --model www/models/stylegan2-64 --seeds 1 --edit "face outline=1e30" --out "$W/o"
+case_ "recipe: link s=red_hair:1e308" "$BIN" generate --model www/models/stylegan2-64 --link "seed=1&s=red_hair:1e308" --out "$W/o"
+case_ "recipe: link d=face_outline:1e308" "$BIN" generate --model www/models/stylegan2-64 --link "seed=1&d=face_outline:1e308" --out "$W/o"
+case_ "recipe: link v=5:1e308" "$BIN" generate --model www/models/stylegan2-64 --link "seed=1&v=5:1e308" --out "$W/o"
+case_ "recipe: link fuse=9:10 (10 styles)" "$BIN" generate --model www/models/stylegan2-64 --link "seed=1&fuse=9:10" --out "$W/o"
+cp -r "$RX" "$W/other-run"; RXC=$(ls -d "$RX"checkpoints/step-* | head -1)
+echo "../../other-run/checkpoints/$(basename "$RXC")" > "$RX/checkpoints/latest"
+case_ "ckpt: latest pointing outside its run" "$BIN" export --run "$RX" --out "$W/e1"
+basename "$RXC" > "$RX/checkpoints/latest"; rm "$RXC/sha256.json"
+case_ "ckpt: sha256.json deleted" "$BIN" export --run "$RX" --out "$W/e2"
+
 echo
 echo "panics, aborts or hangs: $bad"

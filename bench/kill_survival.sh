@@ -24,8 +24,8 @@ RUN=$(ls -d "$W"/runs/*/)
   || { echo "setup: convert failed" >&2; exit 1; }
 
 # Time one uninterrupted run of each command: kills land anywhere in that span.
-t0=$(ms); "$BIN" export --run "$RUN" --out "$W/model" >/dev/null 2>&1; t_export=$(( $(ms) - t0 ))
-t0=$(ms); "$BIN" convert --model "$W/model" --out "$W/half" --precision f16 --check-seeds 0-1 >/dev/null 2>&1
+t0=$(ms); "$BIN" export --run "$RUN" --out "$W/model" --force >/dev/null 2>&1; t_export=$(( $(ms) - t0 ))
+t0=$(ms); "$BIN" convert --model "$W/model" --out "$W/half" --precision f16 --check-seeds 0-1 --force >/dev/null 2>&1
 t_convert=$(( $(ms) - t0 ))
 t0=$(ms); "$BIN" train --resume "$RUN" --steps 4 --checkpoint-every 1 --quiet >/dev/null 2>&1
 t_train=$(( $(ms) - t0 ))
@@ -73,7 +73,7 @@ PY
 for i in $(seq 1 "$TRIES"); do
   # export: OUT holds the previous export; killed, it must still load.
   tidy "$W/model"; tidy "$W/half"
-  run_and_kill "$t_export" "$W/model" "$BIN" export --run "$RUN" --out "$W/model" \
+  run_and_kill "$t_export" "$W/model" "$BIN" export --run "$RUN" --out "$W/model" --force \
     --precision "$([ $((i % 4)) -lt 2 ] && echo f16 || echo f32)"
   midwrite "$W/model" && landed_export=$((landed_export + 1))
   if loads "$W/model"; then survived_export=$((survived_export + 1)); r=ok; else r=LOST; fi
@@ -81,7 +81,7 @@ for i in $(seq 1 "$TRIES"); do
 
   # convert: OUT holds an earlier conversion; the source is never touched.
   tidy "$W/model"; tidy "$W/half"
-  run_and_kill "$t_convert" "$W/half" "$BIN" convert --model "$W/model" --out "$W/half" \
+  run_and_kill "$t_convert" "$W/half" "$BIN" convert --model "$W/model" --out "$W/half" --force \
     --precision "$([ $((i % 4)) -lt 2 ] && echo int8 || echo f16)" --check-seeds 0-1
   midwrite "$W/half" && landed_convert=$((landed_convert + 1))
   if loads "$W/half" && loads "$W/model"; then survived_convert=$((survived_convert + 1)); r=ok; else r=LOST; fi

@@ -200,6 +200,24 @@ impl fmt::Display for FaceSpec {
     }
 }
 
+/// The largest tag strength a recipe may give, either way (the page's sliders reach -1 to 2;
+/// `s=red_hair:1e308` once drew a flat face with exit status 0).
+pub const MAX_STRENGTH: f64 = 4.0;
+/// The largest variation strength (the page's slider reaches 1.5).
+pub const MAX_VARIATION: f64 = 4.0;
+/// The range of a direction whose card gives none (the page's slider for it).
+pub const DEFAULT_DIRECTION_RANGE: f64 = 3.0;
+
+/// A number for a message: as written for everyday sizes, in exponent form beyond (`1e308`, not
+/// 309 digits).
+fn shown(x: f64) -> String {
+    if x != 0.0 && !(1e-4..1e6).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
 /// Whether two tag or direction names are the same once spelled canonically.
 pub fn same_name(a: &str, b: &str) -> bool {
     normalize_tag(a) == normalize_tag(b)
@@ -410,6 +428,13 @@ impl ModelCard {
                     v.strength
                 )));
             }
+            if v.strength > MAX_VARIATION {
+                return Err(ModelError::BadSpec(format!(
+                    "Variation {}: strength {} is outside 0 to {MAX_VARIATION}.",
+                    v.seed,
+                    shown(v.strength)
+                )));
+            }
             req.z = latent::vary(&req.z, v.seed, v.strength as f32);
         }
         let sizes = self.generator.sizes();
@@ -420,6 +445,14 @@ impl ModelCard {
             if !amount.is_finite() {
                 return Err(ModelError::BadSpec(format!(
                     "Direction \"{name}\": \"{amount}\" is not a number."
+                )));
+            }
+            let range = d.range.unwrap_or(DEFAULT_DIRECTION_RANGE);
+            if amount.abs() > range {
+                return Err(ModelError::BadSpec(format!(
+                    "Direction \"{}\": {} is outside its range, -{range} to {range}.",
+                    d.name,
+                    shown(*amount)
                 )));
             }
             match d.space {
@@ -449,10 +482,15 @@ impl ModelCard {
                     "This model has no style layers, so it cannot fuse two characters.".into(),
                 ));
             }
-            if f.from_layer > sizes.styles {
+            // Layer 0 would draw the other character alone, layer `styles` and beyond nothing of
+            // it (`fuse=9:10` on 10 styles was accepted as a no-op while 999 was refused).
+            if !(1..sizes.styles).contains(&f.from_layer) {
                 return Err(ModelError::BadSpec(format!(
-                    "Fusion layer {} is past the model's last style layer ({}).",
-                    f.from_layer, sizes.styles
+                    "Fusion layer {} is not a crossover layer of this model: 1 to {} (it has {} \
+                     style layers).",
+                    f.from_layer,
+                    sizes.styles.saturating_sub(1),
+                    sizes.styles
                 )));
             }
             let other = FaceRequest::for_tags(
@@ -477,6 +515,12 @@ impl ModelCard {
             if !value.is_finite() {
                 return Err(ModelError::BadSpec(format!(
                     "Strength of \"{tag}\": \"{value}\" is not a number."
+                )));
+            }
+            if value.abs() > MAX_STRENGTH {
+                return Err(ModelError::BadSpec(format!(
+                    "Strength of \"{tag}\": {} is outside -{MAX_STRENGTH} to {MAX_STRENGTH}.",
+                    shown(*value)
                 )));
             }
             req.c[i] = *value as f32;
@@ -1034,6 +1078,35 @@ mod tests {
         assert!(card.face_inputs(&spec).is_err());
         let e = card.face_inputs(&FaceSpec::new(1, "zebra")).unwrap_err();
         assert!(e.to_string().contains("unknown tag 'zebra'"), "{e}");
+    }
+
+    /// Numbers of a recipe beyond what the card allows are refused with the range (the issue:
+    /// `s=red_hair:1e308`, `v=5:1e308`, `d=...:1e308` drew black or flat faces with exit 0).
+    #[test]
+    fn recipe_numbers_are_bounded_by_the_card() {
+        let mut card = card();
+        let refused = |card: &ModelCard, link: &str| {
+            let spec = FaceSpec::from_link_strict(link, Some(card)).unwrap();
+            card.face_inputs(&spec).unwrap_err().to_string()
+        };
+        let e = refused(&card, "seed=1&s=red_hair:1e308");
+        assert!(e.contains("red hair") && e.contains("-4 to 4"), "{e}");
+        let e = refused(&card, "seed=1&v=5:1e308");
+        assert!(e.contains("Variation 5") && e.contains("0 to 4"), "{e}");
+        // The card's range, or the page slider's 3 where it gives none.
+        let e = refused(&card, "seed=1&d=head_tilt:1e308");
+        assert!(e.contains("head tilt") && e.contains("-3 to 3"), "{e}");
+        card.directions[0].range = Some(0.5);
+        let e = refused(&card, "seed=1&d=head_tilt:0.6");
+        assert!(e.contains("-0.5 to 0.5"), "{e}");
+        for ok in [
+            "seed=1&d=head_tilt:-0.5",
+            "seed=1&s=red_hair:-4,smile:2",
+            "seed=1&v=5:4",
+        ] {
+            let spec = FaceSpec::from_link_strict(ok, Some(&card)).unwrap();
+            card.face_inputs(&spec).unwrap();
+        }
     }
 
     #[test]

@@ -7,5 +7,6 @@ mod fixtures;
 mod model_io;
 mod precision;
 mod recipe;
+mod reliability;
 mod training;
 mod training_recipe;

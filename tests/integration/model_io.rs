@@ -239,6 +239,7 @@ fn re_export_switches_models_with_the_card_and_removes_the_old_weights() {
         model.to_str().unwrap(),
         "--precision",
         "f32",
+        "--force",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let second = weights_file(&model);

@@ -136,6 +136,7 @@ fn convert_rewrites_a_model_in_place_and_reports_the_error() {
         "0-7",
         "--json",
         report.to_str().unwrap(),
+        "--force",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("max abs difference"), "{}", stderr(&o));

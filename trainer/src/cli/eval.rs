@@ -40,9 +40,19 @@ pub struct EvalArgs {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Replace an existing --json file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub(super) fn eval(a: EvalArgs) -> Result<()> {
+    if let Some(p) = &a.json {
+        crate::fsutil::Outputs::new()
+            .model_input(&a.model)
+            .input("the tagger (--tagger)", &a.tagger)
+            .input("the data folder (--data)", &a.data)
+            .check("--json", p, a.force)?;
+    }
     let device = Device::flex();
     let tagger = load_tagger(&a.tagger, &device)?;
     let model = load_model_or_run(&a.model, &device)?;

@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use clap::Args;
 
 use super::common::PrecisionArg;
-use crate::fsutil::{png_bytes, sheet, write_atomic};
+use crate::fsutil::{MAX_SPEC_BYTES, Outputs, png_bytes, read_text_bounded, sheet, write_atomic};
 use crate::model_io::interpolate::{interpolate as interpolate_strip, parse_endpoint};
 use crate::model_io::{export, generate, load_model_or_run};
 
@@ -43,12 +43,16 @@ pub struct GenerateArgs {
     /// Also write all faces as one sheet to this PNG.
     #[arg(long)]
     pub sheet: Option<PathBuf>,
+    /// Replace an existing --sheet file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct DirectionsArgs {
     /// Model card (model.json) or the folder holding it; its card is rewritten with the
-    /// directions (style-space ones replaced, latent ones kept).
+    /// directions found (each replaces the card's direction of the same name; the others are
+    /// kept, see --replace).
     #[arg(long)]
     pub model: PathBuf,
     /// Closed-form (SeFa) directions to find.
@@ -72,6 +76,13 @@ pub struct DirectionsArgs {
     pub seed: u64,
     #[arg(long, default_value = "")]
     pub tags: String,
+    /// Replace the card's directions with the ones found (by default a direction found replaces
+    /// the card's one of the same name and the others are kept).
+    #[arg(long)]
+    pub replace: bool,
+    /// Replace an existing --sheet file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -92,6 +103,9 @@ pub struct InterpolateArgs {
     /// Output PNG.
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace an existing --out file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -108,6 +122,9 @@ pub struct ExportArgs {
     /// Storage precision of the weights.
     #[arg(long, value_enum, default_value_t = PrecisionArg::F16)]
     pub precision: PrecisionArg,
+    /// Replace the model an existing --out folder holds (its weights are deleted).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -115,7 +132,7 @@ pub struct ConvertArgs {
     /// Model card (model.json) or the folder holding it.
     #[arg(long)]
     pub model: PathBuf,
-    /// Output folder (may be the model's own folder: the files are replaced atomically).
+    /// Output folder (the model's own folder with --force: the files are replaced atomically).
     #[arg(long)]
     pub out: PathBuf,
     /// Storage precision of the written weights.
@@ -127,16 +144,16 @@ pub struct ConvertArgs {
     /// Also write the report (sizes, pixel differences) as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Replace the model an existing --out folder holds, and an existing --json file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub(super) fn generate(a: GenerateArgs) -> Result<()> {
     let seeds = a.seeds.as_deref().map(generate::parse_seeds).transpose()?;
     let link = match (&a.link, &a.spec) {
         (Some(text), _) => Some(text.clone()),
-        (None, Some(path)) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read face spec {}", path.display()))?,
-        ),
+        (None, Some(path)) => Some(read_text_bounded(path, MAX_SPEC_BYTES, "face spec")?),
         (None, None) => None,
     };
     // A run folder is accepted too: its newest EMA generator, exactly as trained.
@@ -179,6 +196,26 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
     if a.psi.is_some() {
         spec.psi = a.psi;
     }
+    // The numbers of the recipe are checked against the card before anything is written.
+    let first = shared_model::FaceSpec {
+        seed: seeds.first().copied(),
+        ..spec.clone()
+    };
+    if let Err(e) = model.card.face_inputs(&first) {
+        let given: Vec<&str> = [
+            (link.is_some(), what),
+            (a.edit.is_some(), "--edit"),
+            (a.psi.is_some(), "--psi"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        return Err(if given.is_empty() {
+            e.into()
+        } else {
+            anyhow::Error::new(e).context(given.join(" and "))
+        });
+    }
     if let Some(m) = &spec.model {
         let folder = a
             .model
@@ -191,6 +228,18 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
             );
         }
     }
+    // Nothing is drawn before every output is known to be ours to write.
+    let mut outs = Outputs::new();
+    outs.model_input(&a.model);
+    if let Some(path) = &a.spec {
+        outs.input("the face spec (--spec)", path);
+    }
+    let mut names: Vec<String> = seeds.iter().map(|s| generate::seed_file(*s)).collect();
+    names.push("metadata.csv".into());
+    outs.check_in_folder("--out", &a.out, &names)?;
+    if let Some(sheet) = &a.sheet {
+        outs.check("--sheet", sheet, a.force)?;
+    }
     let written = generate::generate_spec(&model, &spec, &seeds, &a.out, a.sheet.as_deref())?;
     note!("wrote {} files to {}", written.len(), a.out.display());
     Ok(())
@@ -200,20 +249,20 @@ pub(super) fn directions(a: DirectionsArgs) -> Result<()> {
     use crate::model_io::directions::{sefa_directions, write_card};
     let device = Device::flex();
     let mut model = generate::load_model(&a.model, &device)?;
+    let mut outs = Outputs::new();
+    outs.model_input(&a.model);
+    if let Some(t) = &a.tagger {
+        outs.input("the tagger (--tagger)", t);
+    }
+    if let Some(sheet) = &a.sheet {
+        outs.check("--sheet", sheet, a.force)?;
+    }
+    // The names are checked before anything is computed; a problem is the option's, not the
+    // card's.
+    let names = direction_names(&a.names, a.sefa as usize, &model.card.vocab)?;
     let mut found = sefa_directions(&model, a.sefa as usize)?;
-    for item in &a.names {
-        let (n, name) = item
-            .split_once('=')
-            .with_context(|| format!("--name: '{item}' is not N=NAME"))?;
-        let i: usize = n
-            .trim()
-            .parse()
-            .ok()
-            .filter(|i| (1..=found.len()).contains(i))
-            .with_context(|| {
-                format!("--name: '{n}' is not a direction number 1-{}", found.len())
-            })?;
-        found[i - 1].name = name.trim().to_string();
+    for (i, name) in names {
+        found[i].name = name;
     }
     if let Some(path) = &a.tagger {
         let tagger = crate::tagger::load_tagger(path, &device)?;
@@ -225,9 +274,7 @@ pub(super) fn directions(a: DirectionsArgs) -> Result<()> {
         }
     }
     let mut card = model.card.clone();
-    card.directions
-        .retain(|d| d.space != shared_model::Space::W);
-    card.directions.extend(found.iter().cloned());
+    let kept = crate::model_io::directions::merge(&mut card.directions, &found, a.replace);
     // The card must still read (names unique, sizes right) before it replaces the old one.
     let card = shared_model::ModelCard::from_json(&card.to_json())?;
     write_card(&a.model, &card)?;
@@ -255,11 +302,71 @@ pub(super) fn directions(a: DirectionsArgs) -> Result<()> {
         note!("wrote the sweep sheet {}", path.display());
     }
     note!(
-        "wrote {} directions into {}",
+        "wrote {} directions into {}{}",
         found.len(),
-        a.model.display()
+        a.model.display(),
+        if kept > 0 {
+            format!(" (kept its {kept} other directions; --replace drops them)")
+        } else {
+            String::new()
+        }
     );
     Ok(())
+}
+
+/// The `--name N=NAME` options as `(index from 0, name)`: each N a SeFa direction number, each
+/// name non-empty, not a tag of the model (a tag's direction is the tagger's), and no name or
+/// number given twice.
+fn direction_names(
+    items: &[String],
+    count: usize,
+    vocab: &shared_model::TagVocab,
+) -> Result<Vec<(usize, String)>> {
+    use shared_model::face::same_name;
+    let mut out: Vec<(usize, String)> = Vec::new();
+    for item in items {
+        let (n, name) = item.split_once('=').with_context(|| {
+            format!("--name '{item}' is not N=NAME (e.g. --name \"1=head turn\")")
+        })?;
+        let i: usize = n
+            .trim()
+            .parse()
+            .ok()
+            .filter(|i| (1..=count).contains(i))
+            .with_context(|| {
+                format!(
+                    "--name '{item}': '{n}' is not a direction number 1-{count} (--sefa {count})"
+                )
+            })?;
+        let name = name.trim();
+        if shared_model::vocab::normalize_tag(name).is_empty() {
+            bail!("--name '{item}': the name is empty");
+        }
+        if vocab
+            .index_of(&shared_model::vocab::normalize_tag(name))
+            .is_some()
+        {
+            bail!(
+                "--name '{item}': '{name}' is a tag of the model, and a tag's direction is the \
+                 one --tagger finds for it; give SeFa direction {i} another name"
+            );
+        }
+        if let Some((j, _)) = out.iter().find(|(j, _)| *j == i - 1) {
+            bail!("--name '{item}': direction {} is named twice", j + 1);
+        }
+        if let Some((j, _)) = out.iter().find(|(_, other)| same_name(other, name)) {
+            bail!(
+                "--name '{item}': '{name}' is already the name of direction {}",
+                j + 1
+            );
+        }
+        let default = (1..=count).find(|k| *k != i && same_name(&format!("sefa {k}"), name));
+        if let Some(k) = default {
+            bail!("--name '{item}': '{name}' is the name SeFa direction {k} keeps");
+        }
+        out.push((i - 1, name.to_string()));
+    }
+    Ok(out)
 }
 
 pub(super) fn interpolate(a: InterpolateArgs) -> Result<()> {
@@ -267,6 +374,9 @@ pub(super) fn interpolate(a: InterpolateArgs) -> Result<()> {
     let to = parse_endpoint(&a.to).context("--to")?;
     let device = Device::flex();
     let model = load_model_or_run(&a.model, &device)?;
+    Outputs::new()
+        .model_input(&a.model)
+        .check("--out", &a.out, a.force)?;
     let frames = interpolate_strip(&model, &from, &to, a.steps as usize)?;
     let side = model.card.resolution;
     write_atomic(&a.out, &png_bytes(&sheet(&frames, side, frames.len()))?)?;
@@ -283,6 +393,9 @@ pub(super) fn export(a: ExportArgs) -> Result<()> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "model".into()),
     };
+    Outputs::new()
+        .input("the run folder (--run)", &a.run)
+        .check_model_folder("--out", &a.out, a.force)?;
     let report = export::export(&a.run, &a.out, &name, a.precision.into())?;
     let card = &report.card;
     note!(
@@ -307,6 +420,12 @@ pub(super) fn export(a: ExportArgs) -> Result<()> {
 
 pub(super) fn convert(a: ConvertArgs) -> Result<()> {
     let seeds = generate::parse_seeds(&a.check_seeds)?;
+    let mut outs = Outputs::new();
+    outs.model_input(&a.model);
+    outs.check_model_folder("--out", &a.out, a.force)?;
+    if let Some(path) = &a.json {
+        outs.check("--json", path, a.force)?;
+    }
     let r = export::convert(&a.model, &a.out, a.precision.into(), &seeds)?;
     note!(
         "{} -> {}: weights {} -> {} bytes ({} -> {}); faces of {} seeds: max abs difference {} \

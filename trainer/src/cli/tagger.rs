@@ -155,6 +155,11 @@ pub(super) fn tag(a: TagArgs) -> Result<()> {
             s.kept,
             a.data.join("metadata.csv").display()
         );
+    } else if s.kept == 0 && s.unreadable.is_empty() {
+        say!(
+            "nothing to tag: {} holds no images (.png, .jpg, .jpeg, .webp or .bmp files)",
+            a.data.display()
+        );
     } else {
         say!(
             "nothing to tag: all {} images already have tags (use --overwrite to tag again)",

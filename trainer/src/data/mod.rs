@@ -104,19 +104,49 @@ struct Entry {
 const IMAGE_EXTS: [&str; 5] = ["png", "jpg", "jpeg", "webp", "bmp"];
 
 fn list_metadata(dir: &Path, csv_path: &Path) -> Result<Vec<Entry>, DataError> {
-    let file = std::fs::File::open(csv_path).map_err(|e| DataError::Metadata {
+    let bytes = read_file(csv_path, MAX_METADATA_BYTES).map_err(|message| DataError::Metadata {
         path: csv_path.to_path_buf(),
-        message: e.to_string(),
+        message,
     })?;
-    read_metadata(file, dir, csv_path)
+    read_metadata(bytes.as_slice(), dir, csv_path)
+}
+
+/// The largest `metadata.csv` read (about ten million rows).
+pub const MAX_METADATA_BYTES: u64 = 1 << 30;
+/// The largest tag file (kohya sidecar) read.
+pub const MAX_SIDECAR_BYTES: u64 = 1 << 20;
+/// The largest image file read.
+pub const MAX_IMAGE_FILE_BYTES: u64 = 256 << 20;
+
+/// Reads a regular file of at most `max` bytes; what is wrong otherwise (a FIFO or a device
+/// such as `/dev/zero` is refused before it is opened: one once hung `train`, the other filled
+/// the memory).
+fn read_file(path: &Path, max: u64) -> Result<Vec<u8>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => "file not found".to_string(),
+        _ => format!("cannot read: {e}"),
+    })?;
+    if meta.is_dir() {
+        return Err("a folder, not a file".into());
+    }
+    if !meta.is_file() {
+        return Err(
+            "not a regular file (a FIFO, a device or a socket): kyara reads only files of \
+             bounded size"
+                .into(),
+        );
+    }
+    if meta.len() > max {
+        return Err(format!(
+            "the file is {} bytes, more than kyara reads ({max})",
+            meta.len()
+        ));
+    }
+    crate::fsutil::read_bounded(path, max, "file").map_err(|e| format!("cannot read: {e:#}"))
 }
 
 /// The entries of a `metadata.csv` read from `input` (`csv_path` names it in messages).
-fn read_metadata(
-    input: impl std::io::Read,
-    dir: &Path,
-    csv_path: &Path,
-) -> Result<Vec<Entry>, DataError> {
+fn read_metadata(input: &[u8], dir: &Path, csv_path: &Path) -> Result<Vec<Entry>, DataError> {
     let meta_err = |message: String| DataError::Metadata {
         path: csv_path.to_path_buf(),
         message,
@@ -132,10 +162,20 @@ fn read_metadata(
     let tags_col = col("tags").ok_or_else(|| meta_err("no 'tags' column in the header".into()))?;
     let mut out = Vec::new();
     let mut next_line = 2; // the header is line 1
+    // Line numbers from the byte where a row starts (the reader's own count was one too low in
+    // CRLF files, as the shipped data set is): 1 + the newlines before it, a row's leading line
+    // ends skipped.
+    let line_at = |byte: u64| {
+        let mut k = (byte as usize).min(input.len());
+        while k < input.len() && matches!(input[k], b'\r' | b'\n') {
+            k += 1;
+        }
+        1 + input[..k].iter().filter(|&&b| b == b'\n').count()
+    };
     for row in reader.records() {
         let line = match &row {
-            Ok(r) => r.position().map_or(next_line, |p| p.line() as usize),
-            Err(e) => e.position().map_or(next_line, |p| p.line() as usize),
+            Ok(r) => r.position().map_or(next_line, |p| line_at(p.byte())),
+            Err(e) => e.position().map_or(next_line, |p| line_at(p.byte())),
         };
         next_line = line + 1;
         let origin = format!("metadata.csv line {line}");
@@ -157,7 +197,17 @@ fn read_metadata(
             .map(|f| f.matches('\n').count())
             .max()
             .unwrap_or(0);
-        if lines > 0 {
+        // Unless it is a file name with a line break that exists as written (`trainer tag`
+        // quotes such names; they are not unclosed quotes).
+        let named_file = row.get(file_col).filter(|f| f.contains('\n'));
+        let real_name = named_file.is_some_and(|f| {
+            let tags_lines = row.get(tags_col).map_or(0, |t| t.matches('\n').count());
+            tags_lines == 0 && dir.join(f).is_file()
+        });
+        if real_name {
+            next_line = line + lines + 1;
+        }
+        if lines > 0 && !real_name {
             next_line = line + lines + 1;
             out.push(Entry {
                 file: csv_path.to_path_buf(),
@@ -193,45 +243,44 @@ fn read_metadata(
 }
 
 fn list_sidecars(dir: &Path) -> Result<Vec<Entry>, DataError> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let rd = std::fs::read_dir(&d).map_err(|e| DataError::Metadata {
-            path: d.clone(),
-            message: e.to_string(),
-        })?;
-        for entry in rd.flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p
-                .extension()
+    // Each real folder is read once: a link loop (`sub/up -> ..`) once read 32 images 1,312
+    // times.
+    let walk = crate::fsutil::walk(dir, false).map_err(|(d, e)| DataError::Metadata {
+        path: d,
+        message: e.to_string(),
+    })?;
+    let loops = walk.repeated.into_iter().map(|file| Entry {
+        file,
+        origin: "folder listing".into(),
+        tags: Err(
+            "a link to a folder that is already read (a symbolic link loop?): not followed".into(),
+        ),
+    });
+    let images = walk
+        .files
+        .into_iter()
+        .filter(|p| {
+            p.extension()
                 .and_then(|e| e.to_str())
                 .is_some_and(|e| IMAGE_EXTS.contains(&e.to_ascii_lowercase().as_str()))
-            {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
-    Ok(files
-        .into_iter()
+        })
         .map(|file| {
             let txt = file.with_extension("txt");
             let origin = txt
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let tags = match std::fs::read_to_string(&txt) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    Err("no tag file next to it".to_string())
-                }
-                Err(e) => Err(format!("cannot read the tag file: {e}")),
-                Ok(text) => sidecar_tags(&text),
+            let tags = match read_file(&txt, MAX_SIDECAR_BYTES) {
+                Err(e) if e == "file not found" => Err("no tag file next to it".to_string()),
+                Err(e) => Err(format!("the tag file {origin}: {e}")),
+                Ok(bytes) => match String::from_utf8(bytes) {
+                    Ok(text) => sidecar_tags(&text),
+                    Err(_) => Err(format!("the tag file {origin} is not UTF-8 text")),
+                },
             };
             Entry { file, origin, tags }
-        })
-        .collect())
+        });
+    Ok(images.chain(loops).collect())
 }
 
 /// The tags of a kohya sidecar's text: comma- or line-separated.
@@ -387,10 +436,7 @@ fn rows_breaking_groups(tags: &[Vec<String>]) -> Vec<(usize, String)> {
 
 /// Decodes one image file to a `resolution`-sided RGB square.
 pub fn decode_image(path: &Path, resolution: usize) -> Result<RgbImage, String> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => "file not found".to_string(),
-        _ => format!("cannot read: {e}"),
-    })?;
+    let bytes = read_file(path, MAX_IMAGE_FILE_BYTES)?;
     square(decode_bytes(&bytes)?.to_rgb8(), resolution)
 }
 
@@ -637,11 +683,17 @@ fn assemble(
             .collect()
     };
     if tags.is_empty() {
-        let hint = if csv_path.exists() {
-            String::new()
-        } else {
-            "; expected metadata.csv (file_name,tags) or image files with .txt tag files".into()
-        };
+        // The reasons, not just a count: e.g. "(20 skipped)" said nothing of why.
+        let mut hint: String = skipped.iter().take(3).map(|b| format!("\n  {b}")).collect();
+        if skipped.len() > 3 {
+            hint.push_str(&format!("\n  ... and {} more", skipped.len() - 3));
+        }
+        if !csv_path.exists() {
+            hint.insert_str(
+                0,
+                "; expected metadata.csv (file_name,tags) or image files with .txt tag files",
+            );
+        }
         return Err(DataError::Empty {
             dir: dir.to_path_buf(),
             skipped: skipped.len(),
@@ -1032,6 +1084,58 @@ mod tests {
             rows > 900 && decoded > 100,
             "rows {rows}, decoded {decoded}"
         );
+    }
+
+    /// Rows of a CRLF file are named by their real line (the reader's count was one too low;
+    /// the shipped data set is CRLF).
+    #[test]
+    fn crlf_rows_keep_their_line_numbers() {
+        let csv = "file_name,tags\r\na.png,\"red hair\"\r\nb.png,\r\nc.png,\"blue hair\"\r\n";
+        let entries = read_metadata(csv.as_bytes(), Path::new("d"), Path::new("m.csv")).unwrap();
+        let origins: Vec<&str> = entries.iter().map(|e| e.origin.as_str()).collect();
+        assert_eq!(
+            origins,
+            [
+                "metadata.csv line 2",
+                "metadata.csv line 3",
+                "metadata.csv line 4"
+            ]
+        );
+    }
+
+    /// A file name with a line break, quoted as `trainer tag` writes it, is a row like any
+    /// other (train once called it an unclosed quote).
+    #[test]
+    fn a_file_name_with_a_line_break_is_not_an_unclosed_quote() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("two\nlines.png"), b"").unwrap();
+        let csv = "file_name,tags\n\"two\nlines.png\",red hair\nb.png,blue hair\n";
+        let entries = read_metadata(csv.as_bytes(), dir.path(), Path::new("m.csv")).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].file, dir.path().join("two\nlines.png"));
+        assert_eq!(entries[0].tags.as_deref().unwrap(), ["red hair"]);
+        assert_eq!(entries[1].origin, "metadata.csv line 4");
+    }
+
+    /// A data set with no usable image says why, not only how many were skipped.
+    #[test]
+    fn an_empty_data_set_gives_the_reasons() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(
+            d.join("metadata.csv"),
+            "file_name,tags\na.png,red hair\nb.png,\n",
+        )
+        .unwrap();
+        let e = load_dataset(d, 16, OnBadEntry::Skip, &|_, _| {})
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("(2 skipped)") && e.contains("a.png") && e.contains("file not found"),
+            "{e}"
+        );
+        assert!(e.contains("empty tag list"), "{e}");
     }
 
     /// An unclosed quote once swallowed the rows after it silently (and dissolved the

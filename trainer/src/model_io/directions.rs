@@ -274,6 +274,31 @@ pub fn supervised_directions(
     Ok(out)
 }
 
+/// Puts the directions `found` into a card's `directions`: each replaces the card's direction of
+/// the same name in its place or is added at the end, and the card's other directions are kept
+/// (hand-given names, supervised directions of another run, latent ones). With `replace`, the
+/// card's style-space directions are all dropped first (latent `z` ones are kept). Returns how
+/// many of the card's directions were kept besides the ones found.
+pub fn merge(directions: &mut Vec<Direction>, found: &[Direction], replace: bool) -> usize {
+    if replace {
+        directions.retain(|d| d.space != Space::W);
+    }
+    let mut kept = directions.len();
+    for d in found {
+        match directions
+            .iter_mut()
+            .find(|o| shared_model::face::same_name(&o.name, &d.name))
+        {
+            Some(old) => {
+                *old = d.clone();
+                kept = kept.saturating_sub(1);
+            }
+            None => directions.push(d.clone()),
+        }
+    }
+    kept
+}
+
 /// Writes `card` back over the card file of the model folder `dir` (atomically; the weights are
 /// not touched).
 pub fn write_card(dir: &Path, card: &shared_model::ModelCard) -> Result<()> {

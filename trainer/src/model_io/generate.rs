@@ -51,8 +51,8 @@ pub fn load_model(path: &Path, device: &Device) -> Result<LoadedModel> {
     } else {
         path.to_path_buf()
     };
-    let text = std::fs::read_to_string(&card_path)
-        .with_context(|| format!("cannot read model card {}", card_path.display()))?;
+    let text =
+        crate::fsutil::read_text_bounded(&card_path, crate::fsutil::MAX_CARD_BYTES, "model card")?;
     let card = ModelCard::from_json(&text).with_context(|| format!("{}", card_path.display()))?;
     let weights_path = card_path
         .parent()

@@ -37,15 +37,18 @@ pub fn load_tagger(path: &Path, device: &Device) -> Result<LoadedTagger> {
     } else {
         path.to_path_buf()
     };
-    let text = std::fs::read_to_string(&card_path)
-        .with_context(|| format!("cannot read tagger card {}", card_path.display()))?;
+    let text =
+        crate::fsutil::read_text_bounded(&card_path, crate::fsutil::MAX_CARD_BYTES, "tagger card")?;
     let card = TaggerCard::from_json(&text).with_context(|| format!("{}", card_path.display()))?;
     let weights_path = card_path
         .parent()
         .unwrap_or(Path::new("."))
         .join(&card.weights);
-    let weights = std::fs::read(&weights_path)
-        .with_context(|| format!("cannot read tagger weights {}", weights_path.display()))?;
+    let weights = crate::fsutil::read_bounded(
+        &weights_path,
+        crate::model_io::generate::MAX_WEIGHTS_BYTES,
+        "tagger weights",
+    )?;
     LoadedTagger::from_bytes(card, weights, device)
         .with_context(|| format!("{}", weights_path.display()))
 }

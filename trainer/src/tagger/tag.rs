@@ -46,26 +46,24 @@ pub struct TagSummary {
 /// Image files under `dir` (recursively, hidden files and folders skipped), as sorted relative
 /// names.
 pub fn list_images(dir: &Path) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let rd = std::fs::read_dir(&d).with_context(|| format!("cannot list {}", d.display()))?;
-        for e in rd.flatten() {
-            let p = e.path();
-            if e.file_name().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            if p.is_dir() {
-                stack.push(p);
-            } else if p
-                .extension()
+    let walk = crate::fsutil::walk(dir, true)
+        .map_err(|(d, e)| anyhow::Error::new(e).context(format!("cannot list {}", d.display())))?;
+    for p in &walk.repeated {
+        note!(
+            "skipped {}: a link to a folder already read (a symbolic link loop?)",
+            p.display()
+        );
+    }
+    let mut out: Vec<String> = walk
+        .files
+        .iter()
+        .filter(|p| {
+            p.extension()
                 .and_then(|x| x.to_str())
                 .is_some_and(|x| IMAGE_EXTS.contains(&x.to_ascii_lowercase().as_str()))
-            {
-                out.push(relative_name(&p, dir));
-            }
-        }
-    }
+        })
+        .map(|p| relative_name(p, dir))
+        .collect();
     out.sort();
     Ok(out)
 }

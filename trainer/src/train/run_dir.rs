@@ -243,12 +243,40 @@ impl RunDir {
                 latest.display()
             )
         })?;
-        let dir = root.join(name.trim());
+        let name = name.trim();
+        // `latest` names a folder beside it, never a path: `../../other/checkpoints/step-6` (or
+        // an absolute path) once resumed another run's weights.
+        let plain = !name.is_empty()
+            && name != "."
+            && name != ".."
+            && !name.contains(['/', '\\'])
+            && !name.starts_with(".tmp-");
+        if !plain {
+            bail!(
+                "{} names '{name}', which is not a checkpoint of this run: it must be the name \
+                 of a folder in {} (e.g. step-000006); refusing to load weights from elsewhere",
+                latest.display(),
+                root.display()
+            );
+        }
+        let dir = root.join(name);
         if !dir.is_dir() {
             bail!(
                 "{} names {} which does not exist",
                 latest.display(),
                 dir.display()
+            );
+        }
+        // A link in place of the folder may lead out of the run just the same.
+        if let (Ok(real), Ok(real_root)) = (dir.canonicalize(), root.canonicalize())
+            && real.parent() != Some(real_root.as_path())
+        {
+            bail!(
+                "{} is a link to {}, outside the run's {}: refusing to load another run's \
+                 weights",
+                dir.display(),
+                real.display(),
+                root.display()
             );
         }
         Ok(Checkpoint { dir })
@@ -264,7 +292,8 @@ impl RunDir {
             .flatten()
             .map(|e| e.path())
             .filter(|p| {
-                p.is_dir()
+                // Real folders only: a link may lead to another run's checkpoint.
+                std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
                     && *p != latest.dir
                     && p.file_name()
                         .is_some_and(|n| n.to_string_lossy().starts_with("step-"))
@@ -286,33 +315,45 @@ impl RunDir {
         keep: usize,
     ) -> Result<Checkpoint> {
         let root = self.root.join(CHECKPOINTS);
-        std::fs::create_dir_all(&root)?;
+        std::fs::create_dir_all(&root)
+            .with_context(|| format!("cannot create {}", root.display()))?;
         let name = step_name(step);
         // Half-written checkpoints of killed trainers (the run lock says none is writing now).
-        for e in std::fs::read_dir(&root)?.flatten() {
+        let list =
+            || std::fs::read_dir(&root).with_context(|| format!("cannot list {}", root.display()));
+        for e in list()?.flatten() {
             if e.file_name().to_string_lossy().starts_with(".tmp-") {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
         let tmp = root.join(format!(".tmp-{name}"));
-        std::fs::create_dir_all(&tmp)?;
+        std::fs::create_dir_all(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        // A read-only folder or a full disk names the file it stopped at.
+        let write = |file: &str, bytes: &[u8]| -> Result<()> {
+            let path = tmp.join(file);
+            let mut f = std::fs::File::create(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            f.write_all(bytes)
+                .and_then(|_| f.sync_all())
+                .with_context(|| format!("cannot write {}", path.display()))
+        };
         let mut manifest = serde_json::Map::new();
         for (part, bytes) in parts {
-            let mut f = std::fs::File::create(tmp.join(part.file_name()))?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
+            write(part.file_name(), bytes)?;
             manifest.insert(part.file_name().into(), sha256_hex(bytes).into());
         }
-        let mut f = std::fs::File::create(tmp.join(MANIFEST))?;
-        f.write_all(serde_json::Value::Object(manifest).to_string().as_bytes())?;
-        f.sync_all()?;
+        write(
+            MANIFEST,
+            serde_json::Value::Object(manifest).to_string().as_bytes(),
+        )?;
         let dest = root.join(&name);
         let _ = std::fs::remove_dir_all(&dest);
         std::fs::rename(&tmp, &dest)
             .with_context(|| format!("cannot finish checkpoint {}", dest.display()))?;
         write_atomic(&root.join(LATEST), name.as_bytes())?;
         // Keep the newest few.
-        let mut old: Vec<PathBuf> = std::fs::read_dir(&root)?
+        let mut old: Vec<PathBuf> = list()?
             .flatten()
             .map(|e| e.path())
             .filter(|p| {
@@ -430,37 +471,40 @@ impl Checkpoint {
         self.dir.join(part.file_name())
     }
 
-    /// Reads one file of the checkpoint, checked against the checkpoint's SHA-256 manifest
-    /// (checkpoints written before manifests are read unchecked).
+    /// Reads one file of the checkpoint, checked against the checkpoint's SHA-256 manifest (a
+    /// checkpoint without one is refused: deleting it must not switch the check off).
     pub fn read(&self, part: Part) -> Result<Vec<u8>> {
         let path = self.file(part);
         let bytes =
             std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        if let Some(expected) = self.checksum(part)? {
-            let actual = sha256_hex(&bytes);
-            if actual != expected {
-                bail!(
-                    "{} is damaged: its SHA-256 is {}..., the checkpoint's {MANIFEST} says {}...",
-                    path.display(),
-                    &actual[..12],
-                    expected.get(..12).unwrap_or(&expected)
-                );
-            }
+        let expected = self.checksum(part)?;
+        let actual = sha256_hex(&bytes);
+        if actual != expected {
+            bail!(
+                "{} is damaged: its SHA-256 is {}..., the checkpoint's {MANIFEST} says {}...",
+                path.display(),
+                &actual[..12],
+                expected.get(..12).unwrap_or(&expected)
+            );
         }
         Ok(bytes)
     }
 
-    /// The SHA-256 the manifest records for `part` (`None` without a manifest).
-    fn checksum(&self, part: Part) -> Result<Option<String>> {
+    /// The SHA-256 the manifest records for `part`.
+    fn checksum(&self, part: Part) -> Result<String> {
         let path = self.dir.join(MANIFEST);
         let text = match std::fs::read_to_string(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+                "{} has no {MANIFEST} (the SHA-256 of each of its files, which every checkpoint \
+                 kyara writes holds): its files cannot be checked, so it is not used",
+                self.dir.display()
+            ),
             r => r.with_context(|| format!("cannot read {}", path.display()))?,
         };
         let manifest: std::collections::BTreeMap<String, String> = serde_json::from_str(&text)
             .with_context(|| format!("{} is not valid", path.display()))?;
         match manifest.get(part.file_name()) {
-            Some(sum) => Ok(Some(sum.clone())),
+            Some(sum) => Ok(sum.clone()),
             None => bail!("{} lists no {}", path.display(), part.file_name()),
         }
     }
@@ -618,5 +662,68 @@ mod tests {
         std::fs::write(tmp.path().join("checkpoints/latest"), "step-000002").unwrap();
         let e = run.latest_checkpoint().unwrap_err().to_string();
         assert!(e.contains("does not exist"), "{e}");
+    }
+
+    /// `latest` pointing out of its run (the issue: `../../other/checkpoints/step-6` or an
+    /// absolute path resumed another run's weights) is refused with the reason, and so is a
+    /// link in place of a checkpoint folder.
+    #[test]
+    fn latest_never_leads_out_of_its_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        let other = RunDir::new(tmp.path().join("other"));
+        other
+            .save_checkpoint(6, &[(Part::Generator, b"theirs".as_slice())], 2)
+            .unwrap();
+        let run = RunDir::new(tmp.path().join("mine"));
+        run.save_checkpoint(2, &[(Part::Generator, b"mine".as_slice())], 2)
+            .unwrap();
+        let latest = run.path().join("checkpoints/latest");
+        let theirs = tmp.path().join("other/checkpoints/step-000006");
+        for name in [
+            "../../other/checkpoints/step-000006".to_string(),
+            theirs.display().to_string(),
+            "..".into(),
+        ] {
+            std::fs::write(&latest, &name).unwrap();
+            let e = run.latest_checkpoint().unwrap_err().to_string();
+            assert!(
+                e.contains("not a checkpoint of this run") && e.contains("refusing"),
+                "{name}: {e}"
+            );
+        }
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&theirs, run.path().join("checkpoints/step-000009"))
+                .unwrap();
+            std::fs::write(&latest, "step-000009").unwrap();
+            let e = run.latest_checkpoint().unwrap_err().to_string();
+            assert!(e.contains("outside the run"), "{e}");
+        }
+        std::fs::write(&latest, "step-000002").unwrap();
+        assert_eq!(
+            run.latest_checkpoint()
+                .unwrap()
+                .read(Part::Generator)
+                .unwrap(),
+            b"mine"
+        );
+    }
+
+    /// A checkpoint whose manifest was deleted is refused: deleting `sha256.json` once switched
+    /// the check off.
+    #[test]
+    fn a_checkpoint_without_its_manifest_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::new(tmp.path());
+        let ckpt = run
+            .save_checkpoint(2, &[(Part::Generator, b"g".as_slice())], 2)
+            .unwrap();
+        std::fs::remove_file(ckpt.path().join(MANIFEST)).unwrap();
+        std::fs::write(ckpt.file(Part::Generator), b"tampered").unwrap();
+        let e = ckpt.read(Part::Generator).unwrap_err().to_string();
+        assert!(
+            e.contains("has no sha256.json") && e.contains("not used"),
+            "{e}"
+        );
     }
 }
