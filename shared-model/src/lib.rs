@@ -5,7 +5,8 @@
 //! seed into a latent ([`rng`]), the model card that travels with exported weights ([`card`]) and the checksums binding it to
 //! them ([`integrity`]), the
 //! weights' storage format, float32 or float16 ([`weights`]),
-//! the seed + tags -> pixels pipeline ([`sample`]), the whole recipe of a face with its permalink
+//! the seed + tags -> pixels pipeline ([`sample`]), the colour-blind shape encoder that
+//! `eval` measures in beside the tagger ([`shape`]), the whole recipe of a face with its permalink
 //! ([`face`]) and the latent arithmetic it uses ([`latent`]). The trainer adds losses and
 //! optimisation; the `web` crate adds the JavaScript boundary. Neither re-declares a layer. The CPU
 //! kernels the layers run on (convolutions, batch norm, activations) live a layer below, in the
@@ -20,6 +21,7 @@ pub mod integrity;
 pub mod latent;
 pub mod rng;
 pub mod sample;
+pub mod shape;
 pub mod tagger;
 pub mod vocab;
 pub mod weights;
@@ -35,6 +37,7 @@ pub use card::{Direction, ModelCard, Space};
 pub use error::ModelError;
 pub use face::{FaceSpec, Fuse, Permalink};
 pub use rng::SplitMix64;
+pub use shape::{LoadedShape, ShapeCard, ShapeEncoder, ShapeEncoderConfig};
 pub use tagger::{LoadedTagger, Tagger, TaggerCard, TaggerConfig};
 pub use vocab::TagVocab;
 pub use weights::WeightsDtype;

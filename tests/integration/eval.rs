@@ -293,6 +293,84 @@ fn eval_reports_every_figure_with_its_floor_and_writes_sheets() {
 }
 
 #[test]
+fn eval_measures_in_a_shape_encoders_features_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, tagger) = trained_tagger(tmp.path());
+    let (_, model) = tiny_model(tmp.path(), &data, &[]);
+    let enc = tmp.path().join("shape");
+    let o = trainer(&[
+        "shape",
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        enc.to_str().unwrap(),
+        "--steps",
+        "3",
+        "--batch",
+        "8",
+        "--resolution",
+        "16",
+        "--channels",
+        "4",
+        "--holdout",
+        "30",
+    ]);
+    assert!(o.status.success(), "shape train failed: {}", stderr(&o));
+    let card = json(&enc.join("shape.json"));
+    assert_eq!(card["format"], "kyara-shape-encoder");
+    assert_eq!(card["split"]["percent"], 30);
+    assert_eq!(card["weights_sha256"].as_str().unwrap().len(), 64);
+    let report = tmp.path().join("eval.json");
+    let run_eval = |extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "--model",
+            model.to_str().unwrap(),
+            "--tagger",
+            tagger.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--per-combo",
+            "4",
+            "--json",
+            report.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        trainer(&args)
+    };
+    let o = run_eval(&["--shape", enc.to_str().unwrap()]);
+    assert!(o.status.success(), "eval failed: {}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("shape features (encoder 'shape'"), "{table}");
+    let j = json(&report);
+    assert_eq!(j["shape"], enc.to_str().unwrap());
+    let sh = &j["report"]["shape"];
+    for key in ["generated_vs_heldout", "real_train_vs_heldout"] {
+        for f in ["fd", "kid", "precision", "recall"] {
+            assert!(sh[key][f].as_f64().unwrap().is_finite(), "{sh}");
+        }
+    }
+    assert!(sh["diversity"]["ratio"].as_f64().is_some(), "{sh}");
+    // The tagger's figures are all still there.
+    assert!(j["report"]["generated_vs_heldout"]["fd"].is_number());
+    assert!(j["report"]["diversity"]["ratio"].is_number());
+
+    // --no-shape leaves them out and says so; a damaged encoder is refused by name.
+    let o = run_eval(&["--no-shape"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(json(&report)["report"]["shape"].is_null());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("shape features: not measured"));
+    let w = enc.join("shape.bpk");
+    let mut bytes = std::fs::read(&w).unwrap();
+    bytes[64] ^= 1;
+    std::fs::write(&w, bytes).unwrap();
+    let o = run_eval(&["--shape", enc.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("SHA-256"), "{}", stderr(&o));
+}
+
+#[test]
 fn interpolation_strip_ends_are_the_generated_faces() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tiny_run(tmp.path(), 2);

@@ -38,5 +38,6 @@ pub mod dataset;
 pub mod eval;
 pub mod fsutil;
 pub mod model_io;
+pub mod shape;
 pub mod tagger;
 pub mod train;

@@ -1,8 +1,9 @@
-//! `eval`: scores a model (or a run folder) with a trained tagger against held-out reals.
+//! `eval`: scores a model (or a run folder) with a trained tagger against held-out reals, and
+//! in a shape encoder's colour-blind features beside the tagger's.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use burn::prelude::*;
 use clap::Args;
 
@@ -10,6 +11,7 @@ use super::common::load_data;
 use crate::eval::{EvalContext, report_table, write_sheets};
 use crate::fsutil::write_atomic;
 use crate::model_io::load_model_or_run;
+use crate::shape::{DEFAULT_SHAPE, load_shape};
 use crate::tagger::load_tagger;
 
 #[derive(Args, Debug)]
@@ -20,6 +22,14 @@ pub struct EvalArgs {
     /// Tagger card (tagger.json) or the folder holding it.
     #[arg(long)]
     pub tagger: PathBuf,
+    /// Shape encoder card (shape.json) or its folder: FD, KID, precision/recall and diversity
+    /// are also measured in its colour-blind features. Default: models/shape64, left out with a
+    /// note when it is not there.
+    #[arg(long, conflicts_with = "no_shape")]
+    pub shape: Option<PathBuf>,
+    /// Measure in the tagger's features only.
+    #[arg(long)]
+    pub no_shape: bool,
     /// Dataset folder: its tag combinations are drawn, its held-out images are the reference.
     #[arg(long)]
     pub data: PathBuf,
@@ -57,7 +67,41 @@ pub(super) fn eval(a: EvalArgs) -> Result<()> {
     let tagger = load_tagger(&a.tagger, &device)?;
     let model = load_model_or_run(&a.model, &device)?;
     let data = load_data(&a.data, tagger.card.resolution)?;
-    let ctx = EvalContext::new(tagger, &data, &a.data, a.per_combo as usize, a.seed)?;
+    let mut ctx = EvalContext::new(tagger, &data, &a.data, a.per_combo as usize, a.seed)?;
+    let res = data.resolution;
+    let mut shape_used: Option<String> = None;
+    match (&a.shape, a.no_shape) {
+        (_, true) => note!("shape features: left out (--no-shape)"),
+        (Some(p), false) => {
+            let encoder = load_shape(p, &device)?;
+            ctx = ctx
+                .with_shape(encoder, &data)
+                .with_context(|| format!("shape encoder {}", p.display()))?;
+            shape_used = Some(p.display().to_string());
+        }
+        (None, false) => {
+            let p = Path::new(DEFAULT_SHAPE);
+            if !p.join("shape.json").is_file() {
+                note!(
+                    "shape features: left out (no shape encoder at {DEFAULT_SHAPE}; pass --shape)"
+                );
+            } else {
+                let encoder = load_shape(p, &device)?;
+                if encoder.card.resolution == res {
+                    ctx = ctx
+                        .with_shape(encoder, &data)
+                        .with_context(|| format!("shape encoder {DEFAULT_SHAPE}"))?;
+                    shape_used = Some(DEFAULT_SHAPE.to_string());
+                } else {
+                    note!(
+                        "shape features: left out ({DEFAULT_SHAPE} reads {} px, the tagger {res} \
+                         px; pass --shape)",
+                        encoder.card.resolution
+                    );
+                }
+            }
+        }
+    }
     note!(
         "drawing {} faces ({} tag combinations x {}) ...",
         ctx.combos() * ctx.per_combo,
@@ -76,6 +120,7 @@ pub(super) fn eval(a: EvalArgs) -> Result<()> {
         let json = serde_json::json!({
             "model": a.model.display().to_string(),
             "tagger": a.tagger.display().to_string(),
+            "shape": shape_used,
             "data": a.data.display().to_string(),
             "unix_time": std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -7,6 +7,7 @@ mod common;
 mod dataset;
 mod eval;
 mod model_io;
+mod shape;
 mod tagger;
 mod train;
 
@@ -20,6 +21,7 @@ pub use common::{DeviceArg, PrecisionArg};
 pub use dataset::{DatasetArgs, DatasetBuildArgs, DatasetCommand, ScenesArgs};
 pub use eval::EvalArgs;
 pub use model_io::{ConvertArgs, DirectionsArgs, ExportArgs, GenerateArgs, InterpolateArgs};
+pub use shape::{ShapeArgs, ShapeCheckArgs, ShapeCommand, ShapeTrainArgs};
 pub use tagger::{TagArgs, TaggerArgs, TaggerCommand, TaggerTrainArgs};
 pub use train::TrainArgs;
 
@@ -59,6 +61,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Train the tagger (tag classifier) used by `tag` and `eval`.
     Tagger(TaggerArgs),
+    /// Train or check the colour-blind shape encoder that `eval` measures in beside the tagger.
+    Shape(ShapeArgs),
     /// Write metadata.csv for a folder of untagged images with a trained tagger.
     Tag(TagArgs),
     /// Score a model: label accuracy, FD, KID, precision/recall vs held-out reals and the
@@ -80,6 +84,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Convert(a) => model_io::convert(a),
         Command::Bench(a) => bench::bench(a),
         Command::Tagger(a) => tagger::tagger(a),
+        Command::Shape(a) => shape::shape(a),
         Command::Tag(a) => tagger::tag(a),
         Command::Eval(a) => eval::eval(a),
         Command::Interpolate(a) => model_io::interpolate(a),

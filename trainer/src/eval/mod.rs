@@ -22,6 +22,11 @@
 //! sets (generated, held-out, training), so all sets share one tag distribution and one size.
 //! "Held out" means held out from the *tagger*; the split is the tagger card's.
 //!
+//! With a shape encoder ([`EvalContext::with_shape`], `models/shape64` by default), FD, KID,
+//! precision/recall and within-tag-set diversity are also measured in its colour-blind
+//! features ([`ShapeFigures`]), side by side with the tagger's: the tagger's features tell
+//! colours apart and flatter near-copies, the encoder's see pose and drawing.
+//!
 //! The figures themselves are in [`metrics`]; [`train_hook`] runs this evaluation during
 //! training.
 
@@ -40,6 +45,7 @@ use nalgebra::DMatrix;
 use serde::Serialize;
 use shared_model::TagVocab;
 use shared_model::sample::{FaceRequest, to_rgba};
+use shared_model::shape::LoadedShape;
 use shared_model::tagger::{LoadedTagger, TaggerAccuracy, fnv1a64};
 
 use crate::data::Dataset;
@@ -133,7 +139,39 @@ pub struct EvalReport {
     /// Within-tag-set diversity; `None` with `per_combo` 1 or when no combination has two
     /// held-out reals.
     pub diversity: Option<Diversity>,
+    /// The same distances and diversity in the shape encoder's features; `None` without one.
+    pub shape: Option<ShapeFigures>,
     pub seconds: f64,
+}
+
+/// FD, KID, precision/recall and within-tag-set diversity in the shape encoder's features (the
+/// same sets and the same scaling rule as the tagger's figures).
+#[derive(Debug, Clone, Serialize)]
+pub struct ShapeFigures {
+    /// The encoder's name and the SHA-256 of its weights.
+    pub encoder: String,
+    pub weights_sha256: String,
+    pub generated_vs_heldout: Distances,
+    pub real_train_vs_heldout: Distances,
+    pub diversity: Option<Diversity>,
+}
+
+/// The shape encoder's side of an evaluation: its features of the held-out reals (scaled) and
+/// the real-vs-real floor.
+struct ShapeSpace {
+    encoder: LoadedShape,
+    heldout_feats: DMatrix<f64>,
+    scale: FeatureScale,
+    floor: Distances,
+}
+
+impl ShapeSpace {
+    fn features(&self, images: &[&[u8]]) -> DMatrix<f64> {
+        to_matrix(
+            &self.encoder.features(images, GEN_BATCH),
+            self.encoder.card.encoder.feature_dim,
+        )
+    }
 }
 
 /// One generated face with what it was asked for and how sure the tagger is that it shows it.
@@ -170,6 +208,10 @@ pub struct EvalContext {
     scale: FeatureScale,
     tagger_on_heldout_reals: TaggerAccuracy,
     floor: Distances,
+    /// The images of the held-out and training distribution sets.
+    held_sel: Vec<usize>,
+    train_sel: Vec<usize>,
+    shape: Option<ShapeSpace>,
     pub per_combo: usize,
     pub seed: u64,
 }
@@ -312,9 +354,56 @@ impl EvalContext {
             heldout_feats,
             scale,
             floor,
+            held_sel,
+            train_sel,
+            shape: None,
             per_combo,
             seed,
         })
+    }
+
+    /// Also measures in `encoder`'s features. `data` must be the data this context was made
+    /// from.
+    pub fn with_shape(mut self, encoder: LoadedShape, data: &Dataset) -> Result<Self> {
+        let res = self.tagger.card.resolution;
+        if encoder.card.resolution != res || data.resolution != res {
+            bail!(
+                "the shape encoder reads {} px, the tagger {res} px",
+                encoder.card.resolution
+            );
+        }
+        if encoder.card.split.percent != self.tagger.card.split.percent {
+            note!(
+                "warning: the shape encoder holds out {} % of the data, the tagger {} %: some \
+                 held-out reals were seen by one of them",
+                encoder.card.split.percent,
+                self.tagger.card.split.percent
+            );
+        }
+        let read = |idx: &[usize]| {
+            let imgs: Vec<&[u8]> = idx.iter().map(|&i| data.image(i)).collect();
+            to_matrix(
+                &encoder.features(&imgs, GEN_BATCH),
+                encoder.card.encoder.feature_dim,
+            )
+        };
+        let heldout_raw = read(&self.held_sel);
+        let scale = FeatureScale::fit(&heldout_raw);
+        let heldout_feats = scale.apply(heldout_raw);
+        let floor = distances(&scale.apply(read(&self.train_sel)), &heldout_feats)
+            .context("real-vs-real floor in shape features")?;
+        self.shape = Some(ShapeSpace {
+            encoder,
+            heldout_feats,
+            scale,
+            floor,
+        });
+        Ok(self)
+    }
+
+    /// The shape encoder's name, when there is one.
+    pub fn shape_encoder(&self) -> Option<&str> {
+        self.shape.as_ref().map(|s| s.encoder.card.name.as_str())
     }
 
     /// Number of tag combinations.
@@ -350,6 +439,7 @@ impl EvalContext {
         let mut faces = Vec::with_capacity(reqs.len());
         let mut probs = Vec::new();
         let mut feats = Vec::new();
+        let mut shape_feats: Vec<DMatrix<f64>> = Vec::new();
         for chunk in reqs.chunks(GEN_BATCH) {
             let b = chunk.len();
             let z: Vec<f32> = chunk.iter().flat_map(|r| r.z.iter().copied()).collect();
@@ -364,6 +454,9 @@ impl EvalContext {
             let (p, f) = read_images(&self.tagger.tagger, tv, res, &refs, &self.tagger.device);
             probs.extend(p);
             feats.extend(f);
+            if let Some(space) = &self.shape {
+                shape_feats.push(space.features(&refs));
+            }
             for (req, img) in chunk.iter().zip(rgba) {
                 faces.push(Face {
                     seed: req.seed,
@@ -395,7 +488,45 @@ impl EvalContext {
             &self.heldout_feats,
         )?;
         let generated_feats = self.scale.apply(to_matrix(&feats, f));
-        let diversity = self.diversity(&generated_feats);
+        let takes: Vec<usize> = self.combos.iter().map(|c| c.take).collect();
+        let diversity = within_set_diversity(
+            &generated_feats,
+            self.per_combo,
+            &self.heldout_feats,
+            &takes,
+        );
+        let shape = match &self.shape {
+            Some(space) => {
+                let rows: Vec<_> = shape_feats.iter().flat_map(|m| m.row_iter()).collect();
+                let all = space.scale.apply(DMatrix::from_rows(&rows));
+                let dist_rows: Vec<_> = self
+                    .combos
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(ci, combo)| {
+                        let start = ci * self.per_combo;
+                        (start..start + combo.take).map(|i| all.row(i))
+                    })
+                    .collect();
+                Some(ShapeFigures {
+                    encoder: space.encoder.card.name.clone(),
+                    weights_sha256: space.encoder.card.weights_sha256.clone(),
+                    generated_vs_heldout: distances(
+                        &DMatrix::from_rows(&dist_rows),
+                        &space.heldout_feats,
+                    )
+                    .context("shape features")?,
+                    real_train_vs_heldout: space.floor,
+                    diversity: within_set_diversity(
+                        &all,
+                        self.per_combo,
+                        &space.heldout_feats,
+                        &takes,
+                    ),
+                })
+            }
+            None => None,
+        };
         let report = EvalReport {
             per_combo: self.per_combo,
             combos: self.combos.len(),
@@ -407,6 +538,7 @@ impl EvalContext {
             generated_vs_heldout,
             real_train_vs_heldout: self.floor,
             diversity,
+            shape,
             seconds: started.elapsed().as_secs_f64(),
         };
         Ok((report, faces))
@@ -414,13 +546,6 @@ impl EvalContext {
 }
 
 impl EvalContext {
-    /// Within-tag-set diversity of `generated` (scaled features, `per_combo` rows per
-    /// combination in combination order) against the held-out reals of each combination.
-    fn diversity(&self, generated: &DMatrix<f64>) -> Option<Diversity> {
-        let takes: Vec<usize> = self.combos.iter().map(|c| c.take).collect();
-        within_set_diversity(generated, self.per_combo, &self.heldout_feats, &takes)
-    }
-
     /// The diversity sheet: for each of the data's [`DIVERSITY_SETS`] most common tag sets, a
     /// row of the faces of seeds `0..DIVERSITY_SEEDS` (as `trainer generate --tags T --seeds
     /// 0-15` draws them) above a row of real faces with those tags. Returns the tiles (RGBA at
@@ -603,6 +728,39 @@ pub fn report_table(r: &EvalReport) -> String {
              reals of a combination)\n",
         ),
     }
+    match &r.shape {
+        Some(sh) => {
+            s.push_str(&format!(
+                "shape features (encoder '{}', colour-blind; same sets, k = {})\n",
+                sh.encoder, r.pr_k
+            ));
+            s.push_str(&format!(
+                "  {:<28} {:>9} {:>9} {:>9} {:>9}\n",
+                "", "FD", "KID", "precision", "recall"
+            ));
+            for (name, d) in [
+                ("generated vs held-out", &sh.generated_vs_heldout),
+                ("real train vs held-out", &sh.real_train_vs_heldout),
+            ] {
+                s.push_str(&format!(
+                    "  {name:<28} {:>9.3} {:>9.4} {:>9.3} {:>9.3}\n",
+                    d.fd, d.kid, d.precision, d.recall
+                ));
+            }
+            match &sh.diversity {
+                Some(d) => s.push_str(&format!(
+                    "  within-tag-set diversity: generated {:.3}, held-out reals {:.3}: ratio \
+                     {:.3}\n",
+                    d.generated, d.heldout_reals, d.ratio
+                )),
+                None => s.push_str("  within-tag-set diversity: not measured\n"),
+            }
+        }
+        None => s.push_str(
+            "shape features: not measured (no shape encoder; train one with `trainer shape \
+             train` or pass --shape)\n",
+        ),
+    }
     s
 }
 
@@ -727,5 +885,114 @@ mod tests {
         assert!((d.ratio - 2.0).abs() < 1e-12, "{d:?}");
         // One face per combination: nothing to measure.
         assert!(within_set_diversity(&copy.rows(0, 2).into_owned(), 1, &reals, &takes).is_none());
+    }
+
+    /// A 16-px dataset of `n` noisy faces in two tag sets, with a random-weight tagger and
+    /// shape encoder: enough to run the whole evaluation.
+    fn tiny_setup(n: usize) -> (Dataset, LoadedTagger, LoadedShape) {
+        use shared_model::shape::{ShapeCard, ShapeEncoderConfig, ShapeHeldout, ShapeTraining};
+        use shared_model::tagger::{HoldoutSplit, TaggerCard, TaggerConfig, TaggerTraining};
+        let device = Device::flex();
+        let sets = [
+            vec!["a hair".to_string(), "x eyes".to_string()],
+            vec!["b hair".to_string(), "y eyes".to_string()],
+        ];
+        let tags: Vec<Vec<String>> = (0..n).map(|i| sets[i % 2].clone()).collect();
+        let vocab = TagVocab::from_tag_sets(sets.iter().map(|s| s.as_slice()));
+        let mut rng = shared_model::SplitMix64::new(11);
+        let pixels: Vec<u8> = (0..n * 16 * 16 * 3).map(|_| rng.below(256) as u8).collect();
+        let data = Dataset {
+            name: "t".into(),
+            resolution: 16,
+            pixels,
+            tags,
+            files: (0..n)
+                .map(|i| std::path::PathBuf::from(format!("d/{i}.png")))
+                .collect(),
+            vocab: vocab.clone(),
+            skipped: Vec::new(),
+        };
+        let tcfg = TaggerConfig::new(vocab.len())
+            .with_resolution(16)
+            .with_channels(4)
+            .with_max_channels(8)
+            .with_final_size(2)
+            .with_feature_dim(6);
+        let tw = shared_model::card::weights_bytes(tcfg.init(&device)).unwrap();
+        let tcard = TaggerCard::new(
+            "t",
+            vocab,
+            tcfg,
+            HoldoutSplit::new(10),
+            TaggerTraining::default(),
+            TaggerAccuracy::default(),
+        );
+        let tagger = LoadedTagger::from_bytes(tcard, tw, &device).unwrap();
+        let scfg = ShapeEncoderConfig::new()
+            .with_resolution(16)
+            .with_channels(4)
+            .with_max_channels(8)
+            .with_final_size(2)
+            .with_feature_dim(5)
+            .with_projection_dim(3);
+        let sw = shared_model::card::weights_bytes(scfg.init(&device)).unwrap();
+        let scard = ShapeCard::new(
+            "s",
+            scfg,
+            HoldoutSplit::new(10),
+            ShapeTraining::default(),
+            ShapeHeldout::default(),
+            &sw,
+        );
+        let shape = LoadedShape::from_bytes(scard, sw, &device).unwrap();
+        (data, tagger, shape)
+    }
+
+    #[test]
+    fn the_report_carries_the_shape_figures_beside_the_taggers() {
+        let (data, tagger, shape) = tiny_setup(200);
+        let ctx = EvalContext::new(tagger, &data, Path::new("d"), 4, 0)
+            .unwrap()
+            .with_shape(shape, &data)
+            .unwrap();
+        assert_eq!(ctx.shape_encoder(), Some("s"));
+        let device = Device::flex();
+        let model_vocab = data.vocab.clone();
+        // A "generator" that ignores its inputs and draws noise from the latent.
+        let generate = |z: Tensor<2>, _c: Tensor<2>| {
+            let b = z.dims()[0];
+            let z = z.slice([0..b, 0..1]).reshape([b, 1, 1, 1]);
+            let noise = Tensor::<4>::random(
+                [b, 3, 16, 16],
+                burn::tensor::Distribution::Uniform(-1.0, 1.0),
+                &Device::flex(),
+            );
+            (noise + z.repeat_dim(1, 3).repeat_dim(2, 16).repeat_dim(3, 16)).clamp(-1.0, 1.0)
+        };
+        let (report, faces) = ctx.evaluate(&model_vocab, 8, &generate, &device).unwrap();
+        assert_eq!(faces.len(), 8);
+        let json = serde_json::to_value(&report).unwrap();
+        let sh = &json["shape"];
+        assert_eq!(sh["encoder"], "s");
+        assert_eq!(sh["weights_sha256"].as_str().unwrap().len(), 64);
+        for key in ["generated_vs_heldout", "real_train_vs_heldout"] {
+            for f in ["fd", "kid", "precision", "recall"] {
+                assert!(sh[key][f].as_f64().unwrap().is_finite(), "{key}.{f}: {sh}");
+            }
+            assert_eq!(sh[key]["n"], json["generated_vs_heldout"]["n"]);
+        }
+        assert!(sh["diversity"]["ratio"].as_f64().unwrap() >= 0.0, "{sh}");
+        // The tagger's figures are still there, unchanged in form.
+        assert!(json["generated_vs_heldout"]["fd"].is_number());
+        let table = report_table(&report);
+        assert!(table.contains("shape features (encoder 's'"), "{table}");
+        assert!(table.contains("distribution (tagger features"), "{table}");
+
+        // Without an encoder: no shape figures, and the table says so.
+        let (data, tagger, _) = tiny_setup(200);
+        let ctx = EvalContext::new(tagger, &data, Path::new("d"), 4, 0).unwrap();
+        let (report, _) = ctx.evaluate(&model_vocab, 8, &generate, &device).unwrap();
+        assert!(serde_json::to_value(&report).unwrap()["shape"].is_null());
+        assert!(report_table(&report).contains("shape features: not measured"));
     }
 }

@@ -295,7 +295,7 @@ fn train_batch(
 }
 
 /// Learning rate at `step`: linear warm-up over the first 3 % of steps, then cosine to 2 %.
-fn lr_at(step: u64, steps: u64, lr: f64) -> f64 {
+pub(crate) fn lr_at(step: u64, steps: u64, lr: f64) -> f64 {
     let warm = (steps as f64 * 0.03).max(1.0);
     let s = step as f64;
     if s < warm {
