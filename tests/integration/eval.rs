@@ -335,6 +335,7 @@ fn eval_measures_in_a_shape_encoders_features_too() {
             "4",
             "--json",
             report.to_str().unwrap(),
+            "--force",
         ];
         args.extend(extra);
         trainer(&args)

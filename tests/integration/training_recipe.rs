@@ -137,12 +137,20 @@ fn the_condition_ramp_hides_the_tags_until_it_starts() {
     let early = PieceSpec::parse("condition-ramp:start=0,end=64").unwrap();
     let plain = still(Recipe(vec![]));
     let hidden = still(Recipe(vec![late]));
-    assert!(
-        hidden.len() == plain.len() + 1 && plain.iter().all(|p| hidden.contains(p)),
-        "the tag projection stays too: {hidden:?} against {plain:?}"
+    // (The hinge loss's gradient of the score's bias is 1 - 0.75 - 0.25 = 0 while every pair is
+    // inside the margin, so a plain run may leave that one still; the ramp's zero weight of
+    // the wrong pairs moves it.)
+    let kept: Vec<_> = hidden.iter().filter(|h| !plain.contains(h)).collect();
+    assert_eq!(
+        kept.len(),
+        1,
+        "the tag projection alone stays too: {hidden:?} against {plain:?}"
     );
     let ramping = still(Recipe(vec![early]));
-    assert_eq!(ramping, plain, "once ramping, it moves");
+    assert!(
+        !ramping.contains(kept[0]),
+        "once ramping, the projection moves: {ramping:?}"
+    );
 }
 
 #[test]
