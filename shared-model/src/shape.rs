@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::ModelError;
 use crate::card::load_weights;
 use crate::integrity::{check_sha256, check_sha256_field};
-use crate::tagger::HoldoutSplit;
+use crate::tagger::{HoldoutSplit, mean_max_pool};
 
 pub const SHAPE_FORMAT: &str = "kyara-shape-encoder";
 pub const SHAPE_VERSION: u32 = 1;
@@ -196,12 +196,7 @@ impl ShapeEncoder {
             h = leaky_relu(stage.down.forward(h), self.slope); // [B, C_i+1, S/2, S/2]
             h = leaky_relu(stage.same.forward(h), self.slope);
         }
-        let [b, c, hh, ww] = h.dims();
-        let flat = h.reshape([b, c, hh * ww]); // [B, C, S*S]
-        let mean = flat.clone().mean_dim(2).reshape([b, c]);
-        let max = flat.max_dim(2).reshape([b, c]);
-        let pooled = Tensor::cat(vec![mean, max], 1); // [B, 2C]
-        self.feature.forward(pooled) // [B, F]
+        self.feature.forward(mean_max_pool(h)) // [B, F]
     }
 
     /// The projection head. `h`: `[B, feature_dim]` -> `[B, projection_dim]` (not normalised;
@@ -223,6 +218,28 @@ impl ShapeEncoder {
 /// BT.601 luminance of an RGB colour (any scale; the result is on the same scale).
 pub fn luma(r: f32, g: f32, b: f32) -> f32 {
     0.299 * r + 0.587 * g + 0.114 * b
+}
+
+/// Features of HWC RGB images (`res`-sided) from `encoder`, in batches of `batch`:
+/// `images.len() * feature_dim` values, row-major.
+pub fn encoder_features(
+    encoder: &ShapeEncoder,
+    res: usize,
+    images: &[&[u8]],
+    batch: usize,
+    device: &Device,
+) -> Vec<f32> {
+    let mut out = Vec::new();
+    for chunk in images.chunks(batch.max(1)) {
+        let h = encoder.features(luma_input(chunk, res, device));
+        out.extend(
+            h.into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .unwrap_or_default(),
+        );
+    }
+    out
 }
 
 /// HWC RGB bytes (`res * res * 3` each) -> the encoder's input `[B, 1, res, res]`: luminance
@@ -395,18 +412,13 @@ impl LoadedShape {
     /// Features of HWC RGB images at the card's resolution: `images.len() * feature_dim`
     /// values, row-major, computed in batches of `batch`.
     pub fn features(&self, images: &[&[u8]], batch: usize) -> Vec<f32> {
-        let res = self.card.resolution;
-        let mut out = Vec::with_capacity(images.len() * self.card.encoder.feature_dim);
-        for chunk in images.chunks(batch.max(1)) {
-            let h = self.encoder.features(luma_input(chunk, res, &self.device));
-            out.extend(
-                h.into_data()
-                    .convert::<f32>()
-                    .try_into_vec::<f32>()
-                    .unwrap_or_default(),
-            );
-        }
-        out
+        encoder_features(
+            &self.encoder,
+            self.card.resolution,
+            images,
+            batch,
+            &self.device,
+        )
     }
 }
 

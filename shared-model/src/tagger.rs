@@ -161,6 +161,16 @@ impl TaggerConfig {
     }
 }
 
+/// Global mean and max pooling side by side: `[B, C, S, S]` -> `[B, 2C]` (the tagger's and the
+/// shape encoder's head).
+pub(crate) fn mean_max_pool(h: Tensor<4>) -> Tensor<2> {
+    let [b, c, hh, ww] = h.dims();
+    let flat = h.reshape([b, c, hh * ww]); // [B, C, S*S]
+    let mean = flat.clone().mean_dim(2).reshape([b, c]);
+    let max = flat.max_dim(2).reshape([b, c]);
+    Tensor::cat(vec![mean, max], 1)
+}
+
 impl Tagger {
     /// The embedding used for FD, KID and precision/recall.
     /// `x`: `[B, 3, R, R]` RGB in `[-1, 1]` -> `[B, feature_dim]` (after a leaky ReLU).
@@ -170,12 +180,7 @@ impl Tagger {
             h = leaky_relu(stage.down.forward(h), self.slope); // [B, C_i+1, S/2, S/2]
             h = leaky_relu(stage.same.forward(h), self.slope);
         }
-        let [b, c, hh, ww] = h.dims();
-        let flat = h.reshape([b, c, hh * ww]); // [B, C, S*S]
-        let mean = flat.clone().mean_dim(2).reshape([b, c]);
-        let max = flat.max_dim(2).reshape([b, c]);
-        let pooled = Tensor::cat(vec![mean, max], 1); // [B, 2C]
-        leaky_relu(self.feature.forward(pooled), self.slope) // [B, F]
+        leaky_relu(self.feature.forward(mean_max_pool(h)), self.slope) // [B, F]
     }
 
     /// Head over features. `h`: `[B, feature_dim]` -> logits `[B, num_tags]`.

@@ -21,7 +21,7 @@ use shared_model::SplitMix64;
 use shared_model::card::weights_bytes;
 use shared_model::shape::{
     LoadedShape, SHAPE_CARD, ShapeCard, ShapeEncoder, ShapeEncoderConfig, ShapeHeldout,
-    ShapeTraining, luma_input,
+    ShapeTraining,
 };
 use shared_model::tagger::HoldoutSplit;
 
@@ -70,17 +70,7 @@ pub fn encoder_features(
     images: &[&[u8]],
     device: &Device,
 ) -> Vec<f32> {
-    let mut out = Vec::new();
-    for chunk in images.chunks(INFER_BATCH) {
-        let h = encoder.features(luma_input(chunk, res, device));
-        out.extend(
-            h.into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .unwrap_or_default(),
-        );
-    }
-    out
+    shared_model::shape::encoder_features(encoder, res, images, INFER_BATCH, device)
 }
 
 /// SimCLR's NT-Xent loss. `z`: `[2N, P]` projections, rows `i` and `i + N` two views of one
