@@ -24,11 +24,13 @@ case_() {
   case $status in 101|134|124|137) bad=$((bad + 1)) ;; esac
 }
 card_with() { # card_with DIR PYTHON-EXPR-ON-c : a copy of the default model with its card edited
+  # (and unsealed, as a card from before the seal, so that the check each row is about speaks;
+  # the seal has rows of its own below)
   mkdir -p "$1"; cp "$MODEL"/* "$1"/
   python3 - "$1/model.json" "$2" <<'PY'
 import json, sys
 p, expr = sys.argv[1], sys.argv[2]
-c = json.load(open(p)); exec(expr); json.dump(c, open(p, "w"))
+c = json.load(open(p)); exec(expr); c.pop("seal", None); json.dump(c, open(p, "w"))
 PY
 }
 
@@ -66,7 +68,7 @@ python3 -c "
 import json; d='$W/cut'; c=json.load(open(d+'/model.json')); p=d+'/'+c['weights']
 b=open(p,'rb').read(); open(p,'wb').write(b[:len(b)//3])"
 case_ "weights: cut to a third" "$BIN" generate --model "$W/cut" --seeds 1 --out "$W/o"
-card_with "$W/foreign" 'c.pop("weights_sha256", None); c.pop("tags_sha256", None)'
+card_with "$W/foreign" 'c.pop("weights_sha256", None); c.pop("tags_sha256", None); c.pop("seal", None)'
 cp www/models/dcgan64/generator.bpk "$W/foreign/$(python3 -c "import json; print(json.load(open('$W/foreign/model.json'))['weights'])")"
 case_ "weights: another model's (no checksums)" "$BIN" generate --model "$W/foreign" --seeds 1 --out "$W/o"
 printf 'not json' > "$W/nj.json"
@@ -151,6 +153,55 @@ echo "../../other-run/checkpoints/$(basename "$RXC")" > "$RX/checkpoints/latest"
 case_ "ckpt: latest pointing outside its run" "$BIN" export --run "$RX" --out "$W/e1"
 basename "$RXC" > "$RX/checkpoints/latest"; rm "$RXC/sha256.json"
 case_ "ckpt: sha256.json deleted" "$BIN" export --run "$RX" --out "$W/e2"
+
+# Issue 31, second round: a card is sealed whole; int8 quantises or refuses; data sets never
+# change meaning silently; tag refuses an open quote; messages name what is wrong.
+sg2_with() { # sg2_with DIR PYTHON-EXPR-ON-c : a copy of the stylegan2 model with its card edited
+  mkdir -p "$1"; cp www/models/stylegan2-64/* "$1"/
+  python3 - "$1/model.json" "$2" <<'PY'
+import json, sys
+p, expr = sys.argv[1], sys.argv[2]
+c = json.load(open(p)); exec(expr); json.dump(c, open(p, "w"))
+PY
+}
+sg2_with "$W/lr" 'c["generator"]["lr_mul"] = 1.0'
+case_ "seal: generator.lr_mul 10 -> 1" "$BIN" generate --model "$W/lr" --seeds 1 --out "$W/o"
+sg2_with "$W/mlr" 'c["generator"]["mapping_lr_mul"] = 1.0'
+case_ "seal: generator.mapping_lr_mul 0.01 -> 1" "$BIN" generate --model "$W/mlr" --seeds 1 --out "$W/o"
+sg2_with "$W/grp" 'c["vocab"]["groups"] = []'
+case_ "seal: vocab.groups []" "$BIN" generate --model "$W/grp" --seeds 1 --out "$W/o"
+sg2_with "$W/spc" 'next(d for d in c["directions"] if d.get("space") == "w")["space"] = "z"'
+case_ "seal: a w direction relabelled z" "$BIN" generate --model "$W/spc" --seeds 1 --out "$W/o"
+sg2_with "$W/unsealed" 'c.pop("seal", None)'
+case_ "seal: a card written before the seal (loads)" "$BIN" generate --model "$W/unsealed" --seeds 1 --out "$W/o"
+case_ "seal: trainer seal on it" "$BIN" seal --model "$W/unsealed"
+mkdir -p "$W/tg"; cp models/tagger64/* "$W/tg/"
+python3 -c "
+import json; p='$W/tg/tagger.json'; c=json.load(open(p)); c['vocab']['tags'].reverse(); json.dump(c, open(p,'w'))"
+mk_data "$W/d-tag"; rm "$W/d-tag/metadata.csv"
+case_ "tagger card: tag list reversed" "$BIN" tag --tagger "$W/tg" --data "$W/d-tag"
+case_ "convert stylegan2-64 --precision int8 (quantised)" "$BIN" convert --model www/models/stylegan2-64 --out "$W/sg8" --precision int8 --check-seeds 0-3
+case_ "convert dcgan64 --precision int8 (no dense layer)" "$BIN" convert --model www/models/dcgan64 --out "$W/dc8" --precision int8 --check-seeds 0
+mk_data "$W/d-one"; sed -i '2s/"red hair, /"red hair, blonde hair, /' "$W/d-one/metadata.csv"
+case_ "data: one two-hair row in 12 rows (skipped, named)" "$BIN" train --data "$W/d-one" --out "$W/r" "${TINY[@]}" --steps 1
+mk_data "$W/d-three"; for i in $(seq 1 188); do cp "$W/d-three/seed0001.png" "$W/d-three/x$i.png"; echo "x$i.png,\"red hair, blue eyes\"" >> "$W/d-three/metadata.csv"; done
+sed -i '2,4s/"red hair, /"red hair, blonde hair, /; 2,4s/"blonde hair, /"blonde hair, red hair, /' "$W/d-three/metadata.csv"
+case_ "data: 3 two-hair rows in 200 (group reported)" "$BIN" train --data "$W/d-three" --out "$W/r" "${TINY[@]}" --steps 1
+case_ "data: the same, --strict" "$BIN" train --data "$W/d-three" --out "$W/r" "${TINY[@]}" --steps 1 --strict
+mk_data "$W/d-dup"; echo 'seed0000.png,"blonde hair, green eyes"' >> "$W/d-dup/metadata.csv"
+case_ "data: a file listed twice with other tags" "$BIN" train --data "$W/d-dup" --out "$W/r" "${TINY[@]}" --steps 1
+mk_data "$W/d-q"; sed -i '3s/,"/,"unterminated /; 3s/"$//' "$W/d-q/metadata.csv"; cp "$W/d-q/seed0000.png" "$W/d-q/new.png"
+case_ "tag: metadata.csv with an unclosed quote" "$BIN" tag --tagger models/tagger64 --data "$W/d-q"
+mk_data "$W/d-u8"; rm "$W/d-u8/metadata.csv"; cp "$W/d-u8/seed0000.png" "$W/d-u8/$(printf 'b\xff.png')"
+case_ "tag: an image whose name is not UTF-8" "$BIN" tag --tagger models/tagger64 --data "$W/d-u8"
+"$BIN" train --data "$W/d-ok" --out "$W/rv" "${TINY[@]}" --steps 2 >/dev/null 2>&1
+RV=$(ls -d "$W"/rv/*/ | head -1)
+python3 -c "
+import json; p='${RV}config.json'; c=json.load(open(p)); c['vocab']['tags'].reverse(); json.dump(c, open(p,'w'))"
+case_ "resume: config.json vocab reversed" "$BIN" train --resume "$RV" --steps 3
+python3 -c "
+import json; p='${RV}config.json'; c=json.load(open(p)); c['vocab']['tags'].reverse(); c['diverge_at'] = -1; json.dump(c, open(p,'w'))"
+case_ "resume: config.json diverge_at -1" "$BIN" train --resume "$RV" --steps 3
 
 echo
 echo "panics, aborts or hangs: $bad"

@@ -6,7 +6,9 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::arch::{AnyGenerator, GeneratorSpec};
-use crate::integrity::{check_sha256_field, check_weights_sha256, sha256_hex, tags_sha256};
+use crate::integrity::{
+    CardSeal, check_sha256_field, check_weights_sha256, sha256_hex, tags_sha256,
+};
 pub use crate::weights::{WeightsDtype, load_weights, weights_bytes};
 use crate::{ModelError, TagVocab};
 
@@ -45,6 +47,10 @@ pub struct ModelCard {
     /// [`crate::integrity::tags_sha256`]; absent in older cards). [`ModelCard::from_json`]
     /// refuses a card whose tags were reordered or renamed: the weights would draw wrong tags.
     pub tags_sha256: Option<String>,
+    /// The card sealed whole (`"seal"`; absent in cards written before it): one checksum over
+    /// everything that changes what a face looks like, see [`ModelCard::seal_parts`].
+    /// [`ModelCard::from_json`] refuses a card edited after it was sealed, naming the part.
+    pub seal: Option<CardSeal>,
     pub vocab: TagVocab,
     pub generator: GeneratorSpec,
     pub training: TrainingInfo,
@@ -116,6 +122,8 @@ struct RawCard {
     weights_sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tags_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seal: Option<CardSeal>,
     vocab: TagVocab,
     generator: serde_json::Value,
     training: TrainingInfo,
@@ -146,6 +154,7 @@ impl TryFrom<RawCard> for ModelCard {
             weights_dtype: raw.weights_dtype,
             weights_sha256: raw.weights_sha256,
             tags_sha256: raw.tags_sha256,
+            seal: raw.seal,
             vocab: raw.vocab,
             training: raw.training,
             directions: raw.directions,
@@ -184,6 +193,7 @@ impl From<ModelCard> for RawCard {
             weights_dtype: card.weights_dtype,
             weights_sha256: card.weights_sha256,
             tags_sha256: card.tags_sha256,
+            seal: card.seal,
             vocab: card.vocab,
             training: card.training,
             directions: card.directions,
@@ -207,6 +217,7 @@ impl ModelCard {
             weights_dtype: WeightsDtype::F32,
             weights_sha256: None,
             tags_sha256: None,
+            seal: None,
             vocab,
             generator,
             training,
@@ -215,10 +226,80 @@ impl ModelCard {
     }
 
     /// Records the checksums of `weights` (the bytes of the weights file) and of the tag list
-    /// in the card: what a loader checks them against.
+    /// in the card, and seals the card whole ([`ModelCard::reseal`]): what a loader checks.
     pub fn seal(&mut self, weights: &[u8]) {
         self.weights_sha256 = Some(sha256_hex(weights));
+        self.reseal();
+    }
+
+    /// Seals the card as it is now (its tag list's checksum and [`ModelCard::seal`]'s whole-card
+    /// seal), keeping `weights_sha256`: for a card that kyara changed without touching the
+    /// weights (`directions`, `seal`).
+    pub fn reseal(&mut self) {
         self.tags_sha256 = Some(tags_sha256(&self.vocab.tags));
+        self.seal = Some(CardSeal::of(&self.seal_parts()));
+    }
+
+    /// What the seal covers, as the four parts of [`crate::integrity::SEAL_PARTS`], each a JSON
+    /// value taken from the card as it is written (so a part reads the same from the file as
+    /// from memory):
+    /// - `config`: `{"arch", "resolution", "generator"}`;
+    /// - `vocab`: `"vocab"` whole (tags in order, groups, free tags);
+    /// - `directions`: `"directions"` (`[]` when absent), each without its `"about"`;
+    /// - `files`: `{"format", "version", "weights", "weights_dtype", "weights_sha256",
+    ///   "tags_sha256"}` (`null` for a checksum the card lacks).
+    ///
+    /// Not sealed: `"name"`, `"training"`, the directions' `"about"` (words for people) and the
+    /// seal itself. Each part's checksum is the SHA-256 of its
+    /// [`crate::integrity::canonical_json`].
+    pub fn seal_parts(&self) -> [serde_json::Value; 4] {
+        let mut raw = self.clone();
+        raw.seal = None;
+        let v = serde_json::to_value(RawCard::from(raw)).unwrap_or_default();
+        let pick = |keys: &[&str]| {
+            serde_json::Value::Object(
+                keys.iter()
+                    .map(|k| {
+                        (
+                            k.to_string(),
+                            v.get(*k).cloned().unwrap_or(serde_json::Value::Null),
+                        )
+                    })
+                    .collect(),
+            )
+        };
+        let mut directions = v
+            .get("directions")
+            .cloned()
+            .unwrap_or(serde_json::Value::Array(Vec::new()));
+        if let Some(list) = directions.as_array_mut() {
+            for d in list {
+                if let Some(d) = d.as_object_mut() {
+                    d.remove("about");
+                }
+            }
+        }
+        [
+            pick(&["arch", "resolution", "generator"]),
+            v.get("vocab").cloned().unwrap_or_default(),
+            directions,
+            pick(&[
+                "format",
+                "version",
+                "weights",
+                "weights_dtype",
+                "weights_sha256",
+                "tags_sha256",
+            ]),
+        ]
+    }
+
+    /// Checks the card against its seal, when it has one.
+    fn check_seal(&self) -> Result<(), ModelError> {
+        match &self.seal {
+            Some(seal) => seal.check(&self.seal_parts()).map_err(ModelError::BadCard),
+            None => Ok(()),
+        }
     }
 
     /// Checks the bytes of the weights file against the card's `weights_sha256`, when it has
@@ -228,8 +309,19 @@ impl ModelCard {
             .map_err(ModelError::BadWeights)
     }
 
-    /// Parses and checks a card from JSON text.
+    /// Parses and checks a card from JSON text, its seal included.
     pub fn from_json(text: &str) -> Result<Self, ModelError> {
+        Self::parse(text, true)
+    }
+
+    /// [`ModelCard::from_json`] without the check of the whole-card seal (the checksums of the
+    /// tag list and of the weights still hold): for `trainer seal --force`, which reseals a card
+    /// that was edited on purpose.
+    pub fn from_json_unsealed(text: &str) -> Result<Self, ModelError> {
+        Self::parse(text, false)
+    }
+
+    fn parse(text: &str, sealed: bool) -> Result<Self, ModelError> {
         let value: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| ModelError::BadCard(format!("not JSON: {e}")))?;
         if value.get("format").and_then(|f| f.as_str()) != Some(CARD_FORMAT) {
@@ -245,7 +337,6 @@ impl ModelCard {
                 card.version
             )));
         }
-        card.vocab.validate()?;
         if let Some(sum) = &card.tags_sha256
             && *sum != tags_sha256(&card.vocab.tags)
         {
@@ -255,6 +346,12 @@ impl ModelCard {
                     .into(),
             ));
         }
+        // Before the checks of the parts: an edited card is named as such, not by the first
+        // of its consequences that a check below happens to catch.
+        if sealed {
+            card.check_seal()?;
+        }
+        card.vocab.validate()?;
         if card.generator.num_tags() != card.vocab.len() {
             return Err(ModelError::BadCard(format!(
                 "generator expects {} tags but the vocabulary has {}",
@@ -496,9 +593,93 @@ mod tests {
         let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
         old.as_object_mut().unwrap().remove("weights_sha256");
         old.as_object_mut().unwrap().remove("tags_sha256");
+        old.as_object_mut().unwrap().remove("seal");
         let old = ModelCard::from_json(&old.to_string()).unwrap();
         assert!(LoadedModel::from_bytes(old, weights, &device).is_ok());
         v["weights_sha256"] = serde_json::json!("1234");
         assert!(ModelCard::from_json(&v.to_string()).is_err());
+    }
+
+    /// A card is sealed whole (issue 31: `lr_mul` 10 -> 1, `mapping_lr_mul` 0.01 -> 1,
+    /// `vocab.groups: []` and a `w` direction relabelled `z` all loaded and drew wrong faces).
+    /// Each edit is refused naming the part; words for people and the JSON's spelling are not
+    /// sealed; cards without a seal load as before.
+    #[test]
+    fn a_card_is_sealed_whole() {
+        let sets = [
+            vec!["a hair".to_string(), "x eyes".to_string()],
+            vec!["b hair".to_string(), "y eyes".to_string()],
+        ];
+        let vocab = TagVocab::from_tag_sets(sets.iter().map(|s| s.as_slice()));
+        assert!(!vocab.groups.is_empty());
+        let g = GeneratorSpec::Stylegan2(
+            crate::Stylegan2GeneratorConfig::new(vocab.len())
+                .with_latent_dim(8)
+                .with_w_dim(8)
+                .with_resolution(8)
+                .with_channels(8)
+                .with_min_channels(8),
+        );
+        let mut c = ModelCard::new("t", vocab, g, TrainingInfo::default());
+        let mut d = Direction::in_z("smile", vec![0.5; 8]);
+        d.space = Space::W;
+        d.about = Some("found by SeFa".into());
+        c.directions.push(d);
+        c.seal(b"weights");
+        let json = c.to_json();
+        let sealed = ModelCard::from_json(&json).unwrap();
+        assert_eq!(sealed.seal, c.seal);
+        assert_eq!(sealed.to_json(), json, "byte-stable");
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let refused = |edit: &dyn Fn(&mut serde_json::Value), says: &str| {
+            let mut e = v.clone();
+            edit(&mut e);
+            let err = ModelCard::from_json(&e.to_string())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(says) && err.contains("edited after it was sealed"),
+                "{err}"
+            );
+            // ... and `seal --force` may read it back to reseal it.
+            assert!(ModelCard::from_json_unsealed(&e.to_string()).is_ok());
+        };
+        refused(
+            &|c| c["generator"]["lr_mul"] = 1.0.into(),
+            "architecture config",
+        );
+        refused(&|c| c["generator"]["mapping_lr_mul"] = 1.0.into(), "lr_mul");
+        refused(
+            &|c| c["vocab"]["groups"] = serde_json::json!([]),
+            "vocabulary",
+        );
+        refused(&|c| c["directions"][0]["space"] = "z".into(), "directions");
+        refused(&|c| c["directions"][0]["range"] = 9.0.into(), "directions");
+        refused(&|c| c["weights_dtype"] = "f16".into(), "weights_dtype");
+        // A forged part sum does not pass either.
+        let mut forged = v.clone();
+        forged["generator"]["lr_mul"] = 1.0.into();
+        let edited = ModelCard::from_json_unsealed(&forged.to_string()).unwrap();
+        forged["seal"]["config"] = CardSeal::of(&edited.seal_parts()).config.into();
+        let e = ModelCard::from_json(&forged.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("seal.sha256"), "{e}");
+        // Not sealed: the name, the training notes, the directions' words, the JSON's layout.
+        let mut words = v.clone();
+        words["name"] = "renamed".into();
+        words["training"]["data"] = "elsewhere".into();
+        words["directions"][0]["about"] = "a smile".into();
+        assert!(ModelCard::from_json(&words.to_string()).is_ok());
+        assert!(ModelCard::from_json(&v.to_string()).is_ok(), "compact JSON");
+        // A card written before the seal loads as before; resealed, it is sealed again.
+        let mut old = v.clone();
+        old.as_object_mut().unwrap().remove("seal");
+        old["generator"]["lr_mul"] = 1.0.into();
+        let mut old = ModelCard::from_json(&old.to_string()).unwrap();
+        assert!(old.seal.is_none());
+        old.reseal();
+        assert!(ModelCard::from_json(&old.to_json()).is_ok());
+        assert_ne!(old.seal, c.seal);
     }
 }

@@ -262,6 +262,7 @@ mod tests {
         let mut open = card.clone();
         open.weights_sha256 = None;
         open.tags_sha256 = None;
+        open.seal = None;
         let open = open.to_json();
         assert_eq!(
             card_and_weights(&join(sealed.as_bytes(), &weights)),

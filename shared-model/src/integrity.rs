@@ -3,7 +3,12 @@
 //! `convert`); loading checks them natively and in the page, so a flipped bit, a file cut short,
 //! another model's weights or a reordered tag list is an error with a message, never a model that
 //! loads and draws the wrong faces. Cards written before the checksums load as before.
+//!
+//! A card is also sealed whole ([`CardSeal`]): one checksum over everything in it that changes
+//! what a face looks like, so an edited `lr_mul`, an emptied group list or a direction moved to
+//! another space is refused, naming the part that changed.
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The SHA-256 of `bytes` as 64 lower-case hex digits (what `sha256sum` prints).
@@ -68,9 +73,200 @@ pub fn check_sha256(what: &str, bytes: &[u8], expected: &str) -> Result<(), Stri
     }
 }
 
+/// The canonical text of a JSON value, what the seal hashes: compact (no whitespace), the keys
+/// of every object sorted by their UTF-8 bytes, strings escaped as `serde_json` escapes them,
+/// numbers as `serde_json` prints them (the shortest text that reads back as the same `f64`).
+/// It does not depend on how the value was spelled in the file (key order, spaces, `1.0` or
+/// `1.00`), only on the value.
+pub fn canonical_json(value: &serde_json::Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// What a card's seal covers, part by part, in the order they enter its checksum. Each part is
+/// a JSON value built by the card ([`crate::card::ModelCard::seal_parts`]); its SHA-256 is that
+/// of its [`canonical_json`].
+pub const SEAL_PARTS: [(&str, &str); 4] = [
+    (
+        "config",
+        "the architecture config (arch, resolution and every field of \"generator\", e.g. lr_mul)",
+    ),
+    (
+        "vocab",
+        "the vocabulary (its tags in order, its exclusive groups and its free tags)",
+    ),
+    (
+        "directions",
+        "the directions (each one's name, vector, space and range)",
+    ),
+    (
+        "files",
+        "the card's format, version, weights file, weights_dtype and checksums",
+    ),
+];
+
+/// A card's seal (`"seal"` in JSON): `sha256` is the one checksum over the card, the SHA-256 of
+/// the text `kyara-seal 1\n` followed by one line `<part> <SHA-256 of the part>\n` for each of
+/// [`SEAL_PARTS`] in that order; the parts' own sums are kept beside it so that a refusal can
+/// name what changed. `name`, `training` and the directions' `about` are words for people and
+/// are not sealed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardSeal {
+    pub sha256: String,
+    pub config: String,
+    pub vocab: String,
+    pub directions: String,
+    pub files: String,
+}
+
+impl CardSeal {
+    /// Seals `parts` (one JSON value per [`SEAL_PARTS`] entry, in its order).
+    pub fn of(parts: &[serde_json::Value; 4]) -> Self {
+        let sums: Vec<String> = parts
+            .iter()
+            .map(|p| sha256_hex(canonical_json(p).as_bytes()))
+            .collect();
+        let mut seal = Self {
+            sha256: String::new(),
+            config: sums[0].clone(),
+            vocab: sums[1].clone(),
+            directions: sums[2].clone(),
+            files: sums[3].clone(),
+        };
+        seal.sha256 = seal.whole();
+        seal
+    }
+
+    fn part_sums(&self) -> [&str; 4] {
+        [&self.config, &self.vocab, &self.directions, &self.files]
+    }
+
+    /// The one checksum over the part sums (see the type's documentation).
+    fn whole(&self) -> String {
+        let mut text = String::from("kyara-seal 1\n");
+        for ((part, _), sum) in SEAL_PARTS.iter().zip(self.part_sums()) {
+            text.push_str(&format!("{part} {sum}\n"));
+        }
+        sha256_hex(text.as_bytes())
+    }
+
+    /// Checks a card (its `parts` now) against this seal; the error names each part that
+    /// changed, or says that the seal itself was edited.
+    pub fn check(&self, parts: &[serde_json::Value; 4]) -> Result<(), String> {
+        for (field, sum) in [
+            "seal.sha256",
+            "seal.config",
+            "seal.vocab",
+            "seal.directions",
+            "seal.files",
+        ]
+        .into_iter()
+        .zip([self.sha256.as_str()].into_iter().chain(self.part_sums()))
+        {
+            check_sha256_field(field, Some(sum))?;
+        }
+        let now = Self::of(parts);
+        let changed: Vec<&str> = SEAL_PARTS
+            .iter()
+            .zip(self.part_sums().into_iter().zip(now.part_sums()))
+            .filter(|(_, (was, is))| was != is)
+            .map(|((_, what), _)| *what)
+            .collect();
+        if !changed.is_empty() {
+            return Err(format!(
+                "it was edited after it was sealed: {} no longer match(es) its seal, and the \
+                 weights would draw other faces than the model was trained to (a card is \
+                 changed by kyara's export, convert, directions or seal, which reseal it)",
+                changed.join("; ")
+            ));
+        }
+        if self.whole() != self.sha256 {
+            return Err(
+                "its seal was edited: seal.sha256 is not the checksum of the seal's parts".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_canonical_form_ignores_spelling_not_values() {
+        let a: serde_json::Value =
+            serde_json::from_str(r#"{ "b": [1.0, 2.50], "a": {"y": "\u00e9", "x": null} }"#)
+                .unwrap();
+        let b: serde_json::Value =
+            serde_json::from_str(r#"{"a":{"x":null,"y":"é"},"b":[1.0,2.5]}"#).unwrap();
+        assert_eq!(canonical_json(&a), canonical_json(&b));
+        assert_eq!(
+            canonical_json(&a),
+            r#"{"a":{"x":null,"y":"é"},"b":[1.0,2.5]}"#
+        );
+        let c: serde_json::Value =
+            serde_json::from_str(r#"{"a":{"x":null,"y":"é"},"b":[1.0,2.6]}"#).unwrap();
+        assert_ne!(canonical_json(&a), canonical_json(&c));
+    }
+
+    #[test]
+    fn a_seal_names_the_part_that_changed() {
+        let parts = [
+            serde_json::json!({"lr_mul": 10.0}),
+            serde_json::json!({"tags": ["a"]}),
+            serde_json::json!([]),
+            serde_json::json!({"format": "x"}),
+        ];
+        let seal = CardSeal::of(&parts);
+        assert!(seal.check(&parts).is_ok());
+        let mut edited = parts.clone();
+        edited[0]["lr_mul"] = serde_json::json!(1.0);
+        let e = seal.check(&edited).unwrap_err();
+        assert!(
+            e.contains("architecture config") && !e.contains("vocabulary"),
+            "{e}"
+        );
+        let mut forged = seal.clone();
+        forged.config = CardSeal::of(&edited).config;
+        let e = forged.check(&edited).unwrap_err();
+        assert!(e.contains("seal.sha256"), "{e}");
+        let mut bad = seal.clone();
+        bad.vocab = "nope".into();
+        assert!(bad.check(&parts).unwrap_err().contains("seal.vocab"));
+    }
 
     #[test]
     fn sha256_matches_the_standard_test_vectors() {

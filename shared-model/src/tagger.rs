@@ -20,7 +20,7 @@ use kernels::norm::batch_norm;
 use serde::{Deserialize, Serialize};
 
 use crate::card::load_weights;
-use crate::integrity::{check_sha256_field, check_weights_sha256};
+use crate::integrity::{check_sha256_field, check_weights_sha256, tags_sha256};
 use crate::{ModelError, TagVocab};
 
 pub const TAGGER_FORMAT: &str = "kyara-tagger";
@@ -335,6 +335,11 @@ pub struct TaggerCard {
     /// [`LoadedTagger::from_bytes`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights_sha256: Option<String>,
+    /// SHA-256 of the tag list in its order ([`crate::integrity::tags_sha256`]; absent in cards
+    /// written before it): output `i` of the tagger scores tag `i`, so a reordered list would
+    /// name every score wrong (and `directions --tagger` write directions under wrong names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags_sha256: Option<String>,
     pub vocab: TagVocab,
     pub tagger: TaggerConfig,
     pub split: HoldoutSplit,
@@ -358,6 +363,7 @@ impl TaggerCard {
             resolution: tagger.resolution,
             weights: "tagger.bpk".into(),
             weights_sha256: None,
+            tags_sha256: None,
             vocab,
             tagger,
             split,
@@ -393,6 +399,18 @@ impl TaggerCard {
         }
         check_sha256_field("weights_sha256", card.weights_sha256.as_deref())
             .map_err(ModelError::BadCard)?;
+        check_sha256_field("tags_sha256", card.tags_sha256.as_deref())
+            .map_err(ModelError::BadCard)?;
+        if let Some(sum) = &card.tags_sha256
+            && *sum != tags_sha256(&card.vocab.tags)
+        {
+            return Err(ModelError::BadCard(
+                "its tag list does not match its tags_sha256: the tags were reordered, renamed, \
+                 added or removed after the tagger was trained, and its scores would be read as \
+                 the wrong tags"
+                    .into(),
+            ));
+        }
         card.vocab.validate()?;
         if card.tagger.num_tags != card.vocab.len() {
             return Err(ModelError::BadCard(format!(
@@ -417,6 +435,12 @@ impl TaggerCard {
 
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("card serialises")
+    }
+
+    /// Records the checksums of `weights` (the bytes of the weights file) and of the tag list.
+    pub fn seal(&mut self, weights: &[u8]) {
+        self.weights_sha256 = Some(crate::integrity::sha256_hex(weights));
+        self.tags_sha256 = Some(tags_sha256(&self.vocab.tags));
     }
 }
 
@@ -589,5 +613,33 @@ mod tests {
         flipped[40] ^= 1;
         let e = LoadedTagger::from_bytes(sealed, flipped, &device).unwrap_err();
         assert!(e.to_string().contains("SHA-256"), "{e}");
+    }
+
+    /// Issue 31: a tagger card with its tag list reversed named every score wrong (and
+    /// `directions --tagger` wrote 12 directions under the wrong names). It carries its tag
+    /// list's checksum now; cards without one load as before.
+    #[test]
+    fn a_tagger_card_binds_its_tag_order() {
+        let v = vocab();
+        let mut card = TaggerCard::new(
+            "t",
+            v.clone(),
+            tiny(v.len()),
+            HoldoutSplit::new(10),
+            TaggerTraining::default(),
+            TaggerAccuracy::default(),
+        );
+        card.seal(b"weights");
+        let json: serde_json::Value = serde_json::from_str(&card.to_json()).unwrap();
+        assert!(TaggerCard::from_json(&json.to_string()).is_ok());
+        let mut reversed = json.clone();
+        reversed["vocab"]["tags"].as_array_mut().unwrap().reverse();
+        let e = TaggerCard::from_json(&reversed.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tags_sha256") && e.contains("reordered"), "{e}");
+        let mut old = reversed;
+        old.as_object_mut().unwrap().remove("tags_sha256");
+        assert!(TaggerCard::from_json(&old.to_string()).is_ok());
     }
 }

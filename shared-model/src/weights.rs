@@ -13,11 +13,13 @@
 //!
 //! Everything else (Linear, Conv2d and ConvTranspose2d weights and biases, PReLU slopes) is f16.
 //!
-//! [`WeightsDtype::Int8`] is F16 except for the weights of `Linear` layers (`[d_in, d_out]`),
+//! [`WeightsDtype::Int8`] is F16 except for the weights of dense layers (`[d_in, d_out]`: burn's
+//! `Linear` and StyleGAN2's equalised `EqLinear`, the mapping network and the style affines),
 //! stored as `i8` with one f32 scale per output column (symmetric, round to nearest:
 //! `w[i, j] ~ q[i, j] * scale[j]`, `scale[j] = max_i |w[i, j]| / 127`) in a tensor named
 //! `<weight name>.int8_scale` (`[d_out]`). In the residual generator the first dense layer is
-//! most of the model.
+//! most of the model. A network without dense layers (the DCGAN generator) cannot be stored as
+//! int8: asking for it is an error, not the f16 bytes under a card that says int8.
 //!
 //! The conversions work on the burnpack tensors on the host, so they need no f16 or int8
 //! support from the backend.
@@ -116,6 +118,7 @@ pub fn weights_bytes_as<M: Module>(module: M, dtype: WeightsDtype) -> Result<Vec
     let kind = |name: &str| kinds.get(name).copied();
     let bytes = module.into_record().into_bytes().map_err(bad)?;
     let mut out = Vec::new();
+    let mut quantized = 0usize;
     for t in Reader::from_bytes(bytes)
         .and_then(Reader::into_tensors)
         .map_err(bad)?
@@ -128,9 +131,18 @@ pub fn weights_bytes_as<M: Module>(module: M, dtype: WeightsDtype) -> Result<Vec
             && let Some((q, scale)) = quantize_int8(&t)?
         {
             out.extend([q, scale]);
+            quantized += 1;
         } else {
             out.push(narrow_to_f16(t)?);
         }
+    }
+    if dtype == WeightsDtype::Int8 && quantized == 0 {
+        return Err(ModelError::BadConfig(
+            "int8 stores the weights of dense layers as 8-bit integers, and this network has \
+             none (its layers are convolutions): the file would hold the f16 weights under a \
+             card that says int8; store it as f16 instead"
+                .into(),
+        ));
     }
     Ok(Writer::new(out).into_bytes().map_err(bad)?.to_vec())
 }
@@ -286,7 +298,8 @@ fn convert(t: PackTensor, dtype: DType) -> Result<PackTensor, ModelError> {
 enum ParamKind {
     /// Declared by a `BatchNorm` (kept f32).
     BatchNorm,
-    /// The `weight` of a `Linear` (int8 under [`WeightsDtype::Int8`]).
+    /// The `weight` of a dense layer, `Linear` or `EqLinear` (int8 under
+    /// [`WeightsDtype::Int8`]).
     LinearWeight,
 }
 
@@ -318,7 +331,9 @@ fn param_kinds<M: Module>(module: &M) -> std::collections::HashMap<String, Param
                 .map(String::as_str);
             let kind = match (declared_by, self.path.last().map(String::as_str)) {
                 (Some("Struct:BatchNorm"), _) => ParamKind::BatchNorm,
-                (Some("Struct:Linear"), Some("weight")) => ParamKind::LinearWeight,
+                (Some("Struct:Linear" | "Struct:EqLinear"), Some("weight")) => {
+                    ParamKind::LinearWeight
+                }
                 _ => return,
             };
             self.found.insert(self.path.join("."), kind);
@@ -643,5 +658,59 @@ mod tests {
         assert!(s.starts_with("2 tensors have other shapes"), "{s}");
         assert!(s.contains("bn0.gamma") && !s.contains("to_rgb"), "{s}");
         assert_eq!(summarise("missing tensor x"), "missing tensor x");
+    }
+
+    /// Issue 31: `convert` of stylegan2-64 to int8 wrote the f16 bytes under a card that said
+    /// int8 (its dense layers are `EqLinear`, which int8 did not know). They are quantised now;
+    /// a network with no dense layer at all (the DCGAN generator) is refused.
+    #[test]
+    fn int8_quantises_stylegan2_dense_layers_and_refuses_a_network_without_any() {
+        let device = Device::flex();
+        device.seed(5);
+        let spec = GeneratorSpec::Stylegan2(
+            crate::Stylegan2GeneratorConfig::new(6)
+                .with_latent_dim(16)
+                .with_w_dim(32)
+                .with_resolution(8)
+                .with_channels(16)
+                .with_min_channels(16),
+        );
+        let g = spec.try_init(&device).unwrap();
+        let reference = faces(&g, &spec, &device);
+        let half = g.clone().to_bytes_as(WeightsDtype::F16).unwrap();
+        let int8 = g.to_bytes_as(WeightsDtype::Int8).unwrap();
+        assert_ne!(half, int8);
+        assert!(int8.len() < half.len(), "{} >= {}", int8.len(), half.len());
+        let dtypes = stored_dtypes(&int8).unwrap();
+        let int8_names: Vec<&str> = dtypes
+            .iter()
+            .filter(|(_, d)| *d == DType::I8)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert!(
+            int8_names.iter().any(|n| n.starts_with("mapping.")),
+            "{int8_names:?}"
+        );
+        assert!(
+            int8_names.iter().any(|n| n.contains("affine")),
+            "{int8_names:?}"
+        );
+        let back = spec.try_init(&device).unwrap().load_bytes(int8).unwrap();
+        let d = max_diff(&reference, &faces(&back, &spec, &device));
+        assert!(d <= 8, "int8 moved a pixel value by {d}");
+
+        let dcgan = GeneratorSpec::Dcgan(
+            crate::DcganGeneratorConfig::new(3)
+                .with_latent_dim(16)
+                .with_resolution(16)
+                .with_channels(8),
+        );
+        let e = dcgan
+            .try_init(&device)
+            .unwrap()
+            .to_bytes_as(WeightsDtype::Int8)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("int8") && e.contains("f16"), "{e}");
     }
 }

@@ -61,6 +61,7 @@ const DAMAGED = {
     card: (c) => {
       delete c.weights_sha256;
       delete c.tags_sha256;
+      delete c.seal;
       return c;
     },
     weights: () => {
@@ -70,7 +71,10 @@ const DAMAGED = {
       return fs.readFileSync(path.join(WWW, 'models', other, card.weights));
     },
   },
-  oversized: { card: (c) => ({ ...c, generator: { ...c.generator, res_blocks: 1e9 } }) },
+  // Unsealed (a card from before the seal), so that the size bound itself speaks.
+  oversized: { card: (c) => ({ ...c, seal: undefined, generator: { ...c.generator, res_blocks: 1e9 } }) },
+  // Sealed and edited: refused as such (the seal is checked in shared-model, as natively).
+  edited: { card: (c) => ({ ...c, vocab: { ...c.vocab, groups: [] } }) },
 };
 
 /** Starts the static server on 127.0.0.1 with a free port; resolves to { url, close() }. */

@@ -185,6 +185,7 @@ test('flipped, foreign and oversized models show what is wrong', T, async (t) =>
     { model: 'flipped', expect: /SHA-256/ },
     { model: 'foreign', expect: /do not fit the model card/ },
     { model: 'oversized', expect: /more than kyara allows/ },
+    { model: 'edited', expect: /edited after it was sealed/ },
   ];
   for (const c of cases) {
     const p = await browser.context.newPage();

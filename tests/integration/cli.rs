@@ -432,7 +432,9 @@ fn exported_models_refuse_flipped_bits_and_reordered_tags() {
     assert!(stderr(&o).contains("tags_sha256"), "{}", stderr(&o));
 }
 
-/// The shipped models and the tagger carry the checksums of their weights, and they match.
+/// The shipped models and the tagger carry the checksums of their weights, and they match; the
+/// model cards are sealed whole (the seal checked as every load checks it) and the tagger card
+/// carries its tag list's checksum.
 #[test]
 fn shipped_models_are_sealed() {
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -459,5 +461,30 @@ fn shipped_models_are_sealed() {
             Some(sum.as_str()),
             "{card_path:?}"
         );
+        let tags: Vec<String> = card["vocab"]["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            card["tags_sha256"].as_str(),
+            Some(shared_model::integrity::tags_sha256(&tags).as_str()),
+            "{card_path:?}"
+        );
+        let text = std::fs::read_to_string(&card_path).unwrap();
+        if card["format"] == "kyara-model" {
+            assert!(
+                card["seal"]["sha256"].is_string(),
+                "{card_path:?} is not sealed"
+            );
+            let parsed = shared_model::ModelCard::from_json(&text)
+                .unwrap_or_else(|e| panic!("{card_path:?}: {e}"));
+            let mut resealed = parsed.clone();
+            resealed.reseal();
+            assert_eq!(resealed.seal, parsed.seal, "{card_path:?}");
+        } else {
+            shared_model::TaggerCard::from_json(&text).unwrap();
+        }
     }
 }

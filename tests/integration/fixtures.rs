@@ -181,3 +181,12 @@ pub fn weights_file(model_dir: &Path) -> PathBuf {
             .unwrap();
     model_dir.join(card["weights"].as_str().unwrap())
 }
+
+/// Reseals the model card at `path` as it now is (for a test that edits a card on purpose, as
+/// `trainer seal --force` does): an edited sealed card is refused on load.
+pub fn reseal(path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut card = shared_model::ModelCard::from_json_unsealed(&text).unwrap();
+    card.reseal();
+    std::fs::write(path, card.to_json()).unwrap();
+}

@@ -135,6 +135,17 @@ fn facade_rejects_bad_bytes_and_tags_with_clear_messages() {
     // A card whose architecture does not match the weights.
     let mut v: serde_json::Value = serde_json::from_str(&card).unwrap();
     v["generator"]["channels"] = serde_json::json!(16);
+    // Sealed, the page refuses the edited card as such (the seal is checked in shared code).
+    let e = web::Facade::load(&v.to_string(), &weights)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("edited after it was sealed") && e.contains("architecture config"),
+        "{e}"
+    );
+    // Unsealed (a card from before the seal), the weights do not fit it.
+    v.as_object_mut().unwrap().remove("seal");
     let e = web::Facade::load(&v.to_string(), &weights)
         .err()
         .unwrap()

@@ -19,6 +19,7 @@ fn add_direction(model: &Path) -> serde_json::Value {
     }]);
     card["directions"] = dirs.clone();
     std::fs::write(&path, serde_json::to_string_pretty(&card).unwrap()).unwrap();
+    reseal(&path);
     dirs
 }
 
@@ -270,6 +271,7 @@ fn convert_keeps_the_latent_directions() {
         serde_json::from_str(&std::fs::read_to_string(model.join("model.json")).unwrap()).unwrap();
     card.as_object_mut().unwrap().remove("directions");
     std::fs::write(model.join("model.json"), card.to_string()).unwrap();
+    reseal(&model.join("model.json"));
     let bare = tmp.path().join("bare");
     let o = trainer(&[
         "convert",
@@ -284,6 +286,8 @@ fn convert_keeps_the_latent_directions() {
     // Directions that do not fit the latent are a clear error, not a panic.
     let mut card: serde_json::Value = serde_json::from_str(&text).unwrap();
     card["directions"] = serde_json::json!([{ "name": "short", "vector": [1.0, 2.0] }]);
+    // Unsealed (as a card from before the seal), so that the directions' own check speaks.
+    card.as_object_mut().unwrap().remove("seal");
     std::fs::write(bare.join("model.json"), card.to_string()).unwrap();
     let o = trainer(&[
         "generate",

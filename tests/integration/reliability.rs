@@ -575,3 +575,208 @@ fn inputs_are_regular_files_of_bounded_size() {
         &["face spec /dev/null is a device"],
     );
 }
+
+/// An edit of a card's JSON.
+type CardEdit<'a> = &'a dyn Fn(&mut serde_json::Value);
+
+/// Writes `card` into `dir/model.json` as JSON edited by `edit`.
+fn edit_card(dir: &Path, edit: &dyn Fn(&mut serde_json::Value)) {
+    let mut v = card_json(dir);
+    edit(&mut v);
+    std::fs::write(
+        dir.join("model.json"),
+        serde_json::to_string_pretty(&v).unwrap(),
+    )
+    .unwrap();
+}
+
+/// Issue 31: a card's checksums covered the weights and the tag list only, so `lr_mul` 10 -> 1,
+/// `mapping_lr_mul` 0.01 -> 1, `vocab.groups: []` and a `w` direction relabelled `z` loaded and
+/// drew wrong faces. Every card kyara writes (export, convert, directions, seal) is sealed
+/// whole; an edit is refused naming what changed; `trainer seal` reseals a card written before
+/// the seal, and with --force one edited on purpose.
+#[test]
+fn a_card_is_sealed_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let m = model_in(t, "m", "stylegan2", vec![]);
+    assert!(card_json(&m)["seal"]["sha256"].is_string(), "export seals");
+    // `directions` changes the card and reseals it.
+    ok(&["directions", "--model", s(&m), "--sefa", "2"]);
+    assert_eq!(card_json(&m)["directions"][0]["space"], "w");
+    let out = t.join("faces");
+    let draw = [
+        "generate",
+        "--model",
+        s(&m),
+        "--seeds",
+        "1",
+        "--out",
+        s(&out),
+        "--force",
+    ];
+    ok(&draw);
+    let sealed = std::fs::read(m.join("model.json")).unwrap();
+    let cases: [(CardEdit, &str); 4] = [
+        (
+            &|c| c["generator"]["lr_mul"] = 1.0.into(),
+            "architecture config",
+        ),
+        (
+            &|c| c["generator"]["mapping_lr_mul"] = 1.0.into(),
+            "architecture config",
+        ),
+        (
+            &|c| c["vocab"]["groups"] = serde_json::json!([]),
+            "vocabulary",
+        ),
+        (&|c| c["directions"][0]["space"] = "z".into(), "directions"),
+    ];
+    for (edit, part) in cases {
+        edit_card(&m, edit);
+        refused(&draw, &[part, "edited after it was sealed"]);
+        refused(
+            &[
+                "convert",
+                "--model",
+                s(&m),
+                "--out",
+                s(&t.join("c")),
+                "--check-seeds",
+                "0",
+            ],
+            &[part],
+        );
+        std::fs::write(m.join("model.json"), &sealed).unwrap();
+    }
+    // The words for people are not sealed.
+    edit_card(&m, &|c| {
+        c["name"] = "renamed".into();
+        c["directions"][0]["about"] = "a turn of the head".into();
+    });
+    ok(&draw);
+    // `seal` refuses an edited card, unless --force.
+    edit_card(&m, &|c| c["generator"]["lr_mul"] = 1.0.into());
+    refused(
+        &["seal", "--model", s(&m)],
+        &["architecture config", "--force"],
+    );
+    ok(&["seal", "--model", s(&m), "--force"]);
+    ok(&draw);
+    assert_eq!(card_json(&m)["generator"]["lr_mul"], 1.0);
+    // A card written before the seal loads as before, and `seal` seals it.
+    std::fs::write(m.join("model.json"), &sealed).unwrap();
+    edit_card(&m, &|c| {
+        c.as_object_mut().unwrap().remove("seal");
+    });
+    ok(&draw);
+    ok(&["seal", "--model", s(&m)]);
+    assert_eq!(std::fs::read(m.join("model.json")).unwrap(), sealed);
+}
+
+/// Issue 31: a tagger card with its tag list reversed named every score wrong (`directions
+/// --tagger` wrote 12 supervised directions under the wrong names). Tagger cards carry their
+/// tag list's checksum, checked on load.
+#[test]
+fn a_tagger_card_with_its_tags_reordered_is_refused() {
+    use shared_model::tagger::{
+        HoldoutSplit, TaggerAccuracy, TaggerCard, TaggerConfig, TaggerTraining,
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let data = tiny_dataset(t, 6);
+    let sets: Vec<Vec<String>> = HAIR
+        .iter()
+        .flat_map(|(h, _)| EYES.iter().map(|(e, _)| vec![h.to_string(), e.to_string()]))
+        .collect();
+    let vocab = TagVocab::from_tag_sets(sets.iter().map(|s| s.as_slice()));
+    let cfg = TaggerConfig::new(vocab.len())
+        .with_resolution(16)
+        .with_channels(4)
+        .with_max_channels(4)
+        .with_final_size(1)
+        .with_feature_dim(4);
+    let device = Device::flex();
+    let weights = shared_model::card::weights_bytes(cfg.init(&device)).unwrap();
+    let mut card = TaggerCard::new(
+        "t",
+        vocab,
+        cfg,
+        HoldoutSplit::new(10),
+        TaggerTraining::default(),
+        TaggerAccuracy::default(),
+    );
+    card.seal(&weights);
+    let tagger = t.join("tagger");
+    std::fs::create_dir_all(&tagger).unwrap();
+    std::fs::write(tagger.join(&card.weights), &weights).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&card.to_json()).unwrap();
+    assert!(v["tags_sha256"].is_string());
+    v["vocab"]["tags"].as_array_mut().unwrap().reverse();
+    std::fs::write(tagger.join("tagger.json"), v.to_string()).unwrap();
+    std::fs::remove_file(data.join("metadata.csv")).unwrap();
+    refused(
+        &["tag", "--tagger", s(&tagger), "--data", s(&data)],
+        &["tags_sha256", "reordered"],
+    );
+    assert!(!data.join("metadata.csv").exists());
+    std::fs::write(tagger.join("tagger.json"), card.to_json()).unwrap();
+    ok(&["tag", "--tagger", s(&tagger), "--data", s(&data)]);
+}
+
+/// Issue 31: `convert` of a stylegan2 model to int8 wrote the same bytes as f16 under a card
+/// saying int8, and reported success. Its dense layers are int8 now; a DCGAN generator (no
+/// dense layer) is refused, with nothing written.
+#[test]
+fn int8_conversion_quantises_or_refuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let m = model_in(t, "m", "stylegan2", vec![]);
+    let conv = |model: &Path, out: &Path, p: &str| {
+        trainer(&[
+            "convert",
+            "--model",
+            s(model),
+            "--out",
+            s(out),
+            "--precision",
+            p,
+            "--check-seeds",
+            "0-1",
+        ])
+    };
+    let (half, int8) = (t.join("half"), t.join("int8"));
+    assert!(conv(&m, &half, "f16").status.success());
+    let o = conv(&m, &int8, "int8");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(card_json(&int8)["weights_dtype"], "int8");
+    let (a, b) = (
+        std::fs::read(weights_file(&half)).unwrap(),
+        std::fs::read(weights_file(&int8)).unwrap(),
+    );
+    assert!(b.len() < a.len(), "int8 {} bytes, f16 {}", b.len(), a.len());
+    let dtypes = shared_model::weights::stored_dtypes(&b).unwrap();
+    assert!(
+        dtypes
+            .iter()
+            .any(|(n, d)| n.starts_with("mapping.") && *d == burn::tensor::DType::I8),
+        "{dtypes:?}"
+    );
+    let d = model_in(t, "d", "dcgan", vec![]);
+    let out = t.join("d8");
+    refused(
+        &[
+            "convert",
+            "--model",
+            s(&d),
+            "--out",
+            s(&out),
+            "--precision",
+            "int8",
+            "--check-seeds",
+            "0",
+        ],
+        &["int8", "f16"],
+    );
+    assert!(!out.join("model.json").exists());
+}

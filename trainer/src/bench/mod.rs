@@ -91,6 +91,7 @@ pub fn synthetic_dataset(n: usize, resolution: usize, seed: u64) -> Dataset {
         tags,
         vocab,
         skipped: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 

@@ -153,5 +153,8 @@ pub(super) fn load_data(dir: &Path, res: usize) -> Result<Dataset> {
     if !data.skipped.is_empty() {
         note!("skipped {} bad entries", data.skipped.len());
     }
+    for w in &data.warnings {
+        note!("warning: {w}");
+    }
     Ok(data)
 }

@@ -20,7 +20,9 @@ pub use bench::BenchArgs;
 pub use common::{DeviceArg, PrecisionArg};
 pub use dataset::{DatasetArgs, DatasetBuildArgs, DatasetCommand, ScenesArgs};
 pub use eval::EvalArgs;
-pub use model_io::{ConvertArgs, DirectionsArgs, ExportArgs, GenerateArgs, InterpolateArgs};
+pub use model_io::{
+    ConvertArgs, DirectionsArgs, ExportArgs, GenerateArgs, InterpolateArgs, SealArgs,
+};
 pub use shape::{ShapeArgs, ShapeCheckArgs, ShapeCommand, ShapeTrainArgs};
 pub use tagger::{TagArgs, TaggerArgs, TaggerCommand, TaggerTrainArgs};
 pub use train::TrainArgs;
@@ -74,6 +76,9 @@ pub enum Command {
     Directions(DirectionsArgs),
     /// Build a training set from illustrations (face detection, crops, duplicates, tags).
     Dataset(DatasetArgs),
+    /// Check a model or tagger card against its weights and write it back sealed (for cards
+    /// written before the seal, or with --force one edited on purpose).
+    Seal(SealArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -90,6 +95,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Interpolate(a) => model_io::interpolate(a),
         Command::Directions(a) => model_io::directions(a),
         Command::Dataset(a) => dataset::dataset(a),
+        Command::Seal(a) => model_io::seal(a),
     }
 }
 

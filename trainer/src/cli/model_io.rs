@@ -149,6 +149,23 @@ pub struct ConvertArgs {
     pub force: bool,
 }
 
+#[derive(Args, Debug)]
+pub struct SealArgs {
+    /// Model card (model.json), tagger card (tagger.json) or the folder holding one.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Reseal a model card whose seal no longer matches (it was edited on purpose); the
+    /// checksums of its weights and tag list must still hold.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub(super) fn seal(a: SealArgs) -> Result<()> {
+    let (path, what) = crate::model_io::seal::seal(&a.model, a.force, &Device::flex())?;
+    note!("sealed {} ({what})", path.display());
+    Ok(())
+}
+
 pub(super) fn generate(a: GenerateArgs) -> Result<()> {
     let seeds = a.seeds.as_deref().map(generate::parse_seeds).transpose()?;
     let link = match (&a.link, &a.spec) {
@@ -275,6 +292,7 @@ pub(super) fn directions(a: DirectionsArgs) -> Result<()> {
     }
     let mut card = model.card.clone();
     let kept = crate::model_io::directions::merge(&mut card.directions, &found, a.replace);
+    card.reseal();
     // The card must still read (names unique, sizes right) before it replaces the old one.
     let card = shared_model::ModelCard::from_json(&card.to_json())?;
     write_card(&a.model, &card)?;

@@ -11,7 +11,7 @@ use burn::prelude::*;
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::{Args, ValueEnum};
 use shared_model::arch::{self, FamilyOptions};
-use shared_model::{DiscriminatorSpec, GeneratorSpec};
+use shared_model::{DiscriminatorSpec, GeneratorSpec, TagVocab};
 
 use super::common::{
     DeviceArg, device_for, load_data, parse_batch, parse_beta, parse_diverge_at, parse_gp_weight,
@@ -449,6 +449,9 @@ pub(super) fn train(a: TrainArgs) -> Result<()> {
                 note!("  ... and {} more", data.skipped.len() - 10);
             }
         }
+        for w in &data.warnings {
+            note!("warning: {w}");
+        }
         note!(
             "{} images, {} tags ({} exclusive groups, {} free)",
             data.len(),
@@ -468,8 +471,9 @@ pub(super) fn train(a: TrainArgs) -> Result<()> {
         let data = load(&data_dir, cfg.generator.resolution())?;
         if data.vocab != cfg.vocab {
             bail!(
-                "{} has other tags than the run was trained on",
-                data_dir.display()
+                "{}: {}",
+                data_dir.display(),
+                vocab_difference(&cfg.vocab, &data.vocab)
             );
         }
         let mut trainer = Trainer::new(cfg.clone(), &data, &device)?;
@@ -540,6 +544,61 @@ fn eval_hook(
     };
     let per_combo = a.eval_per_combo as usize;
     TrainEval::new(tagger, data, data_dir, run, every, per_combo).map(Some)
+}
+
+/// Why a data set's vocabulary is not the run's (`--resume`): the same tags in another order
+/// (the run's `config.json` edited, say: the condition vector would change meaning), other
+/// groups, or other tags, named.
+fn vocab_difference(run: &TagVocab, data: &TagVocab) -> String {
+    let sorted = |v: &TagVocab| {
+        let mut t = v.tags.clone();
+        t.sort();
+        t
+    };
+    if run.tags != data.tags && sorted(run) == sorted(data) {
+        let at = run
+            .tags
+            .iter()
+            .zip(&data.tags)
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        return format!(
+            "the run's vocabulary (vocab.tags in its config.json) lists the same {} tags as the \
+             data but in another order (from position {at}: the run has '{}', the data '{}'): \
+             each tag's place in the condition vector would change, so the run cannot resume; \
+             was config.json edited?",
+            run.tags.len(),
+            run.tags[at],
+            data.tags[at]
+        );
+    }
+    if run.tags == data.tags {
+        return format!(
+            "the run's vocabulary (config.json) has other exclusive groups than the data: the \
+             run has {:?}, the data {:?}",
+            run.groups.iter().map(|g| &g.name).collect::<Vec<_>>(),
+            data.groups.iter().map(|g| &g.name).collect::<Vec<_>>()
+        );
+    }
+    let only = |a: &TagVocab, b: &TagVocab| {
+        let v: Vec<&str> = a
+            .tags
+            .iter()
+            .filter(|t| !b.tags.contains(t))
+            .map(String::as_str)
+            .collect();
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    format!(
+        "the data has other tags than the run was trained on (only in the data: {}; only in the \
+         run: {})",
+        only(data, run),
+        only(run, data)
+    )
 }
 
 #[cfg(test)]
@@ -740,5 +799,31 @@ mod tests {
                 .to_string()
                 .contains("train")
         );
+    }
+
+    /// Issue 31: a run whose config.json lists its tags reversed was reported as "the data has
+    /// other tags"; the message now says the order differs.
+    #[test]
+    fn a_reordered_run_vocabulary_is_named_as_such() {
+        let sets: Vec<Vec<String>> = [["red hair", "blue eyes"], ["blonde hair", "green eyes"]]
+            .iter()
+            .map(|s| s.iter().map(|t| t.to_string()).collect())
+            .collect();
+        let data = TagVocab::from_tag_sets(sets.iter().map(|s| s.as_slice()));
+        let mut run = data.clone();
+        run.tags.reverse();
+        let m = vocab_difference(&run, &data);
+        assert!(
+            m.contains("another order") && m.contains("config.json"),
+            "{m}"
+        );
+        assert!(!m.contains("other tags"), "{m}");
+        let mut other = data.clone();
+        other.tags[0] = "pink hair".into();
+        let m = vocab_difference(&other, &data);
+        assert!(m.contains("other tags") && m.contains("pink hair"), "{m}");
+        let mut groups = data.clone();
+        groups.groups.clear();
+        assert!(vocab_difference(&groups, &data).contains("exclusive groups"));
     }
 }

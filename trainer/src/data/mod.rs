@@ -32,6 +32,9 @@ pub enum DataError {
     Metadata { path: PathBuf, message: String },
     #[error("{0}")]
     BadEntry(BadEntry),
+    /// A group of tags that is not exclusive, under `--strict`.
+    #[error("{0}")]
+    GroupNotExclusive(String),
     #[error("no usable images in '{dir}' ({skipped} skipped){hint}")]
     Empty {
         dir: PathBuf,
@@ -78,6 +81,10 @@ pub struct Dataset {
     pub files: Vec<PathBuf>,
     pub vocab: TagVocab,
     pub skipped: Vec<BadEntry>,
+    /// What changed the meaning of the data set without skipping a row (a group of tags that is
+    /// not exclusive, so its tags are trained as free tags), each with the rows that did it.
+    /// `--strict` fails on these instead.
+    pub warnings: Vec<String>,
 }
 
 impl Dataset {
@@ -123,6 +130,14 @@ pub const MAX_IMAGE_FILE_BYTES: u64 = 256 << 20;
 /// the memory).
 fn read_file(path: &Path, max: u64) -> Result<Vec<u8>, String> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        // U+FFFD stands for bytes that were not UTF-8 in a name written lossily (as `tag` once
+        // wrote them): the file's real name cannot be spelled in metadata.csv.
+        std::io::ErrorKind::NotFound if path.to_string_lossy().contains('\u{fffd}') => {
+            "file not found: its name holds \u{fffd}, which stands for bytes that were not \
+             UTF-8 (a file name that is not UTF-8, written lossily?): metadata.csv names files \
+             in UTF-8, so rename the file to a UTF-8 name"
+                .to_string()
+        }
         std::io::ErrorKind::NotFound => "file not found".to_string(),
         _ => format!("cannot read: {e}"),
     })?;
@@ -182,10 +197,17 @@ fn read_metadata(input: &[u8], dir: &Path, csv_path: &Path) -> Result<Vec<Entry>
         let row = match row {
             Ok(r) => r,
             Err(e) => {
+                let problem = match e.kind() {
+                    csv::ErrorKind::Utf8 { .. } => format!(
+                        "the row is not UTF-8 text (a file name that is not UTF-8?): \
+                         metadata.csv is read as UTF-8, so rename the file and its row ({e})"
+                    ),
+                    _ => format!("unreadable row: {e}"),
+                };
                 out.push(Entry {
                     file: csv_path.to_path_buf(),
                     origin,
-                    tags: Err(format!("unreadable row: {e}")),
+                    tags: Err(problem),
                 });
                 continue;
             }
@@ -310,7 +332,7 @@ pub fn fuzz_dataset(data: &[u8]) -> (usize, bool) {
     if let Ok(t) = sidecar_tags(&String::from_utf8_lossy(sidecar)) {
         tags.push(t);
     }
-    let breaking = rows_breaking_groups(&tags);
+    let (breaking, _) = rows_breaking_groups(&tags);
     let keep: Vec<bool> = (0..tags.len())
         .map(|i| breaking.binary_search_by_key(&i, |(j, _)| *j).is_err())
         .collect();
@@ -350,7 +372,9 @@ pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
 
 /// Decodes an image file's bytes with [`MAX_IMAGE_SIDE`] and [`MAX_DECODE_BYTES`] as limits,
 /// checked against the size in the file's header before any pixel is decoded. A JPEG cut short
-/// ([`jpeg_is_complete`]) is an error, not a padded picture.
+/// ([`jpeg_is_complete`]) is an error, not a padded picture. The EXIF orientation of a JPEG or
+/// WebP is applied: the picture is upright as a viewer shows it. Every decode of `train`,
+/// `dataset build` and `tag` comes through here.
 pub fn decode_bytes(bytes: &[u8]) -> Result<image::DynamicImage, String> {
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) && !jpeg_is_complete(bytes) {
         return Err(
@@ -369,15 +393,26 @@ pub fn decode_bytes(bytes: &[u8]) -> Result<image::DynamicImage, String> {
         limits.max_image_width = Some(MAX_IMAGE_SIDE);
         limits.max_image_height = Some(MAX_IMAGE_SIDE);
         limits.max_alloc = Some(MAX_DECODE_BYTES);
-        reader.limits(limits);
-        reader.decode().map_err(|e| match e {
+        reader.limits(limits.clone());
+        let said = |e: image::ImageError| match e {
             image::ImageError::Limits(l) => format!(
                 "the image is larger than kyara decodes (at most {MAX_IMAGE_SIDE} px a side and \
                  {} MiB): {l}",
                 MAX_DECODE_BYTES >> 20
             ),
             e => format!("not a readable image: {e}"),
-        })
+        };
+        // As `ImageReader::decode`, plus the EXIF orientation (a phone's JPEG stored sideways
+        // once trained as a sideways or upside-down face).
+        use image::ImageDecoder;
+        let mut decoder = reader.into_decoder().map_err(said)?;
+        limits.reserve(decoder.total_bytes()).map_err(said)?;
+        let orientation = decoder
+            .orientation()
+            .unwrap_or(image::metadata::Orientation::NoTransforms);
+        let mut img = image::DynamicImage::from_decoder(decoder).map_err(said)?;
+        img.apply_orientation(orientation);
+        Ok(img)
     })
     .map_err(|_| "the image decoder crashed on this file".to_string())?
 }
@@ -389,14 +424,30 @@ fn retain_flagged<T>(v: &mut Vec<T>, keep: &[bool]) {
 }
 
 /// Rows breaking an exclusive group are skipped when they are at most this share of the rows
-/// that carry the group (beyond it, the tags are not exclusive: e.g. `long hair` with `red hair`).
+/// that carry the group, or a single row (beyond it, the tags are not exclusive: e.g. `long
+/// hair` with `red hair`; the group is then reported with its rows, see [`NotExclusive`]).
 pub const MAX_GROUP_BREAKING_SHARE: f64 = 0.01;
 
+/// A candidate group (tags sharing their last word) that some rows break by carrying two of its
+/// tags, too many of them to skip: its tags are trained as free tags.
+#[derive(Debug, Clone, PartialEq)]
+struct NotExclusive {
+    key: String,
+    /// The group's tags.
+    tags: Vec<String>,
+    /// Rows carrying a tag of the group.
+    carrying: usize,
+    /// The rows (index, the group's tags it carries) that carry two or more.
+    rows: Vec<(usize, String)>,
+}
+
 /// The rows (index, problem) that carry two or more tags of a candidate exclusive group (tags
-/// sharing their last word, see [`shared_model::vocab::group_key`]) where such rows are at most
-/// [`MAX_GROUP_BREAKING_SHARE`] of the rows with the group: one mislabelled row must not turn
-/// every hair colour into a free tag.
-fn rows_breaking_groups(tags: &[Vec<String>]) -> Vec<(usize, String)> {
+/// sharing their last word, see [`shared_model::vocab::group_key`]) where such rows are a single
+/// row or at most [`MAX_GROUP_BREAKING_SHARE`] of the rows with the group: one mislabelled row
+/// must not turn every hair colour into a free tag. The groups broken by more rows are returned
+/// too, with their rows, so that they are never dissolved silently (whatever the data set's
+/// size: one such row in 10 to 99 rows, or 3 in 200, once did so with no row named).
+fn rows_breaking_groups(tags: &[Vec<String>]) -> (Vec<(usize, String)>, Vec<NotExclusive>) {
     use shared_model::vocab::group_key;
     use std::collections::{BTreeMap, BTreeSet};
     let mut members: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
@@ -406,6 +457,7 @@ fn rows_breaking_groups(tags: &[Vec<String>]) -> Vec<(usize, String)> {
         }
     }
     let mut out: BTreeMap<usize, String> = BTreeMap::new();
+    let mut dissolved = Vec::new();
     for (key, tags_of_key) in members.iter().filter(|(_, m)| m.len() >= 2) {
         let (mut carrying, mut breaking) = (0usize, Vec::new());
         for (i, row) in tags.iter().enumerate() {
@@ -420,7 +472,16 @@ fn rows_breaking_groups(tags: &[Vec<String>]) -> Vec<(usize, String)> {
             }
         }
         let share = breaking.len() as f64 / carrying.max(1) as f64;
-        if breaking.is_empty() || share > MAX_GROUP_BREAKING_SHARE {
+        if breaking.is_empty() {
+            continue;
+        }
+        if breaking.len() > 1 && share > MAX_GROUP_BREAKING_SHARE {
+            dissolved.push(NotExclusive {
+                key: key.to_string(),
+                tags: tags_of_key.iter().map(|t| t.to_string()).collect(),
+                carrying,
+                rows: breaking,
+            });
             continue;
         }
         let others = carrying - breaking.len();
@@ -431,7 +492,66 @@ fn rows_breaking_groups(tags: &[Vec<String>]) -> Vec<(usize, String)> {
             ));
         }
     }
-    out.into_iter().collect()
+    (out.into_iter().collect(), dissolved)
+}
+
+/// Rows that name one image file more than once (the same path, however spelled): with the same
+/// tags, the later ones (the image would count twice); with other tags, all of them (which tags
+/// are right is not known, and the image once trained under both). Returns (index, problem).
+fn duplicate_rows(
+    files: &[PathBuf],
+    tags: &[Vec<String>],
+    origins: &[String],
+) -> Vec<(usize, String)> {
+    use std::collections::HashMap;
+    let mut seen: HashMap<PathBuf, Vec<usize>> = HashMap::new();
+    for (i, f) in files.iter().enumerate() {
+        let key = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+        seen.entry(key).or_default().push(i);
+    }
+    let mut out = Vec::new();
+    for rows in seen.values().filter(|r| r.len() > 1) {
+        let sorted = |t: &[String]| {
+            let mut t = t.to_vec();
+            t.sort();
+            t
+        };
+        let first = rows[0];
+        let conflicting = rows
+            .iter()
+            .any(|&i| sorted(&tags[i]) != sorted(&tags[first]));
+        let at: Vec<&str> = rows.iter().map(|&i| origins[i].as_str()).collect();
+        let at = at.join(", ");
+        if conflicting {
+            let sets: Vec<String> = rows
+                .iter()
+                .map(|&i| format!("'{}' ({})", tags[i].join(", "), origins[i]))
+                .collect();
+            for &i in rows {
+                out.push((
+                    i,
+                    format!(
+                        "the file is listed {} times with other tags ({}): which are right is \
+                         not known, so none of its rows is used (fix metadata.csv to list it once)",
+                        rows.len(),
+                        sets.join(" and ")
+                    ),
+                ));
+            }
+        } else {
+            for &i in &rows[1..] {
+                out.push((
+                    i,
+                    format!(
+                        "the file is listed again with the same tags ({at}): read once, from {}",
+                        origins[first]
+                    ),
+                ));
+            }
+        }
+    }
+    out.sort_by_key(|(i, _)| *i);
+    out
 }
 
 /// Decodes one image file to a `resolution`-sided RGB square.
@@ -653,12 +773,24 @@ fn assemble(
         }
         next += has_pixels as usize;
     }
+    // The same image listed twice: once with the same tags, all of its rows with other ones.
     // Rows that break an exclusive group (two hair colours on one face) would dissolve the group
-    // for the whole data set; a few of them are named and skipped instead.
-    let breaking = rows_breaking_groups(&tags);
-    if !breaking.is_empty() {
+    // for the whole data set; a few of them are named and skipped instead. Each pass drops rows,
+    // named, before the next looks (again, until no row breaks a group that it keeps).
+    for pass in 0.. {
+        let drop = if pass == 0 {
+            duplicate_rows(&files, &tags, &origins)
+        } else {
+            rows_breaking_groups(&tags).0
+        };
+        if drop.is_empty() {
+            if pass == 0 {
+                continue;
+            }
+            break;
+        }
         let mut keep = vec![true; tags.len()];
-        for (i, problem) in breaking {
+        for (i, problem) in drop {
             let bad = BadEntry {
                 file: files[i].clone(),
                 origin: origins[i].clone(),
@@ -672,7 +804,40 @@ fn assemble(
         }
         retain_flagged(&mut tags, &keep);
         retain_flagged(&mut files, &keep);
+        retain_flagged(&mut origins, &keep);
         retain_flagged(&mut kept, &keep);
+    }
+    // A group broken by more rows is not exclusive: its tags become free tags. Never silently:
+    // the group and its rows are named (and --strict stops).
+    let mut warnings = Vec::new();
+    for g in rows_breaking_groups(&tags).1 {
+        let shown: Vec<String> = g
+            .rows
+            .iter()
+            .take(5)
+            .map(|(i, names)| format!("{} ({}): {names}", files[*i].display(), origins[*i]))
+            .collect();
+        let more = match g.rows.len().saturating_sub(5) {
+            0 => String::new(),
+            n => format!("; ... and {n} more"),
+        };
+        let message = format!(
+            "the tags of group '{}' ({}) are not exclusive in this data set: {} of the {} rows \
+             with a '{}' tag carry two or more of them, so they are trained as free tags (one \
+             face may get two): {}{more}. Fix or remove those rows to keep the group",
+            g.key,
+            g.tags.join(", "),
+            g.rows.len(),
+            g.carrying,
+            g.key,
+            shown.join("; ")
+        );
+        if on_bad == OnBadEntry::Fail {
+            return Err(DataError::GroupNotExclusive(format!(
+                "{message} (--strict stops here)"
+            )));
+        }
+        warnings.push(message);
     }
     let pixels = if kept.len() == next {
         decoded.pixels
@@ -714,6 +879,7 @@ fn assemble(
         files,
         vocab,
         skipped,
+        warnings,
     })
 }
 
@@ -835,6 +1001,69 @@ mod tests {
         out
     }
 
+    /// `jpeg` with an EXIF APP1 segment saying `orientation` (1 to 8) after its SOI marker.
+    fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+        let mut exif = b"Exif\0\0II*\0".to_vec();
+        exif.extend(8u32.to_le_bytes()); // the first IFD
+        exif.extend(1u16.to_le_bytes()); // one entry
+        exif.extend(0x0112u16.to_le_bytes()); // Orientation
+        exif.extend(3u16.to_le_bytes()); // SHORT
+        exif.extend(1u32.to_le_bytes());
+        exif.extend(orientation.to_le_bytes());
+        exif.extend([0, 0]);
+        exif.extend(0u32.to_le_bytes()); // no next IFD
+        let mut out = jpeg[..2].to_vec();
+        out.extend([0xFF, 0xE1]);
+        out.extend(((exif.len() + 2) as u16).to_be_bytes());
+        out.extend(exif);
+        out.extend(&jpeg[2..]);
+        out
+    }
+
+    /// Issue 31: a JPEG stored sideways with an EXIF orientation (as phones write them) was
+    /// decoded as stored, a sideways or upside-down face. Every decode (train, dataset build,
+    /// tag) goes through `decode_bytes`, which applies it.
+    #[test]
+    fn the_exif_orientation_is_applied() {
+        // 16 x 8: red on the left half, blue on the right.
+        let img = RgbImage::from_fn(16, 8, |x, _| {
+            if x < 8 {
+                image::Rgb([250, 0, 0])
+            } else {
+                image::Rgb([0, 0, 250])
+            }
+        });
+        let mut jpeg = Vec::new();
+        img.write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+        let plain = decode_bytes(&jpeg).unwrap().to_rgb8();
+        assert_eq!(plain.dimensions(), (16, 8));
+        // 6: rotate 90 degrees clockwise to view: the left half comes on top.
+        let turned = decode_bytes(&with_exif_orientation(&jpeg, 6))
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(turned.dimensions(), (8, 16));
+        let (top, bottom) = (turned.get_pixel(4, 2), turned.get_pixel(4, 13));
+        assert!(top[0] > 200 && top[2] < 60, "{top:?}");
+        assert!(bottom[2] > 200 && bottom[0] < 60, "{bottom:?}");
+        // 3: upside down; 1: as stored.
+        let upside = decode_bytes(&with_exif_orientation(&jpeg, 3))
+            .unwrap()
+            .to_rgb8();
+        assert!(
+            upside.get_pixel(2, 4)[2] > 200,
+            "{:?}",
+            upside.get_pixel(2, 4)
+        );
+        let same = decode_bytes(&with_exif_orientation(&jpeg, 1))
+            .unwrap()
+            .to_rgb8();
+        assert!(same.get_pixel(2, 4)[0] > 200);
+    }
+
     #[test]
     fn decompression_bombs_are_refused_before_decoding() {
         // 13,000 x 13,000 RGB would need ~500 MB; the header alone says so.
@@ -893,6 +1122,88 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("group 'hair'"), "{e}");
+    }
+
+    /// Issue 31 (the 1 % rule): one `red hair, blue hair` row in 10 to 99 rows, or 3 in 200,
+    /// dissolved the hair group into free tags with no row named, and `--strict` went on. A
+    /// single such row is now skipped and named whatever the size; more than 1 % of the rows
+    /// make the group free tags with a warning naming the rows, and `--strict` stops at them.
+    #[test]
+    fn a_group_never_loses_its_exclusivity_silently() {
+        for n in [10, 60] {
+            let dir = tempfile::tempdir().unwrap();
+            colour_rows(dir.path(), n, &["red hair, blue hair, brown eyes"]);
+            let ds = load_dataset(dir.path(), 8, OnBadEntry::Skip, &|_, _| {}).unwrap();
+            assert!(
+                ds.vocab.groups.iter().any(|g| g.name == "hair"),
+                "{n}: {:?}",
+                ds.vocab
+            );
+            assert_eq!((ds.len(), ds.skipped.len()), (n, 1), "{n}");
+            assert!(ds.skipped[0].to_string().contains(&format!("{n}.png")));
+            assert!(ds.warnings.is_empty(), "{:?}", ds.warnings);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        colour_rows(dir.path(), 197, &["red hair, blue hair, brown eyes"; 3]);
+        let ds = load_dataset(dir.path(), 8, OnBadEntry::Skip, &|_, _| {}).unwrap();
+        assert_eq!((ds.len(), ds.skipped.len()), (200, 0));
+        assert!(ds.vocab.groups.iter().all(|g| g.name != "hair"));
+        assert_eq!(ds.warnings.len(), 1, "{:?}", ds.warnings);
+        let w = &ds.warnings[0];
+        for want in [
+            "group 'hair'",
+            "3 of the 200 rows",
+            "197.png",
+            "198.png",
+            "line 201",
+            "free tags",
+        ] {
+            assert!(w.contains(want), "{want}: {w}");
+        }
+        let e = load_dataset(dir.path(), 8, OnBadEntry::Fail, &|_, _| {})
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("not exclusive") && e.contains("199.png") && e.contains("--strict"),
+            "{e}"
+        );
+    }
+
+    /// Issue 31: the same file listed twice with conflicting tags trained under both. Every row
+    /// of it is named and skipped; a repeat with the same tags is read once.
+    #[test]
+    fn a_file_listed_twice_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        colour_rows(d, 20, &[]);
+        let mut csv = std::fs::read_to_string(d.join("metadata.csv")).unwrap();
+        csv.push_str("0.png,\"blue hair, brown eyes\"\n./1.png,\"brown eyes, blue hair\"\n");
+        std::fs::write(d.join("metadata.csv"), csv).unwrap();
+        let ds = load_dataset(d, 8, OnBadEntry::Skip, &|_, _| {}).unwrap();
+        assert_eq!((ds.len(), ds.skipped.len()), (19, 3), "{:?}", ds.skipped);
+        let all: Vec<String> = ds.skipped.iter().map(|b| b.to_string()).collect();
+        let conflicting: Vec<&String> = all.iter().filter(|m| m.contains("0.png")).collect();
+        assert_eq!(conflicting.len(), 2, "{all:?}");
+        for m in conflicting {
+            assert!(
+                m.contains("listed 2 times with other tags")
+                    && m.contains("line 2)")
+                    && m.contains("line 22"),
+                "{m}"
+            );
+        }
+        assert!(
+            all.iter()
+                .any(|m| m.contains("line 23") && m.contains("listed again")),
+            "{all:?}"
+        );
+        assert!(ds.files.iter().all(|f| !f.ends_with("0.png")));
+        let e = load_dataset(d, 8, OnBadEntry::Fail, &|_, _| {})
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("listed"), "{e}");
     }
 
     /// Tags that share a word without being exclusive (`long hair` with a colour) stay free tags.

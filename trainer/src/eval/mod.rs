@@ -911,6 +911,7 @@ mod tests {
                 .collect(),
             vocab: vocab.clone(),
             skipped: Vec::new(),
+            warnings: Vec::new(),
         };
         let tcfg = TaggerConfig::new(vocab.len())
             .with_resolution(16)

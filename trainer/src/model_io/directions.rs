@@ -299,9 +299,11 @@ pub fn merge(directions: &mut Vec<Direction>, found: &[Direction], replace: bool
     kept
 }
 
-/// Writes `card` back over the card file of the model folder `dir` (atomically; the weights are
-/// not touched).
+/// Writes `card` back over the card file of the model folder `dir`, resealed (atomically; the
+/// weights are not touched).
 pub fn write_card(dir: &Path, card: &shared_model::ModelCard) -> Result<()> {
+    let mut card = card.clone();
+    card.reseal();
     let path = if dir.is_dir() {
         dir.join("model.json")
     } else {

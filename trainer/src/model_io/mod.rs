@@ -9,6 +9,7 @@ pub mod directions;
 pub mod export;
 pub mod generate;
 pub mod interpolate;
+pub mod seal;
 
 use std::path::Path;
 

@@ -491,6 +491,7 @@ mod tests {
                 .collect(),
             vocab,
             skipped: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 

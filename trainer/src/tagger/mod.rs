@@ -435,7 +435,7 @@ pub fn train_tagger(
         acc,
     );
     let weights = weights_bytes(model)?;
-    card.weights_sha256 = Some(shared_model::integrity::sha256_hex(&weights));
+    card.seal(&weights);
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     write_atomic(&out.join(&card.weights), &weights)?;
     write_atomic(&out.join("tagger.json"), card.to_json().as_bytes())?;

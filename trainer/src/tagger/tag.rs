@@ -44,8 +44,19 @@ pub struct TagSummary {
 }
 
 /// Image files under `dir` (recursively, hidden files and folders skipped), as sorted relative
-/// names.
+/// names. A file whose name is not UTF-8 is skipped with a note (see [`list_images_named`]).
 pub fn list_images(dir: &Path) -> Result<Vec<String>> {
+    let (names, not_utf8) = list_images_named(dir)?;
+    for n in not_utf8 {
+        note!("skipped {n}");
+    }
+    Ok(names)
+}
+
+/// [`list_images`], and the files skipped because their name is not UTF-8, each shown lossily
+/// with the reason: `metadata.csv` names files in UTF-8, so such a name written into it (as
+/// once, lossily) named no file, and `train` said "file not found".
+pub fn list_images_named(dir: &Path) -> Result<(Vec<String>, Vec<String>)> {
     let walk = crate::fsutil::walk(dir, true)
         .map_err(|(d, e)| anyhow::Error::new(e).context(format!("cannot list {}", d.display())))?;
     for p in &walk.repeated {
@@ -54,18 +65,27 @@ pub fn list_images(dir: &Path) -> Result<Vec<String>> {
             p.display()
         );
     }
-    let mut out: Vec<String> = walk
-        .files
-        .iter()
-        .filter(|p| {
-            p.extension()
-                .and_then(|x| x.to_str())
-                .is_some_and(|x| IMAGE_EXTS.contains(&x.to_ascii_lowercase().as_str()))
-        })
-        .map(|p| relative_name(p, dir))
-        .collect();
+    let images = walk.files.iter().filter(|p| {
+        p.extension()
+            .and_then(|x| x.to_str())
+            .is_some_and(|x| IMAGE_EXTS.contains(&x.to_ascii_lowercase().as_str()))
+    });
+    let (mut out, mut not_utf8) = (Vec::new(), Vec::new());
+    for p in images {
+        let rel = p.strip_prefix(dir).unwrap_or(p);
+        if rel.to_str().is_some() {
+            out.push(relative_name(p, dir));
+        } else {
+            not_utf8.push(format!(
+                "{}: the file name is not UTF-8 (shown with \u{fffd} for the bytes that are \
+                 not), and metadata.csv names files in UTF-8: rename the file",
+                rel.to_string_lossy()
+            ));
+        }
+    }
     out.sort();
-    Ok(out)
+    not_utf8.sort();
+    Ok((out, not_utf8))
 }
 
 /// The existing `metadata.csv`: its text, header, columns and rows.
@@ -77,7 +97,7 @@ struct Existing {
     rows: Vec<csv::StringRecord>,
 }
 
-fn read_existing(path: &Path) -> Result<Option<Existing>> {
+fn read_existing(path: &Path, dir: &Path) -> Result<Option<Existing>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -99,6 +119,7 @@ fn read_existing(path: &Path) -> Result<Option<Existing>> {
         .records()
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("{} has an unreadable row", path.display()))?;
+    check_quotes(&text, path, dir, file_col, tags_col)?;
     Ok(Some(Existing {
         text,
         header,
@@ -106,6 +127,74 @@ fn read_existing(path: &Path) -> Result<Option<Existing>> {
         tags_col,
         rows,
     }))
+}
+
+/// Refuses a `metadata.csv` with a quote left open: new rows appended after it would be read as
+/// part of its field (`tag` once appended there, silently, and `train` then lost a row). A
+/// field over several lines is an open quote unless it is a file name that exists as written
+/// (`tag` quotes such names); a quote still open at the end of the file is one too.
+fn check_quotes(
+    text: &str,
+    path: &Path,
+    dir: &Path,
+    file_col: usize,
+    tags_col: usize,
+) -> Result<()> {
+    const END: &str = "kyara-end-of-file-probe";
+    let sep = if text.is_empty() || text.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    let probe = format!("{text}{sep}{END},\n");
+    let bytes = probe.as_bytes();
+    // A row's line from the byte where it starts (its leading line ends skipped).
+    let line_at = |byte: u64| {
+        let mut k = (byte as usize).min(bytes.len());
+        while k < bytes.len() && matches!(bytes[k], b'\r' | b'\n') {
+            k += 1;
+        }
+        1 + bytes[..k].iter().filter(|&&b| b == b'\n').count()
+    };
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
+    for row in reader.records() {
+        let Ok(row) = row else { continue };
+        let line = row.position().map_or(0, |p| line_at(p.byte()));
+        let lines = row
+            .iter()
+            .map(|f| f.matches('\n').count())
+            .max()
+            .unwrap_or(0);
+        if lines == 0 {
+            continue;
+        }
+        let real_name = row.get(file_col).is_some_and(|f| {
+            row.get(tags_col).map_or(0, |t| t.matches('\n').count()) == 0
+                && f.contains('\n')
+                && !f.contains(END)
+                && dir.join(f).is_file()
+        });
+        if real_name {
+            continue;
+        }
+        if row.iter().any(|f| f.contains(END)) {
+            bail!(
+                "{} line {line}: a quote opened on this line is never closed (an unclosed \
+                 quote): rows added after it would be read as part of it, so none is added; \
+                 close the quote (lines {line}-{}) and run tag again",
+                path.display(),
+                text.lines().count().max(line)
+            );
+        }
+        bail!(
+            "{} lines {line}-{}: a quote opened on line {line} closes only {lines} line(s) later \
+             (an unclosed quote?): the rows in between are read as part of this one, so no row \
+             is added; fix the quote and run tag again",
+            path.display(),
+            line + lines
+        );
+    }
+    Ok(())
 }
 
 fn csv_line(fields: &[String]) -> Result<String> {
@@ -137,9 +226,12 @@ pub fn tag_folder_with(
         bail!("the threshold must be a probability from 0 to 1");
     }
     let meta_path = dir.join("metadata.csv");
-    let existing = read_existing(&meta_path)?;
-    let images = list_images(dir)?;
-    let mut summary = TagSummary::default();
+    let existing = read_existing(&meta_path, dir)?;
+    let (images, not_utf8) = list_images_named(dir)?;
+    let mut summary = TagSummary {
+        unreadable: not_utf8,
+        ..TagSummary::default()
+    };
 
     // Which images already have tags (rows of metadata.csv, or sidecars without one).
     let mut known: HashSet<String> = HashSet::new();
@@ -417,6 +509,70 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(dir.path().join("metadata.csv")).unwrap(),
             "name,labels\nx,y\n"
+        );
+    }
+
+    /// Issue 31: `tag` on a metadata.csv with an unclosed quote appended its rows inside the
+    /// quote and reported nothing (`train` then lost a row). It refuses, naming the lines, and
+    /// leaves the file as it was.
+    #[test]
+    fn an_unclosed_quote_in_metadata_is_refused_with_its_lines() {
+        let dir = folder(&["a.png", "b.png", "c.png"]);
+        let before = "file_name,tags\na.png,\"red hair\nb.png,blue hair\n";
+        std::fs::write(dir.path().join("metadata.csv"), before).unwrap();
+        let e = format!("{:#}", tag_folder(&tagger(), dir.path(), KEEP).unwrap_err());
+        assert!(e.contains("line 2") && e.contains("never closed"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("metadata.csv")).unwrap(),
+            before
+        );
+        // Closed further down: the rows it swallowed are named.
+        let swallowed = "file_name,tags\na.png,\"red hair\nb.png,blue hair\"\n";
+        std::fs::write(dir.path().join("metadata.csv"), swallowed).unwrap();
+        let e = format!("{:#}", tag_folder(&tagger(), dir.path(), KEEP).unwrap_err());
+        assert!(
+            e.contains("lines 2-3") && e.contains("unclosed quote"),
+            "{e}"
+        );
+        // A well-formed file gets its new row.
+        std::fs::write(
+            dir.path().join("metadata.csv"),
+            "file_name,tags\na.png,\"red hair\"\n",
+        )
+        .unwrap();
+        let s = tag_folder(&tagger(), dir.path(), KEEP).unwrap();
+        assert_eq!((s.tagged, s.kept), (2, 1));
+    }
+
+    /// Issue 31: an image whose file name is not UTF-8 was written into metadata.csv lossily,
+    /// and `train` then said "file not found". It is skipped and named as not UTF-8.
+    #[cfg(unix)]
+    #[test]
+    fn a_file_name_that_is_not_utf8_is_named_as_such() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = folder(&["a.png"]);
+        let odd = dir.path().join(std::ffi::OsStr::from_bytes(b"b\xff.png"));
+        std::fs::copy(dir.path().join("a.png"), &odd).unwrap();
+        let s = tag_folder(&tagger(), dir.path(), KEEP).unwrap();
+        assert_eq!(s.tagged, 1);
+        assert_eq!(s.unreadable.len(), 1, "{:?}", s.unreadable);
+        assert!(s.unreadable[0].contains("b\u{fffd}.png") && s.unreadable[0].contains("not UTF-8"));
+        let text = std::fs::read_to_string(dir.path().join("metadata.csv")).unwrap();
+        assert!(!text.contains('\u{fffd}'), "{text}");
+        // A row naming such a file lossily says what happened, not only "file not found".
+        std::fs::write(
+            dir.path().join("metadata.csv"),
+            "file_name,tags\na.png,red hair\nb\u{fffd}.png,blue hair\n",
+        )
+        .unwrap();
+        let ds =
+            crate::data::load_dataset(dir.path(), 8, crate::data::OnBadEntry::Skip, &|_, _| {})
+                .unwrap();
+        assert_eq!(ds.skipped.len(), 1);
+        let m = ds.skipped[0].to_string();
+        assert!(
+            m.contains("not UTF-8") && m.contains("b\u{fffd}.png"),
+            "{m}"
         );
     }
 }

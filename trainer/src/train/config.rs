@@ -149,12 +149,23 @@ impl TrainConfig {
         let mut value = shared_model::arch::fill_added(value, &ADDED);
         Recipe::migrate_flat(&mut value);
         let cfg: Self = serde_json::from_value(value)?;
-        cfg.recipe
-            .validate()
-            .map_err(<serde_json::Error as serde::de::Error>::custom)?;
+        let custom = <serde_json::Error as serde::de::Error>::custom;
+        cfg.recipe.validate().map_err(custom)?;
+        // As `--diverge-at` is read: `-1` once made every step look diverged.
+        if !(cfg.diverge_at.is_finite() && DIVERGE_AT_RANGE.contains(&cfg.diverge_at)) {
+            return Err(custom(format!(
+                "diverge_at = {} is not a divergence threshold: it must be a number from 1 to \
+                 1e30 (e.g. 1e8, the default); a loss or critic score beyond it stops training \
+                 as diverged",
+                cfg.diverge_at
+            )));
+        }
         Ok(cfg)
     }
 }
+
+/// The divergence thresholds a config or `--diverge-at` may give.
+pub const DIVERGE_AT_RANGE: std::ops::RangeInclusive<f64> = 1.0..=1e30;
 
 /// Settings added after run folders were written, each with the value (JSON text) those runs
 /// were trained with, so that they resume as they started. Append; never remove. (`drift`,
@@ -202,6 +213,33 @@ mod tests {
     /// --resolution 16 --g-channels 8 --g-blocks 1 --d-channels 8 --latent-dim 8 --batch 4` wrote
     /// it before the optimizer settings were nested.
     const FLAT_CONFIG: &str = include_str!("testdata/flat-optimizer-config.json");
+
+    /// Issue 31: `diverge_at: -1` in a run's config reported a false divergence at the first
+    /// step; the value is refused with its range, as `--diverge-at` is.
+    #[test]
+    fn a_divergence_threshold_out_of_range_is_refused() {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&TrainConfig::defaults().to_json()).unwrap();
+        for bad in [
+            serde_json::json!(-1.0),
+            serde_json::json!(0.5),
+            serde_json::json!(1e31),
+        ] {
+            v["diverge_at"] = bad.clone();
+            let e = TrainConfig::from_json(&v.to_string())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("diverge_at") && e.contains("from 1 to 1e30"),
+                "{bad}: {e}"
+            );
+        }
+        v["diverge_at"] = serde_json::json!(1e4);
+        assert_eq!(
+            TrainConfig::from_json(&v.to_string()).unwrap().diverge_at,
+            1e4
+        );
+    }
 
     #[test]
     fn a_config_with_flat_optimizer_settings_still_loads() {
