@@ -203,5 +203,110 @@ python3 -c "
 import json; p='${RV}config.json'; c=json.load(open(p)); c['vocab']['tags'].reverse(); c['diverge_at'] = -1; json.dump(c, open(p,'w'))"
 case_ "resume: config.json diverge_at -1" "$BIN" train --resume "$RV" --steps 3
 
+# Issue 31's done-when: a fresh round of our own, on the fixed code. Each row says what it
+# should do; the note of the stop that added them lists what each did.
+SG=www/models/stylegan2-64
+TINYC=(--quiet --g-channels 8 --g-blocks 1 --d-channels 8 --latent-dim 16 --resolution 16)
+case_ "fresh: --seeds 0-100000000 (huge range)" "$BIN" generate --model "$MODEL" --seeds 0-100000000 --out "$W/f1"
+case_ "fresh: --seeds 3-1 (reversed)" "$BIN" generate --model "$MODEL" --seeds 3-1 --out "$W/f2"
+case_ "fresh: --seeds '' (empty)" "$BIN" generate --model "$MODEL" --seeds "" --out "$W/f3"
+case_ "fresh: --seeds 99999999999999999999 (overflow)" "$BIN" generate --model "$MODEL" --seeds 99999999999999999999 --out "$W/f4"
+case_ "fresh: --tags 'blonde hair, red hair' (one group twice)" "$BIN" generate --model "$MODEL" --seeds 1 --tags "blonde hair, red hair" --out "$W/f5"
+case_ "fresh: --tags 'blonde hair, blonde hair' (same tag twice)" "$BIN" generate --model "$MODEL" --seeds 1 --tags "blonde hair, blonde hair" --out "$W/f6"
+case_ "fresh: --tags ',,,' (only commas)" "$BIN" generate --model "$MODEL" --seeds 1 --tags ",,," --out "$W/f7"
+case_ "fresh: --model a folder with no card (www/models)" "$BIN" generate --model www/models --seeds 1 --out "$W/f8"
+case_ "fresh: --model a missing path" "$BIN" generate --model "$W/nothing-here" --seeds 1 --out "$W/f9"
+printf 'x' > "$W/afile"
+case_ "fresh: --out an existing regular file" "$BIN" generate --model "$MODEL" --seeds 1 --out "$W/afile"
+case_ "fresh: --psi nan (StyleGAN2)" "$BIN" generate --model "$SG" --seeds 1 --psi nan --out "$W/f10"
+case_ "fresh: --psi inf (StyleGAN2)" "$BIN" generate --model "$SG" --seeds 1 --psi inf --out "$W/f11"
+case_ "fresh: --psi 0.5 on a model with no styles" "$BIN" generate --model "$MODEL" --seeds 1 --psi 0.5 --out "$W/f12"
+case_ "fresh: link seed=1&seed=2 (a key twice)" "$BIN" generate --model "$MODEL" --link "seed=1&seed=2" --out "$W/f13"
+case_ "fresh: link seed=abc" "$BIN" generate --model "$MODEL" --link "seed=abc" --out "$W/f14"
+case_ "fresh: link tags=blue%20eyes (percent-encoded)" "$BIN" generate --model "$MODEL" --link "seed=1&tags=blue%20eyes" --out "$W/f15"
+case_ "fresh: link tags=%ZZ (bad escape)" "$BIN" generate --model "$MODEL" --link "seed=1&tags=%ZZ" --out "$W/f16"
+case_ "fresh: link model=../../etc (another model's name)" "$BIN" generate --model "$MODEL" --link "model=../../etc&seed=1" --out "$W/f17"
+case_ "fresh: link s=blue_eyes:nan" "$BIN" generate --model "$MODEL" --link "seed=1&s=blue_eyes:nan" --out "$W/f18"
+case_ "fresh: link v=0:-1 (negative variation)" "$BIN" generate --model "$MODEL" --link "seed=1&v=0:-1" --out "$W/f19"
+case_ "fresh: link psi=-3 (StyleGAN2)" "$BIN" generate --model "$SG" --link "seed=1&psi=-3" --out "$W/f20"
+case_ "fresh: link fuse=-1:2" "$BIN" generate --model "$SG" --link "seed=1&fuse=-1:2" --out "$W/f21"
+printf '#seed=1&tags=blonde_hair\n#seed=2\n' > "$W/two.link"
+case_ "fresh: --spec with two permalinks" "$BIN" generate --model "$MODEL" --spec "$W/two.link" --out "$W/f22"
+case_ "fresh: interpolate --steps 0" "$BIN" interpolate --model "$MODEL" --from 1 --to 2 --steps 0 --out "$W/i1.png"
+case_ "fresh: interpolate --steps 100000" "$BIN" interpolate --model "$MODEL" --from 1 --to 2 --steps 100000 --out "$W/i2.png"
+case_ "fresh: interpolate --from '1:zebra hair'" "$BIN" interpolate --model "$MODEL" --from "1:zebra hair" --to 2 --out "$W/i3.png"
+case_ "fresh: interpolate --out into a missing folder" "$BIN" interpolate --model "$MODEL" --from 1 --to 2 --out "$W/no/such/dir/i4.png"
+case_ "fresh: train --resolution 48 (not a power of two)" "$BIN" train --data "$W/d-ok" --out "$W/r" "${TINY[@]/16/48}" --steps 1
+case_ "fresh: train --resolution 0" "$BIN" train --data "$W/d-ok" --out "$W/r" --resolution 0 --steps 1 --quiet --no-cache
+case_ "fresh: train --latent-dim 0" "$BIN" train --data "$W/d-ok" --out "$W/r" --latent-dim 0 --steps 1 --quiet --no-cache
+case_ "fresh: train --batch 0" "$BIN" train --data "$W/d-ok" --out "$W/r" "${TINY[@]}" --batch 0 --steps 1
+case_ "fresh: train --lr -1" "$BIN" train --data "$W/d-ok" --out "$W/r" "${TINY[@]}" --lr -1 --steps 1
+case_ "fresh: train --ema-half-life -5" "$BIN" train --data "$W/d-ok" --out "$W/r" "${TINY[@]}" --ema-half-life -5 --steps 1
+case_ "fresh: train --n-critic 0" "$BIN" train --data "$W/d-ok" --out "$W/r" "${TINY[@]}" --n-critic 0 --steps 1
+case_ "fresh: train --recipe mode-seeking:weight=nan" "$BIN" train --data "$W/d-ok" --out "$W/r" "${TINY[@]}" --recipe mode-seeking:weight=nan --steps 1
+case_ "fresh: train --recipe bogus" "$BIN" train --data "$W/d-ok" --out "$W/r" "${TINY[@]}" --recipe bogus --steps 1
+case_ "fresh: train --recipe condition-ramp:start=10,end=5" "$BIN" train --data "$W/d-ok" --out "$W/r" "${TINY[@]}" --recipe condition-ramp:start=10,end=5 --steps 1
+case_ "fresh: train --recipe drift:weight=1,weight=2" "$BIN" train --data "$W/d-ok" --out "$W/r" "${TINY[@]}" --recipe drift:weight=1,weight=2 --steps 1
+mkdir -p "$W/d-empty"
+case_ "fresh: data: an empty folder" "$BIN" train --data "$W/d-empty" --out "$W/r" "${TINY[@]}" --steps 1
+mk_data "$W/d-hdr"; echo "file_name,tags" > "$W/d-hdr/metadata.csv"
+case_ "fresh: data: metadata.csv with its header only" "$BIN" train --data "$W/d-hdr" --out "$W/r" "${TINY[@]}" --steps 1
+mk_data "$W/d-trav"; echo '../../../../etc/hostname,"red hair, blue eyes"' >> "$W/d-trav/metadata.csv"
+case_ "fresh: data: a row naming ../../../../etc/hostname" "$BIN" train --data "$W/d-trav" --out "$W/r" "${TINY[@]}" --steps 1
+mk_data "$W/d-abs"; echo "$W/faces/seed0000.png,\"red hair, blue eyes\"" >> "$W/d-abs/metadata.csv"
+case_ "fresh: data: a row with an absolute path" "$BIN" train --data "$W/d-abs" --out "$W/r" "${TINY[@]}" --steps 1
+mk_data "$W/d-notags"; sed -i '2s/,".*"$/,""/' "$W/d-notags/metadata.csv"
+case_ "fresh: data: a row with no tags" "$BIN" train --data "$W/d-notags" --out "$W/r" "${TINY[@]}" --steps 1
+mk_data "$W/d-tiny"; python3 -c "
+import zlib, struct, sys
+def chunk(t, d): return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
+raw = b'\x00\xff\x00\x00'
+open(sys.argv[1], 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 1, 1, 8, 2, 0, 0, 0)) + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
+" "$W/d-tiny/seed0000.png"
+case_ "fresh: data: a 1x1 image" "$BIN" train --data "$W/d-tiny" --out "$W/r" "${TINY[@]}" --steps 1
+mk_data "$W/d-zerob"; : > "$W/d-zerob/seed0001.png"
+case_ "fresh: data: a zero-byte image" "$BIN" train --data "$W/d-zerob" --out "$W/r" "${TINY[@]}" --steps 1
+mk_data "$W/d-crlf"; python3 -c "
+import sys; p=sys.argv[1]; t=open(p).read(); open(p,'w',newline='').write('\ufeff' + t.replace('\n','\r\n'))" "$W/d-crlf/metadata.csv"
+case_ "fresh: data: metadata.csv with a BOM and CRLF (trains)" "$BIN" train --data "$W/d-crlf" --out "$W/r" "${TINY[@]}" --steps 1
+mkdir -p "$W/ro"; chmod 555 "$W/ro"
+case_ "fresh: train --out a read-only folder" "$BIN" train --data "$W/d-ok" --out "$W/ro" "${TINY[@]}" --steps 1
+chmod 755 "$W/ro"
+mkdir -p "$W/norun"
+case_ "fresh: export --run a folder that is no run" "$BIN" export --run "$W/norun" --out "$W/e3"
+case_ "fresh: train --resume a folder that is no run" "$BIN" train --resume "$W/norun" --steps 3
+cp -r "$W/rr" "$W/rtr"; RT=$(ls -d "$W"/rtr/*/ | head -1); head -c 40 "${RT}config.json" > "$W/cfg"; mv "$W/cfg" "${RT}config.json"
+case_ "fresh: resume: config.json truncated" "$BIN" train --resume "$RT" --steps 3
+case_ "fresh: eval --per-combo 0" "$BIN" eval --model "$MODEL" --tagger models/tagger64 --data "$W/d-ok" --per-combo 0
+case_ "fresh: eval --tagger a generator card" "$BIN" eval --model "$MODEL" --tagger "$MODEL" --data "$W/d-ok"
+case_ "fresh: tag --tagger the shape encoder" "$BIN" tag --tagger models/shape64 --data "$W/d-tag"
+case_ "fresh: directions --sefa 0" "$BIN" directions --model "$W/sg2" --sefa 0
+case_ "fresh: directions --sefa 100000" "$BIN" directions --model "$W/sg2" --sefa 100000
+case_ "fresh: directions on a model with no styles (anime64)" "$BIN" directions --model "$W/m" --sefa 2
+case_ "fresh: convert --precision fp64" "$BIN" convert --model "$MODEL" --out "$W/k9" --precision fp64
+card_with "$W/dt" 'c["weights_dtype"] = "f64"'
+case_ "fresh: card: weights_dtype f64" "$BIN" generate --model "$W/dt" --seeds 1 --out "$W/o"
+sg2_with "$W/dlen" 'c["directions"][0]["vector"] = c["directions"][0]["vector"][:3]; c.pop("seal", None)'
+case_ "fresh: card: a direction of 3 numbers (unsealed)" "$BIN" generate --model "$W/dlen" --seeds 1 --out "$W/o"
+sg2_with "$W/dinf" 'c.pop("seal", None)'
+sed -i 's/"vector": \[\([-0-9.e]*\)/"vector": [1e999/' "$W/dinf/model.json"
+case_ "fresh: card: a direction holding 1e999 (unsealed)" "$BIN" generate --model "$W/dinf" --seeds 1 --out "$W/o"
+sg2_with "$W/fseal" 'c["seal"]["sha256"] = "0" * 64'
+case_ "fresh: card: a forged seal" "$BIN" generate --model "$W/fseal" --seeds 1 --out "$W/o"
+sg2_with "$W/wseal" 'pass'
+python3 -c "
+import json; d='$W/wseal'; c=json.load(open(d+'/model.json')); p=d+'/'+c['weights']
+b=bytearray(open(p,'rb').read()); b[-5]^=4; open(p,'wb').write(b)"
+case_ "fresh: seal --force on changed weights" "$BIN" seal --model "$W/wseal" --force
+case_ "fresh: seal --model a PNG" "$BIN" seal --model "$W/faces/seed0000.png"
+mkdir -p "$W/cache"; "$BIN" train --data "$W/d-ok" --out "$W/rca" "${TINYC[@]}" --cache-dir "$W/cache" --steps 1 >/dev/null 2>&1
+for f in "$W"/cache/*.bin; do head -c 100 "$f" > "$f.t"; mv "$f.t" "$f"; done
+case_ "fresh: a truncated decode cache (decoded again)" "$BIN" train --data "$W/d-ok" --out "$W/rca2" "${TINYC[@]}" --cache-dir "$W/cache" --steps 1
+case_ "fresh: --cache-dir a regular file" "$BIN" train --data "$W/d-ok" --out "$W/rca3" "${TINYC[@]}" --cache-dir "$W/afile" --steps 1
+mkdir -p "$W/db-in"; printf 'not an image' > "$W/db-in/a.png"; cp "$W/faces/seed0001.png" "$W/db-in/b.png"
+case_ "fresh: dataset build --cascade a PNG" "$BIN" dataset build --from "$W/db-in" --out "$W/db-out" --cascade "$W/faces/seed0000.png"
+case_ "fresh: dataset build --whole-images, one corrupt input" "$BIN" dataset build --from "$W/db-in" --out "$W/db-out2" --whole-images
+case_ "fresh: dataset build --resolution 0" "$BIN" dataset build --from "$W/db-in" --out "$W/db-out3" --whole-images --resolution 0
+
 echo
 echo "panics, aborts or hangs: $bad"

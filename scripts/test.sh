@@ -45,6 +45,8 @@ card.directions = [{ name: "kyara test", vector }];
 fs.writeFileSync(`${dst}/model.json`, JSON.stringify(card, null, 2));
 fs.copyFileSync(`${src}/${card.weights}`, `${dst}/${card.weights}`);
 ' "www/models/$model" "$recipe/directed"
+# The edited card no longer matches its seal (issue 31): reseal it on purpose, as a user would.
+"${CARGO_TARGET_DIR:-target}/debug/kyara-trainer" seal --model "$recipe/directed" --force >/dev/null
 link='#model=directed&seed=42&tags=blue_eyes,blonde_hair&s=blue_eyes:1.45,red_hair:0.3&v=851501:0.35,7:1.2&d=kyara_test:1.5'
 from='#model=directed&seed=11&tags=blonde_hair&s=blue_eyes:0.5&v=77:0.35'
 to='#model=directed&seed=12&tags=red_hair&d=kyara_test:-2'

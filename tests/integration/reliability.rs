@@ -672,6 +672,11 @@ fn a_card_is_sealed_whole() {
     ok(&draw);
     ok(&["seal", "--model", s(&m)]);
     assert_eq!(std::fs::read(m.join("model.json")).unwrap(), sealed);
+    // A shape encoder's folder is named as such (it once read as a missing model.json).
+    let shape = t.join("shape");
+    std::fs::create_dir(&shape).unwrap();
+    std::fs::write(shape.join("shape.json"), "{}").unwrap();
+    refused(&["seal", "--model", s(&shape)], &["shape encoder card"]);
 }
 
 /// Issue 31: a tagger card with its tag list reversed named every score wrong (`directions
@@ -779,4 +784,53 @@ fn int8_conversion_quantises_or_refuses() {
         &["int8", "f16"],
     );
     assert!(!out.join("model.json").exists());
+}
+
+/// Issue 31's fresh round (cases of our own after the fixes): a folder given for another kind of
+/// card is named as such, a spec file of two links and a link repeating a key are refused with
+/// their reason (each once went on silently or with a misleading message).
+#[test]
+fn the_fresh_rounds_cases_say_what_is_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let m = model_in(t, "m", "resnet-cgan", vec![]);
+    let tagger = t.join("tagger");
+    std::fs::create_dir(&tagger).unwrap();
+    std::fs::write(tagger.join("tagger.json"), "{}").unwrap();
+    let out = t.join("o");
+    refused(
+        &["generate", "--model", s(&tagger), "--out", s(&out)],
+        &["holds a tagger card (tagger.json), not a model card"],
+    );
+    refused(
+        &["tag", "--tagger", s(&m), "--data", s(t)],
+        &["holds a model card (model.json), not a tagger card"],
+    );
+    let spec = t.join("two.link");
+    std::fs::write(&spec, "#seed=1&tags=blonde_hair\n#seed=2\n").unwrap();
+    refused(
+        &[
+            "generate",
+            "--model",
+            s(&m),
+            "--spec",
+            s(&spec),
+            "--out",
+            s(&out),
+        ],
+        &["holds 2 lines", "one permalink"],
+    );
+    refused(
+        &[
+            "generate",
+            "--model",
+            s(&m),
+            "--link",
+            "seed=1&seed=2",
+            "--out",
+            s(&out),
+        ],
+        &["“seed” is given 2 times; the first, “1”, counts"],
+    );
+    assert!(!out.exists(), "nothing was drawn");
 }

@@ -95,8 +95,18 @@ function legacyRead(hash, withModel) {
       model: r.model || null, seed: r.seed, tags: r.tags, strengths: r.strengths,
       variations: r.vary, directions: r.dirs,
     },
-    problems: r.problems,
+    problems: [...repeatedKeys(hash), ...r.problems],
   };
+}
+
+/** The one change from the legacy reading (issue 31): a repeated key is said, the first counts. */
+function repeatedKeys(hash) {
+  const params = new URLSearchParams(hash.replace(/^[^#]*#/, ''));
+  const count = new Map();
+  for (const [k] of params) count.set(k, (count.get(k) || 0) + 1);
+  return [...count]
+    .filter(([, n]) => n > 1)
+    .map(([k, n]) => `“${k}” is given ${n} times; the first, “${params.get(k)}”, counts`);
 }
 
 // Links as the page wrote them, and links people may have edited by hand.

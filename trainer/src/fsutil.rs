@@ -189,6 +189,37 @@ pub fn walk(dir: &Path, skip_hidden: bool) -> Result<Walk, (PathBuf, std::io::Er
     Ok(out)
 }
 
+/// The cards kyara writes, by file name, with what each describes.
+pub const CARD_FILES: [(&str, &str); 3] = [
+    ("model.json", "a model card"),
+    ("tagger.json", "a tagger card"),
+    ("shape.json", "a shape encoder card"),
+];
+
+/// The card file `path` names: `path` itself, or for a folder its `file` (one of
+/// [`CARD_FILES`]). A folder without it that holds another kind of card is an error naming that
+/// card (`--tagger` given a model's folder once read as a missing tagger.json).
+pub fn card_in(path: &Path, file: &str) -> Result<PathBuf> {
+    if !path.is_dir() || path.join(file).exists() {
+        return Ok(if path.is_dir() {
+            path.join(file)
+        } else {
+            path.to_path_buf()
+        });
+    }
+    let wanted = CARD_FILES
+        .iter()
+        .find(|(f, _)| *f == file)
+        .map_or("a card", |(_, what)| what);
+    if let Some((other, what)) = CARD_FILES.iter().find(|(f, _)| path.join(f).is_file()) {
+        bail!(
+            "{} holds {what} ({other}), not {wanted} ({file}): give the folder of {wanted}",
+            path.display()
+        );
+    }
+    Ok(path.join(file))
+}
+
 /// The most a card (model or tagger) may hold: real cards are a few hundred KiB.
 pub const MAX_CARD_BYTES: u64 = 64 << 20;
 /// The most a face spec (`generate --spec`, a permalink in a file) may hold.

@@ -101,7 +101,18 @@ pub fn run(cli: Cli) -> Result<()> {
 
 /// [`Cli`]'s clap command, with the defaults the training config gives shown in `train --help`.
 pub fn command() -> clap::Command {
-    Cli::command().mut_subcommand("train", train::show_config_defaults)
+    negative_numbers_are_values(Cli::command()).mut_subcommand("train", train::show_config_defaults)
+}
+
+/// Lets every option take a negative number as its value, so that `--lr -1` or `--steps -1`
+/// reaches the option's own check, which names the range that fits (clap alone reports
+/// "unexpected argument '-1'" and suggests `-- -1`, which is wrong here).
+fn negative_numbers_are_values(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|a| {
+        let takes_values = a.get_action().takes_values();
+        a.allow_negative_numbers(takes_values)
+    })
+    .mut_subcommands(negative_numbers_are_values)
 }
 
 /// Entry point of the binary: clap errors exit 2, failures print the error chain and exit 1.

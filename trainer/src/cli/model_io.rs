@@ -173,6 +173,20 @@ pub(super) fn generate(a: GenerateArgs) -> Result<()> {
         (None, Some(path)) => Some(read_text_bounded(path, MAX_SPEC_BYTES, "face spec")?),
         (None, None) => None,
     };
+    // One face per spec: a file of two links once read as one, its second line glued to a tag.
+    let lines = link.as_deref().map_or(0, |l| {
+        l.lines().filter(|line| !line.trim().is_empty()).count()
+    });
+    if lines > 1 {
+        let what = match &a.spec {
+            Some(path) if a.link.is_none() => format!("--spec {}", path.display()),
+            _ => "--link".to_string(),
+        };
+        bail!(
+            "{what} holds {lines} lines: a face spec is one permalink (the text after '#' of \
+             the page's link) on one line"
+        );
+    }
     // A run folder is accepted too: its newest EMA generator, exactly as trained.
     let device = Device::flex();
     let model = load_model_or_run(&a.model, &device)?;

@@ -773,6 +773,30 @@ mod tests {
         }
     }
 
+    /// Issue 31's fresh round: `--lr -1` was "unexpected argument '-1' found" with a tip to
+    /// write `-- -1`; a negative number now reaches the option's own check.
+    #[test]
+    fn a_negative_number_is_the_options_value() {
+        for opt in ["--lr", "--steps", "--ema-half-life", "--diverge-at"] {
+            let argv = ["trainer", "train", "--data", "d", "--out", "o", opt, "-1"];
+            let err = crate::cli::command()
+                .try_get_matches_from(argv)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("invalid value '-1' for '{opt}")),
+                "{opt}: {err}"
+            );
+        }
+        // Other subcommands too.
+        let argv = ["trainer", "eval", "--model", "m", "--per-combo", "-3"];
+        let err = crate::cli::command()
+            .try_get_matches_from(argv)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid value '-3' for '--per-combo"), "{err}");
+    }
+
     #[test]
     fn help_shows_the_config_defaults() {
         crate::cli::command().debug_assert();

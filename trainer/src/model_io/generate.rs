@@ -46,11 +46,7 @@ pub fn parse_seeds(spec: &str) -> Result<Vec<u64>> {
 /// Loads a model from its card file (or a folder holding `model.json`); the weights file is the
 /// one the card names, next to it.
 pub fn load_model(path: &Path, device: &Device) -> Result<LoadedModel> {
-    let card_path: PathBuf = if path.is_dir() {
-        path.join("model.json")
-    } else {
-        path.to_path_buf()
-    };
+    let card_path = crate::fsutil::card_in(path, "model.json")?;
     let text =
         crate::fsutil::read_text_bounded(&card_path, crate::fsutil::MAX_CARD_BYTES, "model card")?;
     let card = ModelCard::from_json(&text).with_context(|| format!("{}", card_path.display()))?;

@@ -19,7 +19,16 @@ use crate::model_io::generate::{MAX_WEIGHTS_BYTES, read_weights};
 /// card's path and what was sealed, for the user.
 pub fn seal(path: &Path, force: bool, device: &Device) -> Result<(PathBuf, String)> {
     let card_path = if path.is_dir() {
-        if path.join("model.json").exists() || !path.join("tagger.json").exists() {
+        let has = |name: &str| path.join(name).exists();
+        if has("model.json") || !has("tagger.json") {
+            if !has("model.json") && has("shape.json") {
+                bail!(
+                    "{} holds a shape encoder card (shape.json): `seal` seals model and tagger \
+                     cards; a shape encoder's weights are checked against its weights_sha256 \
+                     when it loads",
+                    path.display()
+                );
+            }
             path.join("model.json")
         } else {
             path.join("tagger.json")

@@ -8,7 +8,7 @@
 pub mod augment;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -41,11 +41,7 @@ pub const DEFAULT_SHAPE: &str = "models/shape64";
 /// Loads a shape encoder from its card file (or a folder holding `shape.json`); the weights'
 /// SHA-256 is checked against the card.
 pub fn load_shape(path: &Path, device: &Device) -> Result<LoadedShape> {
-    let card_path: PathBuf = if path.is_dir() {
-        path.join(SHAPE_CARD)
-    } else {
-        path.to_path_buf()
-    };
+    let card_path = crate::fsutil::card_in(path, SHAPE_CARD)?;
     let text = std::fs::read_to_string(&card_path)
         .with_context(|| format!("cannot read shape encoder card {}", card_path.display()))?;
     let card = ShapeCard::from_json(&text).with_context(|| format!("{}", card_path.display()))?;
@@ -423,6 +419,7 @@ pub fn neighbour_tiles(
 mod tests {
     use super::*;
     use shared_model::TagVocab;
+    use std::path::PathBuf;
 
     #[test]
     fn nt_xent_prefers_the_positive_pair() {

@@ -10,7 +10,7 @@
 pub mod tag;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -32,11 +32,7 @@ pub const INFER_BATCH: usize = 128;
 
 /// Loads a tagger from its card file (or a folder holding `tagger.json`).
 pub fn load_tagger(path: &Path, device: &Device) -> Result<LoadedTagger> {
-    let card_path: PathBuf = if path.is_dir() {
-        path.join("tagger.json")
-    } else {
-        path.to_path_buf()
-    };
+    let card_path = crate::fsutil::card_in(path, "tagger.json")?;
     let text =
         crate::fsutil::read_text_bounded(&card_path, crate::fsutil::MAX_CARD_BYTES, "tagger card")?;
     let card = TaggerCard::from_json(&text).with_context(|| format!("{}", card_path.display()))?;

@@ -175,11 +175,17 @@ impl PieceSpec {
         };
         let mut value = serde_json::to_value(&default).expect("a piece serialises");
         let fields = value.as_object_mut().expect("a piece is an object");
+        let mut given = std::collections::BTreeSet::new();
         for setting in settings.split(',').filter(|s| !s.trim().is_empty()) {
             let Some((key, v)) = setting.split_once('=') else {
                 return Err(format!("'{setting}' in --recipe {text} is not KEY=VALUE"));
             };
             let key = key.trim();
+            if !given.insert(key) {
+                return Err(format!(
+                    "--recipe {text} sets '{key}' twice: which value is meant is not known"
+                ));
+            }
             if key == "piece" || !fields.contains_key(key) {
                 let keys: Vec<&str> = fields
                     .keys()
@@ -404,6 +410,9 @@ mod tests {
         assert!(e.contains("KEY=VALUE"), "{e}");
         let e = PieceSpec::parse("condition-ramp:start=50000,end=100").unwrap_err();
         assert!(e.contains("end"), "{e}");
+        // A setting given twice once kept the last value silently.
+        let e = PieceSpec::parse("drift:weight=1,weight=2").unwrap_err();
+        assert!(e.contains("'weight' twice"), "{e}");
     }
 
     #[test]
