@@ -299,6 +299,7 @@ import json; d='$W/wseal'; c=json.load(open(d+'/model.json')); p=d+'/'+c['weight
 b=bytearray(open(p,'rb').read()); b[-5]^=4; open(p,'wb').write(b)"
 case_ "fresh: seal --force on changed weights" "$BIN" seal --model "$W/wseal" --force
 case_ "fresh: seal --model a PNG" "$BIN" seal --model "$W/faces/seed0000.png"
+case_ "fresh: seal --model the shape encoder's folder" "$BIN" seal --model models/shape64
 mkdir -p "$W/cache"; "$BIN" train --data "$W/d-ok" --out "$W/rca" "${TINYC[@]}" --cache-dir "$W/cache" --steps 1 >/dev/null 2>&1
 for f in "$W"/cache/*.bin; do head -c 100 "$f" > "$f.t"; mv "$f.t" "$f"; done
 case_ "fresh: a truncated decode cache (decoded again)" "$BIN" train --data "$W/d-ok" --out "$W/rca2" "${TINYC[@]}" --cache-dir "$W/cache" --steps 1
