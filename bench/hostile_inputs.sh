@@ -309,5 +309,106 @@ case_ "fresh: dataset build --cascade a PNG" "$BIN" dataset build --from "$W/db-
 case_ "fresh: dataset build --whole-images, one corrupt input" "$BIN" dataset build --from "$W/db-in" --out "$W/db-out2" --whole-images
 case_ "fresh: dataset build --resolution 0" "$BIN" dataset build --from "$W/db-in" --out "$W/db-out3" --whole-images --resolution 0
 
+# Issue 31's done-when, second fresh round (after the first round's six were fixed).
+case_ "fresh2: --seeds 1,1,1 (a seed thrice)" "$BIN" generate --model "$MODEL" --seeds 1,1,1 --out "$W/g1"
+case_ "fresh2: --seeds 18446744073709551615 (the largest)" "$BIN" generate --model "$MODEL" --seeds 18446744073709551615 --out "$W/g2"
+case_ "fresh2: --seeds -1" "$BIN" generate --model "$MODEL" --seeds -1 --out "$W/g3"
+case_ "fresh2: --tags 'BLONDE_HAIR' (another spelling)" "$BIN" generate --model "$MODEL" --seeds 1 --tags "BLONDE_HAIR" --out "$W/g4"
+case_ "fresh2: --tags with a Cyrillic o ('blоnde hair')" "$BIN" generate --model "$MODEL" --seeds 1 --tags "blоnde hair" --out "$W/g5"
+case_ "fresh2: --edit 'sefa 1=+1, sefa 1=-1' (a direction twice)" "$BIN" generate --model "$SG" --seeds 1 --edit "sefa 1=+1, sefa 1=-1" --out "$W/g6"
+case_ "fresh2: link s=blue_eyes:1,blue_eyes:2 (a tag twice)" "$BIN" generate --model "$MODEL" --link "seed=1&s=blue_eyes:1,blue_eyes:2" --out "$W/g7"
+case_ "fresh2: link d=sefa_1:1,sefa_1:2 (a direction twice)" "$BIN" generate --model "$SG" --link "seed=1&d=sefa_1:1,sefa_1:2" --out "$W/g8"
+case_ "fresh2: link fuse_tags without fuse" "$BIN" generate --model "$SG" --link "seed=1&fuse_tags=red_hair" --out "$W/g9"
+case_ "fresh2: link fuse=3:2&fuse_tags=zebra" "$BIN" generate --model "$SG" --link "seed=1&fuse=3:2&fuse_tags=zebra" --out "$W/g10"
+case_ "fresh2: link a whole URL with a query" "$BIN" generate --model "$MODEL" --link "https://x.org/?model=q#seed=3&tags=red_hair" --out "$W/g11"
+case_ "fresh2: --link '' (empty)" "$BIN" generate --model "$MODEL" --link "" --out "$W/g12"
+case_ "fresh2: --link '#' (a bare hash)" "$BIN" generate --model "$MODEL" --link "#" --out "$W/g13"
+case_ "fresh2: link psi=1e-300" "$BIN" generate --model "$SG" --link "seed=1&psi=1e-300" --out "$W/g14"
+case_ "fresh2: --link and --spec together" "$BIN" generate --model "$MODEL" --link "seed=1" --spec "$W/two.link" --out "$W/g15"
+case_ "fresh2: --out '' (empty path)" "$BIN" generate --model "$MODEL" --seeds 1 --out ""
+case_ "fresh2: interpolate --from 1 --to 1 (one face)" "$BIN" interpolate --model "$MODEL" --from 1 --to 1 --out "$W/i5.png"
+case_ "fresh2: interpolate with psi on a model without styles" "$BIN" interpolate --model "$MODEL" --from "#seed=1&psi=0.5" --to 2 --out "$W/i6.png"
+mkdir -p "$W/emptyrun"; cp "${RX}config.json" "$W/emptyrun/"
+case_ "fresh2: interpolate --model a run with no checkpoint" "$BIN" interpolate --model "$W/emptyrun" --from 1 --to 2 --out "$W/i7.png"
+card_with "$W/c-unknown" 'c["colour_space"] = "cmyk"'
+case_ "fresh2: card with an unknown field (unsealed)" "$BIN" generate --model "$W/c-unknown" --seeds 1 --out "$W/o"
+card_with "$W/c-dupkey" 'pass'
+python3 -c "
+p='$W/c-dupkey/model.json'; t=open(p).read(); open(p,'w').write(t.replace('{', '{\"weights\": \"other.bpk\", ', 1))"
+case_ "fresh2: card with the key weights twice" "$BIN" generate --model "$W/c-dupkey" --seeds 1 --out "$W/o"
+card_with "$W/c-ver" 'c["version"] = 99'
+case_ "fresh2: card version 99" "$BIN" generate --model "$W/c-ver" --seeds 1 --out "$W/o"
+card_with "$W/c-wdir" 'pass'
+W1=$(python3 -c "import json; print(json.load(open('$W/c-wdir/model.json'))['weights'])"); rm "$W/c-wdir/$W1"; mkdir "$W/c-wdir/$W1"
+case_ "fresh2: weights that are a folder" "$BIN" generate --model "$W/c-wdir" --seeds 1 --out "$W/o"
+card_with "$W/c-wempty" 'pass'; : > "$W/c-wempty/$W1"
+case_ "fresh2: weights of 0 bytes" "$BIN" generate --model "$W/c-wempty" --seeds 1 --out "$W/o"
+card_with "$W/c-wlink" 'pass'; rm "$W/c-wlink/$W1"; ln -s "$PWD/www/models/dcgan64/generator.bpk" "$W/c-wlink/$W1"
+case_ "fresh2: weights a link to another model's" "$BIN" generate --model "$W/c-wlink" --seeds 1 --out "$W/o"
+mkdir -p "$W/c-huge"; head -c $((65 << 20)) /dev/zero | tr '\0' ' ' > "$W/c-huge/model.json"
+case_ "fresh2: a 65 MiB card" "$BIN" generate --model "$W/c-huge" --seeds 1 --out "$W/o"
+mkdir -p "$W/tg2"; cp models/tagger64/* "$W/tg2/"
+python3 -c "
+import json; p='$W/tg2/tagger.json'; c=json.load(open(p)); c['vocab']['groups'] = []; json.dump(c, open(p,'w'))"
+mk_data "$W/d-tg2"; rm "$W/d-tg2/metadata.csv"
+case_ "fresh2: tagger card with its groups removed" "$BIN" tag --tagger "$W/tg2" --data "$W/d-tg2"
+mk_data "$W/d-extra"; sed -i '1s/$/,extra/; 2,$s/$/,x/' "$W/d-extra/metadata.csv"
+case_ "fresh2: data: metadata.csv with an extra column (trains)" "$BIN" train --data "$W/d-extra" --out "$W/r" "${TINY[@]}" --steps 1
+mk_data "$W/d-swap"; python3 -c "
+import csv,sys; p=sys.argv[1]; rows=list(csv.reader(open(p)))
+w=csv.writer(open(p,'w',newline='')); [w.writerow([r[1], r[0]]) for r in rows]" "$W/d-swap/metadata.csv"
+case_ "fresh2: data: columns in the other order (tags,file_name)" "$BIN" train --data "$W/d-swap" --out "$W/r" "${TINY[@]}" --steps 1
+mk_data "$W/d-notagcol"; sed -i '1s/.*/file_name,labels/' "$W/d-notagcol/metadata.csv"
+case_ "fresh2: data: no tags column" "$BIN" train --data "$W/d-notagcol" --out "$W/r" "${TINY[@]}" --steps 1
+mk_data "$W/d-nul"; printf 'seed\0000.png,"red hair, blue eyes"\n' >> "$W/d-nul/metadata.csv"
+case_ "fresh2: data: a NUL byte in a file name" "$BIN" train --data "$W/d-nul" --out "$W/r" "${TINY[@]}" --steps 1
+mk_data "$W/d-u16"; python3 -c "
+import sys; p=sys.argv[1]; t=open(p).read(); open(p,'wb').write(t.encode('utf-16'))" "$W/d-u16/metadata.csv"
+case_ "fresh2: data: metadata.csv in UTF-16" "$BIN" train --data "$W/d-u16" --out "$W/r" "${TINY[@]}" --steps 1
+mk_data "$W/d-16bit"; python3 -c "
+import zlib, struct, sys
+def chunk(t, d): return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
+w = h = 16; raw = b''.join(b'\x00' + b'\x80\x00' * w for _ in range(h))
+open(sys.argv[1], 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 16, 0, 0, 0, 0)) + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
+" "$W/d-16bit/seed0000.png"
+case_ "fresh2: data: a 16-bit grey PNG (trains)" "$BIN" train --data "$W/d-16bit" --out "$W/r" "${TINY[@]}" --steps 1
+mk_data "$W/d-half"; python3 -c "
+import sys; p=sys.argv[1]; b=open(p,'rb').read(); open(p,'wb').write(b[:len(b)//2])" "$W/d-half/seed0002.png"
+case_ "fresh2: data: a PNG cut in half" "$BIN" train --data "$W/d-half" --out "$W/r" "${TINY[@]}" --steps 1
+mk_data "$W/d-case"; rm "$W/d-case/metadata.csv"; for f in "$W"/d-case/*.png; do echo "Red Hair, BLUE EYES" > "${f%.png}.txt"; done
+case_ "fresh2: data: sidecar tags in capitals (trains as red hair)" "$BIN" train --data "$W/d-case" --out "$W/r" "${TINY[@]}" --steps 1
+case_ "fresh2: --data the metadata.csv file itself" "$BIN" train --data "$W/d-ok/metadata.csv" --out "$W/r" "${TINY[@]}" --steps 1
+mk_data "$W/d-same"; python3 -c "
+import sys; p=sys.argv[1]; open(p,'w').write('file_name,tags\n' + ''.join('seed0000.png,\"red hair, blue eyes\"\n' for _ in range(12)))" "$W/d-same/metadata.csv"
+case_ "fresh2: data: every row the same file, same tags" "$BIN" train --data "$W/d-same" --out "$W/r" "${TINY[@]}" --steps 1
+case_ "fresh2: train --sample-every 0" "$BIN" train --data "$W/d-ok" --out "$W/r" "${TINY[@]}" --steps 1 --sample-every 0
+case_ "fresh2: train --checkpoint-every 99999999999999999999" "$BIN" train --data "$W/d-ok" --out "$W/r" "${TINY[@]}" --steps 1 --checkpoint-every 99999999999999999999
+case_ "fresh2: train --seed -5" "$BIN" train --data "$W/d-ok" --out "$W/r" "${TINY[@]}" --steps 1 --seed -5
+case_ "fresh2: train --g res_blocks=-1" "$BIN" train --data "$W/d-ok" --out "$W/r" "${TINY[@]}" --steps 1 --g res_blocks=-1
+case_ "fresh2: train --g nonsense=1" "$BIN" train --data "$W/d-ok" --out "$W/r" "${TINY[@]}" --steps 1 --g nonsense=1
+case_ "fresh2: train --g res_blocks (no value)" "$BIN" train --data "$W/d-ok" --out "$W/r" "${TINY[@]}" --steps 1 --g res_blocks
+case_ "fresh2: train --d mbstd_group=64 (batch 32)" "$BIN" train --data "$W/d-ok" --out "$W/r" "${TINY[@]}" --steps 1 --d mbstd_group=64
+case_ "fresh2: train --resume with --data" "$BIN" train --resume "$(ls -d "$W"/rr/*/)" --data "$W/d-ok" --steps 3
+cp -r "$W/rr" "$W/rlat"; RL=$(ls -d "$W"/rlat/*/); : > "${RL}checkpoints/latest"
+case_ "fresh2: resume: checkpoints/latest empty" "$BIN" train --resume "$RL" --steps 3
+cp -r "$W/rr" "$W/rst"; RS=$(ls -d "$W"/rst/*/); rm -f "${RS}stats.jsonl"
+case_ "fresh2: resume: stats.jsonl deleted (resumes)" "$BIN" train --resume "$RS" --steps 3
+case_ "fresh2: export --name ''" "$BIN" export --run "$RX" --out "$W/e4" --name ""
+case_ "fresh2: convert --check-seeds 5-1" "$BIN" convert --model "$MODEL" --out "$W/k10" --check-seeds 5-1
+case_ "fresh2: eval --data a set of 12 (no held-out images?)" "$BIN" eval --model "$MODEL" --tagger models/tagger64 --data "$W/d-ok" --per-combo 1 --no-shape
+case_ "fresh2: eval --sheet-size 0" "$BIN" eval --model "$MODEL" --tagger models/tagger64 --data "$W/d-ok" --sheets "$W/sh" --sheet-size 0
+case_ "fresh2: directions --samples 0" "$BIN" directions --model "$W/sg2" --sefa 2 --tagger models/tagger64 --samples 0
+mk_data "$W/db-self"
+case_ "fresh2: dataset build --out the --from folder" "$BIN" dataset build --from "$W/db-self" --out "$W/db-self" --whole-images
+case_ "fresh2: dataset build --out inside --from" "$BIN" dataset build --from "$W/db-self" --out "$W/db-self/out" --whole-images
+printf '| (db-self after them: %s files) | | |\n' "$(ls "$W/db-self" | wc -l)"
+case_ "fresh2: tag --threshold 1.5" "$BIN" tag --tagger models/tagger64 --data "$W/d-tag" --threshold 1.5
+case_ "fresh2: tag --threshold nan" "$BIN" tag --tagger models/tagger64 --data "$W/d-tag" --threshold nan
+mk_data "$W/d-mdir"; rm "$W/d-mdir/metadata.csv"; mkdir "$W/d-mdir/metadata.csv"
+case_ "fresh2: tag where metadata.csv is a folder" "$BIN" tag --tagger models/tagger64 --data "$W/d-mdir"
+case_ "fresh2: shape check --encoder a tagger" "$BIN" shape check --encoder models/tagger64 --data "$W/d-ok"
+case_ "fresh2: bench --batch 0" "$BIN" bench --batch 0
+case_ "fresh2: bench --arch nope" "$BIN" bench --arch nope
+
 echo
 echo "panics, aborts or hangs: $bad"

@@ -297,7 +297,9 @@ impl ModelCard {
     /// Checks the card against its seal, when it has one.
     fn check_seal(&self) -> Result<(), ModelError> {
         match &self.seal {
-            Some(seal) => seal.check(&self.seal_parts()).map_err(ModelError::BadCard),
+            Some(seal) => seal
+                .check(&self.seal_parts(), &crate::integrity::MODEL_SEAL_WORDS)
+                .map_err(ModelError::BadCard),
             None => Ok(()),
         }
     }

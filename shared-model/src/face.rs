@@ -353,7 +353,12 @@ pub fn parse(text: &str, card: Option<&ModelCard>) -> Permalink {
         if !known_tag(&tag) {
             problems.push(format!("unknown tag “{tag}” in the strengths"));
         } else if let (false, Some(v)) = (tag.is_empty(), parse_number(v)) {
-            spec.strengths.insert(tag, v);
+            if spec.strengths.insert(tag.clone(), v).is_some() {
+                problems.push(format!(
+                    "the strength of “{tag}” is given twice; the last, {}, counts",
+                    num(v)
+                ));
+            }
         } else {
             problems.push(format!("strength “{item}” is not tag:number"));
         }
@@ -378,7 +383,12 @@ pub fn parse(text: &str, card: Option<&ModelCard>) -> Permalink {
                 problems.push(format!("unknown latent direction “{}”", normalize_tag(n)))
             }
             (Some(name), Some(v)) => {
-                spec.directions.insert(name, v);
+                if spec.directions.insert(name.clone(), v).is_some() {
+                    problems.push(format!(
+                        "the step along “{name}” is given twice; the last, {}, counts",
+                        num(v)
+                    ));
+                }
             }
             _ => problems.push(format!("direction “{item}” is not name:number")),
         }
@@ -409,6 +419,8 @@ pub fn parse(text: &str, card: Option<&ModelCard>) -> Permalink {
             }
             _ => problems.push(format!("fuse “{f}” is not seed:layer")),
         }
+    } else if get("fuse_tags").is_some() {
+        problems.push("fuse_tags without fuse (the character to fuse with): left out".into());
     }
     Permalink { spec, problems }
 }
@@ -896,6 +908,22 @@ mod tests {
         // A tag with ':' in it keeps its strength.
         let t = FaceSpec::from_link("seed=1&s=:d:0.5").spec;
         assert_eq!(t.strengths, spec_of(&[(":d", 0.5)]));
+        // A tag's strength or a direction's step given twice, and fuse_tags without a fuse,
+        // are problems too (the second fresh round of issue 31 found them silent).
+        let twice = FaceSpec::from_link("seed=1&s=blue_eyes:1,blue_eyes:2&d=smile:1,smile:-1");
+        assert_eq!(
+            twice.problems,
+            [
+                "the strength of “blue eyes” is given twice; the last, 2, counts",
+                "the step along “smile” is given twice; the last, -1, counts"
+            ]
+        );
+        assert_eq!(twice.spec.strengths, spec_of(&[("blue eyes", 2.0)]));
+        let alone = FaceSpec::from_link("seed=1&fuse_tags=red_hair");
+        assert_eq!(
+            alone.problems,
+            ["fuse_tags without fuse (the character to fuse with): left out"]
+        );
     }
 
     #[test]

@@ -116,26 +116,42 @@ fn write_canonical(value: &serde_json::Value, out: &mut String) {
 }
 
 /// What a card's seal covers, part by part, in the order they enter its checksum. Each part is
-/// a JSON value built by the card ([`crate::card::ModelCard::seal_parts`]); its SHA-256 is that
-/// of its [`canonical_json`].
-pub const SEAL_PARTS: [(&str, &str); 4] = [
-    (
-        "config",
+/// a JSON value built by the card ([`crate::card::ModelCard::seal_parts`],
+/// [`crate::tagger::TaggerCard::seal_parts`]); its SHA-256 is that of its [`canonical_json`].
+pub const SEAL_PARTS: [&str; 4] = ["config", "vocab", "directions", "files"];
+
+/// How a refusal of [`CardSeal::check`] reads for one kind of card: what each of [`SEAL_PARTS`]
+/// is, and what an edit would do.
+#[derive(Debug, Clone, Copy)]
+pub struct SealWords {
+    pub parts: [&'static str; 4],
+    pub consequence: &'static str,
+}
+
+/// [`SealWords`] of a model card.
+pub const MODEL_SEAL_WORDS: SealWords = SealWords {
+    parts: [
         "the architecture config (arch, resolution and every field of \"generator\", e.g. lr_mul)",
-    ),
-    (
-        "vocab",
         "the vocabulary (its tags in order, its exclusive groups and its free tags)",
-    ),
-    (
-        "directions",
         "the directions (each one's name, vector, space and range)",
-    ),
-    (
-        "files",
         "the card's format, version, weights file, weights_dtype and checksums",
-    ),
-];
+    ],
+    consequence: "the weights would draw other faces than the model was trained to (a card is \
+                  changed by kyara's export, convert, directions or seal, which reseal it)",
+};
+
+/// [`SealWords`] of a tagger card.
+pub const TAGGER_SEAL_WORDS: SealWords = SealWords {
+    parts: [
+        "the tagger's config (resolution and every field of \"tagger\")",
+        "the vocabulary (its tags in order, its exclusive groups and its free tags)",
+        "the directions (a tagger has none)",
+        "the card's format, version, weights file and checksums",
+    ],
+    consequence: "its scores would be read otherwise than it was trained to give them (e.g. \
+                  without its exclusive groups, no tag of a group passes the threshold; a \
+                  tagger card is written by `tagger train` and `seal`, which seal it)",
+};
 
 /// A card's seal (`"seal"` in JSON): `sha256` is the one checksum over the card, the SHA-256 of
 /// the text `kyara-seal 1\n` followed by one line `<part> <SHA-256 of the part>\n` for each of
@@ -176,15 +192,15 @@ impl CardSeal {
     /// The one checksum over the part sums (see the type's documentation).
     fn whole(&self) -> String {
         let mut text = String::from("kyara-seal 1\n");
-        for ((part, _), sum) in SEAL_PARTS.iter().zip(self.part_sums()) {
+        for (part, sum) in SEAL_PARTS.iter().zip(self.part_sums()) {
             text.push_str(&format!("{part} {sum}\n"));
         }
         sha256_hex(text.as_bytes())
     }
 
     /// Checks a card (its `parts` now) against this seal; the error names each part that
-    /// changed, or says that the seal itself was edited.
-    pub fn check(&self, parts: &[serde_json::Value; 4]) -> Result<(), String> {
+    /// changed in the card kind's `words`, or says that the seal itself was edited.
+    pub fn check(&self, parts: &[serde_json::Value; 4], words: &SealWords) -> Result<(), String> {
         for (field, sum) in [
             "seal.sha256",
             "seal.config",
@@ -198,18 +214,18 @@ impl CardSeal {
             check_sha256_field(field, Some(sum))?;
         }
         let now = Self::of(parts);
-        let changed: Vec<&str> = SEAL_PARTS
+        let changed: Vec<&str> = words
+            .parts
             .iter()
             .zip(self.part_sums().into_iter().zip(now.part_sums()))
             .filter(|(_, (was, is))| was != is)
-            .map(|((_, what), _)| *what)
+            .map(|(what, _)| *what)
             .collect();
         if !changed.is_empty() {
             return Err(format!(
-                "it was edited after it was sealed: {} no longer match(es) its seal, and the \
-                 weights would draw other faces than the model was trained to (a card is \
-                 changed by kyara's export, convert, directions or seal, which reseal it)",
-                changed.join("; ")
+                "it was edited after it was sealed: {} no longer match(es) its seal, and {}",
+                changed.join("; "),
+                words.consequence
             ));
         }
         if self.whole() != self.sha256 {
@@ -251,21 +267,25 @@ mod tests {
             serde_json::json!({"format": "x"}),
         ];
         let seal = CardSeal::of(&parts);
-        assert!(seal.check(&parts).is_ok());
+        assert!(seal.check(&parts, &MODEL_SEAL_WORDS).is_ok());
         let mut edited = parts.clone();
         edited[0]["lr_mul"] = serde_json::json!(1.0);
-        let e = seal.check(&edited).unwrap_err();
+        let e = seal.check(&edited, &MODEL_SEAL_WORDS).unwrap_err();
         assert!(
             e.contains("architecture config") && !e.contains("vocabulary"),
             "{e}"
         );
         let mut forged = seal.clone();
         forged.config = CardSeal::of(&edited).config;
-        let e = forged.check(&edited).unwrap_err();
+        let e = forged.check(&edited, &MODEL_SEAL_WORDS).unwrap_err();
         assert!(e.contains("seal.sha256"), "{e}");
         let mut bad = seal.clone();
         bad.vocab = "nope".into();
-        assert!(bad.check(&parts).unwrap_err().contains("seal.vocab"));
+        assert!(
+            bad.check(&parts, &MODEL_SEAL_WORDS)
+                .unwrap_err()
+                .contains("seal.vocab")
+        );
     }
 
     #[test]

@@ -20,7 +20,9 @@ use kernels::norm::batch_norm;
 use serde::{Deserialize, Serialize};
 
 use crate::card::load_weights;
-use crate::integrity::{check_sha256_field, check_weights_sha256, tags_sha256};
+use crate::integrity::{
+    CardSeal, TAGGER_SEAL_WORDS, check_sha256_field, check_weights_sha256, tags_sha256,
+};
 use crate::{ModelError, TagVocab};
 
 pub const TAGGER_FORMAT: &str = "kyara-tagger";
@@ -340,6 +342,11 @@ pub struct TaggerCard {
     /// name every score wrong (and `directions --tagger` write directions under wrong names).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags_sha256: Option<String>,
+    /// The card sealed whole (absent in cards written before it), see
+    /// [`TaggerCard::seal_parts`]: the vocabulary's groups decide how scores are read (one
+    /// tag per exclusive group), so a card with its groups removed once tagged nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<CardSeal>,
     pub vocab: TagVocab,
     pub tagger: TaggerConfig,
     pub split: HoldoutSplit,
@@ -364,6 +371,7 @@ impl TaggerCard {
             weights: "tagger.bpk".into(),
             weights_sha256: None,
             tags_sha256: None,
+            seal: None,
             vocab,
             tagger,
             split,
@@ -372,8 +380,18 @@ impl TaggerCard {
         }
     }
 
-    /// Parses and checks a tagger card from JSON text.
+    /// Parses and checks a tagger card from JSON text, its seal included.
     pub fn from_json(text: &str) -> Result<Self, ModelError> {
+        Self::parse(text, true)
+    }
+
+    /// [`TaggerCard::from_json`] without the check of the whole-card seal (the checksums of
+    /// the tag list and of the weights still hold): for `trainer seal --force`.
+    pub fn from_json_unsealed(text: &str) -> Result<Self, ModelError> {
+        Self::parse(text, false)
+    }
+
+    fn parse(text: &str, sealed: bool) -> Result<Self, ModelError> {
         let value: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| ModelError::BadCard(format!("not JSON: {e}")))?;
         match value.get("format").and_then(|f| f.as_str()) {
@@ -411,6 +429,10 @@ impl TaggerCard {
                     .into(),
             ));
         }
+        if let (true, Some(seal)) = (sealed, &card.seal) {
+            seal.check(&card.seal_parts(), &TAGGER_SEAL_WORDS)
+                .map_err(ModelError::BadCard)?;
+        }
         card.vocab.validate()?;
         if card.tagger.num_tags != card.vocab.len() {
             return Err(ModelError::BadCard(format!(
@@ -437,10 +459,45 @@ impl TaggerCard {
         serde_json::to_string_pretty(self).expect("card serialises")
     }
 
-    /// Records the checksums of `weights` (the bytes of the weights file) and of the tag list.
+    /// Records the checksums of `weights` (the bytes of the weights file) and of the tag list,
+    /// and seals the card whole.
     pub fn seal(&mut self, weights: &[u8]) {
         self.weights_sha256 = Some(crate::integrity::sha256_hex(weights));
         self.tags_sha256 = Some(tags_sha256(&self.vocab.tags));
+        self.seal = Some(CardSeal::of(&self.seal_parts()));
+    }
+
+    /// What the seal covers, as the parts of [`crate::integrity::SEAL_PARTS`] (as
+    /// [`crate::card::ModelCard::seal_parts`] for a model card): `config` is `{"resolution",
+    /// "tagger"}`, `vocab` the vocabulary whole, `directions` `[]` (a tagger has none), `files`
+    /// `{"format", "version", "weights", "weights_sha256", "tags_sha256"}`. Not sealed: `name`,
+    /// `split`, `training` and `heldout_accuracy`, which describe how it was made.
+    pub fn seal_parts(&self) -> [serde_json::Value; 4] {
+        let mut raw = self.clone();
+        raw.seal = None;
+        let v = serde_json::to_value(raw).unwrap_or_default();
+        let pick = |keys: &[&str]| {
+            serde_json::Value::Object(
+                keys.iter()
+                    .map(|k| {
+                        let field = v.get(*k).cloned().unwrap_or(serde_json::Value::Null);
+                        (k.to_string(), field)
+                    })
+                    .collect(),
+            )
+        };
+        [
+            pick(&["resolution", "tagger"]),
+            v.get("vocab").cloned().unwrap_or_default(),
+            serde_json::Value::Array(Vec::new()),
+            pick(&[
+                "format",
+                "version",
+                "weights",
+                "weights_sha256",
+                "tags_sha256",
+            ]),
+        ]
     }
 }
 
@@ -640,6 +697,46 @@ mod tests {
         assert!(e.contains("tags_sha256") && e.contains("reordered"), "{e}");
         let mut old = reversed;
         old.as_object_mut().unwrap().remove("tags_sha256");
+        old.as_object_mut().unwrap().remove("seal");
         assert!(TaggerCard::from_json(&old.to_string()).is_ok());
+    }
+
+    /// Issue 31's second fresh round: a tagger card with its exclusive groups removed loaded,
+    /// and `tag` then wrote no tag at all (its scores are read one tag per group). The card is
+    /// sealed whole now; the words about how it was made are not sealed.
+    #[test]
+    fn a_tagger_card_is_sealed_whole() {
+        let v = vocab();
+        let mut card = TaggerCard::new(
+            "t",
+            v.clone(),
+            tiny(v.len()),
+            HoldoutSplit::new(10),
+            TaggerTraining::default(),
+            TaggerAccuracy::default(),
+        );
+        card.seal(b"weights");
+        let json: serde_json::Value = serde_json::from_str(&card.to_json()).unwrap();
+        assert!(json["seal"]["sha256"].is_string());
+        let mut no_groups = json.clone();
+        no_groups["vocab"]["groups"] = serde_json::json!([]);
+        let e = TaggerCard::from_json(&no_groups.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the vocabulary") && e.contains("exclusive groups"),
+            "{e}"
+        );
+        assert!(!e.contains("draw"), "a tagger draws no faces: {e}");
+        let mut slope = json.clone();
+        slope["tagger"]["leaky_slope"] = serde_json::json!(0.5);
+        let e = TaggerCard::from_json(&slope.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("the tagger's config"), "{e}");
+        assert!(TaggerCard::from_json_unsealed(&slope.to_string()).is_ok());
+        let mut renamed = json.clone();
+        renamed["name"] = "another name".into();
+        assert!(TaggerCard::from_json(&renamed.to_string()).is_ok());
     }
 }

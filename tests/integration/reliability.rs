@@ -725,6 +725,16 @@ fn a_tagger_card_with_its_tags_reordered_is_refused() {
         &["tags_sha256", "reordered"],
     );
     assert!(!data.join("metadata.csv").exists());
+    // Its exclusive groups removed (the second fresh round: `tag` then wrote no tag at all).
+    let mut v: serde_json::Value = serde_json::from_str(&card.to_json()).unwrap();
+    v["vocab"]["groups"] = serde_json::json!([]);
+    std::fs::write(tagger.join("tagger.json"), v.to_string()).unwrap();
+    refused(
+        &["tag", "--tagger", s(&tagger), "--data", s(&data)],
+        &["the vocabulary", "no longer match(es) its seal"],
+    );
+    refused(&["seal", "--model", s(&tagger)], &["--force"]);
+    assert!(!data.join("metadata.csv").exists());
     std::fs::write(tagger.join("tagger.json"), card.to_json()).unwrap();
     ok(&["tag", "--tagger", s(&tagger), "--data", s(&data)]);
 }

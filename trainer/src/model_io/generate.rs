@@ -21,6 +21,10 @@ pub fn parse_seeds(spec: &str) -> Result<Vec<u64>> {
             })
         };
         match part.split_once('-') {
+            // `-1`: a negative number, not a range with its start left out.
+            Some((a, _)) if a.trim().is_empty() => {
+                bail!("'{part}' is not a seed (seeds are whole numbers >= 0, e.g. 42 or 0-15)")
+            }
             Some((a, b)) => {
                 let (a, b) = (num(a)?, num(b)?);
                 if a > b {
@@ -39,6 +43,10 @@ pub fn parse_seeds(spec: &str) -> Result<Vec<u64>> {
     }
     if out.is_empty() {
         bail!("no seeds given (e.g. --seeds 0-15)");
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(twice) = out.iter().find(|s| !seen.insert(**s)) {
+        bail!("seed {twice} is given more than once in '{spec}' (each seed draws one face)");
     }
     Ok(out)
 }
@@ -174,8 +182,14 @@ mod tests {
         assert_eq!(parse_seeds("42").unwrap(), vec![42]);
         assert_eq!(parse_seeds("0-3").unwrap(), vec![0, 1, 2, 3]);
         assert_eq!(parse_seeds("1, 5,7-8").unwrap(), vec![1, 5, 7, 8]);
-        for bad in ["", "x", "5-2", "-1", "1-", "0-99999999999"] {
+        for bad in ["", "x", "5-2", "-1", "1-", "0-99999999999", "1,1", "0-3,2"] {
             assert!(parse_seeds(bad).is_err(), "{bad}");
         }
+        // The messages of the second fresh round (issue 31): `-1` once read as "'' is not a
+        // seed", and `1,1,1` as an output written twice.
+        let e = parse_seeds("-1").unwrap_err().to_string();
+        assert!(e.starts_with("'-1' is not a seed"), "{e}");
+        let e = parse_seeds("1,1,1").unwrap_err().to_string();
+        assert!(e.contains("seed 1 is given more than once"), "{e}");
     }
 }

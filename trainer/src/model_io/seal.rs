@@ -46,7 +46,19 @@ pub fn seal(path: &Path, force: bool, device: &Device) -> Result<(PathBuf, Strin
     };
     let (json, said) = match format.as_deref() {
         Some(TAGGER_FORMAT) => {
-            let mut card = TaggerCard::from_json(&text).map_err(what)?;
+            let parsed = if force {
+                TaggerCard::from_json_unsealed(&text)
+            } else {
+                TaggerCard::from_json(&text)
+            };
+            let mut card = match parsed {
+                Ok(card) => card,
+                Err(e) if !force && TaggerCard::from_json_unsealed(&text).is_ok() => bail!(
+                    "{}: {e} (give --force to reseal a card that was edited on purpose)",
+                    card_path.display()
+                ),
+                Err(e) => return Err(what(e)),
+            };
             let weights_path = dir.join(&card.weights);
             let weights = read_bounded(&weights_path, MAX_WEIGHTS_BYTES, "tagger weights")?;
             LoadedTagger::from_bytes(card.clone(), weights.clone(), device)
@@ -54,7 +66,7 @@ pub fn seal(path: &Path, force: bool, device: &Device) -> Result<(PathBuf, Strin
             card.seal(&weights);
             (
                 card.to_json(),
-                "tagger card: weights_sha256 and tags_sha256",
+                "tagger card: seal, weights_sha256 and tags_sha256",
             )
         }
         Some(CARD_FORMAT) => {
