@@ -358,12 +358,14 @@ macro_rules! families {
                 }
             }
 
+            /// A fresh network; its weights are the backend stream's next draws (seed it with
+            /// [`crate::rng::seeded`] for the same weights every time).
             pub fn try_init(&self, device: &Device) -> Result<AnyGenerator, ModelError> {
-                Ok(match self {
+                crate::rng::backend_stream(|| Ok(match self {
                     $(Self::$family(c) => AnyGenerator::$family(
                         <$module::$family as Family>::init_generator(c, device)?,
                     ),)+
-                })
+                }))
             }
 
             /// Parses the config of the named family from JSON (a model card keeps the name
@@ -415,12 +417,14 @@ macro_rules! families {
                 }
             }
 
+            /// A fresh network; its weights are the backend stream's next draws (seed it with
+            /// [`crate::rng::seeded`] for the same weights every time).
             pub fn try_init(&self, device: &Device) -> Result<AnyDiscriminator, ModelError> {
-                Ok(match self {
+                crate::rng::backend_stream(|| Ok(match self {
                     $(Self::$family(c) => AnyDiscriminator::$family(
                         <$module::$family as Family>::init_discriminator(c, device)?,
                     ),)+
-                })
+                }))
             }
 
             pub fn from_arch_json(

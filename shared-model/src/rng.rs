@@ -55,9 +55,123 @@ impl SplitMix64 {
     }
 }
 
+/// Burn's initialisers draw from one random stream per backend, shared by every thread of the
+/// process. This lock is held while a thread seeds that stream and draws from it, so that what a
+/// seed initialises does not depend on what other threads do meanwhile (tests run side by side).
+static BACKEND_STREAM: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+std::thread_local! {
+    /// Whether this thread holds [`BACKEND_STREAM`] (the lock is taken once per thread).
+    static HOLDS_STREAM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, which draws from the backend's random stream (`Tensor::random`, module
+/// initialisers), while no other thread that goes through here touches that stream. Every
+/// network's `try_init` goes through here; calls nest.
+pub fn backend_stream<R>(f: impl FnOnce() -> R) -> R {
+    if HOLDS_STREAM.get() {
+        return f();
+    }
+    // A panic inside `f` leaves the stream as consistent as any draw does.
+    let _held = BACKEND_STREAM.lock().unwrap_or_else(|e| e.into_inner());
+    struct Release;
+    impl Drop for Release {
+        fn drop(&mut self) {
+            HOLDS_STREAM.set(false);
+        }
+    }
+    HOLDS_STREAM.set(true);
+    let _release = Release;
+    f()
+}
+
+/// `m` with every parameter's initial values drawn now. Burn draws a parameter's values at its
+/// first use, which may be long after [`seeded`] returned; this draws them while it holds the
+/// stream.
+pub fn drawn<M: burn::module::Module>(m: M) -> M {
+    struct Draw;
+    impl burn::module::ModuleVisitor for Draw {
+        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<burn::Tensor<D>>) {
+            p.val();
+        }
+        fn visit_int<const D: usize>(
+            &mut self,
+            p: &burn::module::Param<burn::Tensor<D, burn::tensor::Int>>,
+        ) {
+            p.val();
+        }
+        fn visit_bool<const D: usize>(
+            &mut self,
+            p: &burn::module::Param<burn::Tensor<D, burn::tensor::Bool>>,
+        ) {
+            p.val();
+        }
+    }
+    backend_stream(|| m.visit(&mut Draw));
+    m
+}
+
+/// Seeds the backend's random stream with `seed` and runs `f` (an initialisation, which returns
+/// its networks [`drawn`]) on it, as one step no other thread can interleave with: the same seed
+/// gives the same weights every time.
+pub fn seeded<R>(device: &burn::tensor::Device, seed: u64, f: impl FnOnce() -> R) -> R {
+    backend_stream(|| {
+        device.seed(seed);
+        f()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A seed gives the same weights while another thread initialises networks of its own from
+    /// the same stream (before the lock, tests running side by side got other weights now and
+    /// then, and resumed runs differed from uninterrupted ones).
+    #[test]
+    fn a_seed_gives_the_same_weights_whatever_other_threads_draw() {
+        let cfg = crate::TaggerConfig::new(6)
+            .with_resolution(16)
+            .with_channels(4)
+            .with_max_channels(8)
+            .with_final_size(2)
+            .with_feature_dim(6);
+        let device = burn::tensor::Device::flex();
+        /// Every float parameter's values, in visit order.
+        struct Values(Vec<f32>);
+        impl burn::module::ModuleVisitor for Values {
+            fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<burn::Tensor<D>>) {
+                self.0.extend(p.val().into_data().iter::<f32>());
+            }
+        }
+        let weights = || {
+            let t = seeded(&device, 7, || cfg.try_init(&device).map(drawn)).unwrap();
+            let mut v = Values(Vec::new());
+            burn::module::Module::visit(&t, &mut v);
+            v.0
+        };
+        let first = weights();
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+        let (stop, others) = (AtomicBool::new(false), AtomicUsize::new(0));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(Relaxed) {
+                    drawn(cfg.try_init(&device).unwrap());
+                    others.fetch_add(1, Relaxed);
+                }
+            });
+            // Until the other thread has initialised 200 networks meanwhile.
+            let mut i = 0;
+            while others.load(Relaxed) < 200 && i < 100_000 {
+                if weights() != first {
+                    stop.store(true, Relaxed);
+                    panic!("draw {i} of seed 7 gave other weights");
+                }
+                i += 1;
+            }
+            stop.store(true, Relaxed);
+        });
+    }
 
     #[test]
     fn reference_values_are_stable() {

@@ -156,6 +156,10 @@ impl ShapeEncoderConfig {
     }
 
     pub fn try_init(&self, device: &Device) -> Result<ShapeEncoder, ModelError> {
+        crate::rng::backend_stream(|| self.build(device))
+    }
+
+    fn build(&self, device: &Device) -> Result<ShapeEncoder, ModelError> {
         self.validate()?;
         let n = self.stages()?;
         let stem = ShapeConv::new(1, self.stage_channels(0), 4, 2, device);

@@ -135,6 +135,10 @@ impl TaggerConfig {
     }
 
     pub fn try_init(&self, device: &Device) -> Result<Tagger, ModelError> {
+        crate::rng::backend_stream(|| self.build(device))
+    }
+
+    fn build(&self, device: &Device) -> Result<Tagger, ModelError> {
         self.validate()?;
         let n = self.stages()?;
         let stem = ConvBn::new(3, self.stage_channels(0), 4, 2, device);

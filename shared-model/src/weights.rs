@@ -79,8 +79,9 @@ pub fn load_weights<M: Module>(module: M, weights: Vec<u8>) -> Result<M, ModelEr
     }
     let bytes = widen_to_f32(weights)?;
     let record = ModuleRecord::from_bytes(bytes).map_err(bad)?;
-    module
-        .try_load_record(record)
+    // Loading may draw a parameter's initial values before replacing them (Burn initialises
+    // lazily); drawing goes through the stream's lock (see `rng::backend_stream`).
+    crate::rng::backend_stream(|| module.try_load_record(record))
         .map_err(|e| ModelError::BadWeights(summarise(&e.to_string())))
 }
 

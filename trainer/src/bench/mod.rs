@@ -198,8 +198,9 @@ pub fn run(opts: &BenchOptions, device: &Device) -> Result<BenchReport> {
         let generator = g.try_init(device)?;
         for &b in &opts.forward_batches {
             let l = g.latent_dim();
-            let z =
-                Tensor::<2>::random([b, l], burn::tensor::Distribution::Normal(0.0, 1.0), device);
+            let z = shared_model::rng::backend_stream(|| {
+                Tensor::<2>::random([b, l], burn::tensor::Distribution::Normal(0.0, 1.0), device)
+            });
             let c = Tensor::<2>::ones([b, t], device);
             let run_once = || {
                 let t0 = Instant::now();

@@ -963,11 +963,13 @@ mod tests {
         let generate = |z: Tensor<2>, _c: Tensor<2>| {
             let b = z.dims()[0];
             let z = z.slice([0..b, 0..1]).reshape([b, 1, 1, 1]);
-            let noise = Tensor::<4>::random(
-                [b, 3, 16, 16],
-                burn::tensor::Distribution::Uniform(-1.0, 1.0),
-                &Device::flex(),
-            );
+            let noise = shared_model::rng::backend_stream(|| {
+                Tensor::<4>::random(
+                    [b, 3, 16, 16],
+                    burn::tensor::Distribution::Uniform(-1.0, 1.0),
+                    &Device::flex(),
+                )
+            });
             (noise + z.repeat_dim(1, 3).repeat_dim(2, 16).repeat_dim(3, 16)).clamp(-1.0, 1.0)
         };
         let (report, faces) = ctx.evaluate(&model_vocab, 8, &generate, &device).unwrap();

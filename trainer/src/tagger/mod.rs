@@ -362,8 +362,9 @@ pub fn train_tagger(
         ..opts.config.clone()
     };
     let device = Device::flex().autodiff();
-    device.seed(opts.seed);
-    let mut model = cfg.try_init(&device)?;
+    let mut model = shared_model::rng::seeded(&device, opts.seed, || {
+        cfg.try_init(&device).map(shared_model::rng::drawn)
+    })?;
     let mut optim = AdamConfig::new()
         .with_weight_decay(Some(WeightDecayConfig::new(1e-4)))
         .init();

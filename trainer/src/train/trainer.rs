@@ -13,6 +13,7 @@ use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use serde::Serialize;
+use shared_model::rng::{drawn, seeded};
 use shared_model::sample::{FaceRequest, to_rgba};
 use shared_model::{
     AnyDiscriminator, AnyGenerator, DiscriminatorModule, GeneratorInput, SplitMix64, StyleMix,
@@ -113,9 +114,12 @@ impl Trainer {
             );
         }
         let device = device.clone().autodiff();
-        device.seed(cfg.seed);
-        let g = cfg.generator.try_init(&device)?;
-        let d = cfg.discriminator.try_init(&device)?;
+        let (g, d) = seeded(&device, cfg.seed, || {
+            Ok::<_, shared_model::ModelError>((
+                drawn(cfg.generator.try_init(&device)?),
+                drawn(cfg.discriminator.try_init(&device)?),
+            ))
+        })?;
         let g_ema = g.valid();
         let conds = encode_all(&cfg.vocab, data)?;
         let mut rng = SplitMix64::new(cfg.seed ^ 0x006B_7961_7261);
