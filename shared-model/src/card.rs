@@ -256,18 +256,7 @@ impl ModelCard {
         let mut raw = self.clone();
         raw.seal = None;
         let v = serde_json::to_value(RawCard::from(raw)).unwrap_or_default();
-        let pick = |keys: &[&str]| {
-            serde_json::Value::Object(
-                keys.iter()
-                    .map(|k| {
-                        (
-                            k.to_string(),
-                            v.get(*k).cloned().unwrap_or(serde_json::Value::Null),
-                        )
-                    })
-                    .collect(),
-            )
-        };
+        let pick = |keys: &[&str]| crate::integrity::pick_fields(&v, keys);
         let mut directions = v
             .get("directions")
             .cloned()

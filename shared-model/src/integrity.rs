@@ -115,6 +115,12 @@ fn write_canonical(value: &serde_json::Value, out: &mut String) {
     }
 }
 
+/// The object of `card`'s fields named by `keys` (a missing one as `null`): one sealed part.
+pub fn pick_fields(card: &serde_json::Value, keys: &[&str]) -> serde_json::Value {
+    let field = |k: &&str| card.get(*k).cloned().unwrap_or(serde_json::Value::Null);
+    serde_json::Value::Object(keys.iter().map(|k| (k.to_string(), field(k))).collect())
+}
+
 /// What a card's seal covers, part by part, in the order they enter its checksum. Each part is
 /// a JSON value built by the card ([`crate::card::ModelCard::seal_parts`],
 /// [`crate::tagger::TaggerCard::seal_parts`]); its SHA-256 is that of its [`canonical_json`].

@@ -480,16 +480,7 @@ impl TaggerCard {
         let mut raw = self.clone();
         raw.seal = None;
         let v = serde_json::to_value(raw).unwrap_or_default();
-        let pick = |keys: &[&str]| {
-            serde_json::Value::Object(
-                keys.iter()
-                    .map(|k| {
-                        let field = v.get(*k).cloned().unwrap_or(serde_json::Value::Null);
-                        (k.to_string(), field)
-                    })
-                    .collect(),
-            )
-        };
+        let pick = |keys: &[&str]| crate::integrity::pick_fields(&v, keys);
         [
             pick(&["resolution", "tagger"]),
             v.get("vocab").cloned().unwrap_or_default(),

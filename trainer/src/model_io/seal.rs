@@ -41,24 +41,15 @@ pub fn seal(path: &Path, force: bool, device: &Device) -> Result<(PathBuf, Strin
         .ok()
         .and_then(|v| v.get("format").and_then(|f| f.as_str()).map(String::from));
     let dir = card_path.parent().unwrap_or(Path::new("."));
-    let what = |e: shared_model::ModelError| {
-        anyhow::Error::new(e).context(card_path.display().to_string())
-    };
     let (json, said) = match format.as_deref() {
         Some(TAGGER_FORMAT) => {
-            let parsed = if force {
-                TaggerCard::from_json_unsealed(&text)
-            } else {
-                TaggerCard::from_json(&text)
-            };
-            let mut card = match parsed {
-                Ok(card) => card,
-                Err(e) if !force && TaggerCard::from_json_unsealed(&text).is_ok() => bail!(
-                    "{}: {e} (give --force to reseal a card that was edited on purpose)",
-                    card_path.display()
-                ),
-                Err(e) => return Err(what(e)),
-            };
+            let mut card = parse(
+                &text,
+                &card_path,
+                force,
+                TaggerCard::from_json,
+                TaggerCard::from_json_unsealed,
+            )?;
             let weights_path = dir.join(&card.weights);
             let weights = read_bounded(&weights_path, MAX_WEIGHTS_BYTES, "tagger weights")?;
             LoadedTagger::from_bytes(card.clone(), weights.clone(), device)
@@ -70,23 +61,13 @@ pub fn seal(path: &Path, force: bool, device: &Device) -> Result<(PathBuf, Strin
             )
         }
         Some(CARD_FORMAT) => {
-            let parsed = if force {
-                ModelCard::from_json_unsealed(&text)
-            } else {
-                ModelCard::from_json(&text)
-            };
-            let mut card = match parsed {
-                Ok(card) => card,
-                Err(e) => {
-                    // Only the seal is in the way: say how to reseal on purpose.
-                    let hint = if !force && ModelCard::from_json_unsealed(&text).is_ok() {
-                        " (give --force to reseal a card that was edited on purpose)"
-                    } else {
-                        ""
-                    };
-                    bail!("{}: {e}{hint}", card_path.display());
-                }
-            };
+            let mut card = parse(
+                &text,
+                &card_path,
+                force,
+                ModelCard::from_json,
+                ModelCard::from_json_unsealed,
+            )?;
             let weights_path = dir.join(&card.weights);
             let weights = read_weights(&weights_path)?;
             LoadedModel::from_bytes(card.clone(), weights.clone(), device)
@@ -105,4 +86,26 @@ pub fn seal(path: &Path, force: bool, device: &Device) -> Result<(PathBuf, Strin
     };
     write_atomic(&card_path, json.as_bytes())?;
     Ok((card_path, said.to_string()))
+}
+
+/// The card in `text`: checked against its seal, or with `force` read without that check. A
+/// card that fails only its seal gets the hint to give `--force`.
+fn parse<C>(
+    text: &str,
+    path: &Path,
+    force: bool,
+    sealed: fn(&str) -> Result<C, shared_model::ModelError>,
+    unsealed: fn(&str) -> Result<C, shared_model::ModelError>,
+) -> Result<C> {
+    match if force { unsealed(text) } else { sealed(text) } {
+        Ok(card) => Ok(card),
+        Err(e) => {
+            let hint = if !force && unsealed(text).is_ok() {
+                " (give --force to reseal a card that was edited on purpose)"
+            } else {
+                ""
+            };
+            bail!("{}: {e}{hint}", path.display())
+        }
+    }
 }
