@@ -14,6 +14,7 @@
 
 pub mod arch;
 pub mod card;
+pub mod conv_stack;
 pub mod error;
 pub mod face;
 pub mod fuzz;

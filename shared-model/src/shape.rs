@@ -21,18 +21,14 @@
 //! tagger's rule, so the faces `eval` holds out were never seen by either network), the
 //! training settings and the SHA-256 of the weights, which loading always checks.
 
-use burn::nn::{
-    BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d,
-    conv::{Conv2d, Conv2dConfig},
-};
+use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use kernels::act::leaky_relu;
-use kernels::conv::conv2d;
-use kernels::norm::batch_norm;
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
 use crate::card::load_weights;
+use crate::conv_stack::{self, ConvBn, DownStage, StackShape};
 use crate::integrity::{check_sha256, check_sha256_field};
 use crate::tagger::{HoldoutSplit, mean_max_pool};
 
@@ -65,46 +61,13 @@ pub struct ShapeEncoderConfig {
     pub leaky_slope: f64,
 }
 
-/// conv (optionally stride 2) - BN, before the activation.
-#[derive(Module, Debug)]
-pub struct ShapeConv {
-    conv: Conv2d,
-    bn: BatchNorm,
-}
-
-impl ShapeConv {
-    fn new(c_in: usize, c_out: usize, k: usize, stride: usize, device: &Device) -> Self {
-        let pad = (k - stride).div_ceil(2);
-        Self {
-            conv: Conv2dConfig::new([c_in, c_out], [k, k])
-                .with_stride([stride, stride])
-                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
-                .with_bias(false)
-                .init(device),
-            bn: BatchNormConfig::new(c_out).init(device),
-        }
-    }
-
-    /// `x`: `[B, C_in, H, W]` -> `[B, C_out, H / stride, W / stride]`.
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        batch_norm(&self.bn, conv2d(&self.conv, x))
-    }
-}
-
-/// One downsampling stage: a stride-2 conv then a same-size conv, each with BN and leaky ReLU.
-#[derive(Module, Debug)]
-pub struct ShapeStage {
-    down: ShapeConv,
-    same: ShapeConv,
-}
-
 /// The shape encoder: a 4x4 stride-2 stem on the luminance, stages of (stride-2 conv, conv),
 /// global mean+max pooling, a linear representation layer and a two-layer projection head
 /// (used by the training loss only).
 #[derive(Module, Debug)]
 pub struct ShapeEncoder {
-    stem: ShapeConv,
-    stages: Vec<ShapeStage>,
+    stem: ConvBn,
+    stages: Vec<DownStage>,
     feature: Linear,
     proj_hidden: Linear,
     proj_out: Linear,
@@ -112,39 +75,23 @@ pub struct ShapeEncoder {
 }
 
 impl ShapeEncoderConfig {
-    fn stage_channels(&self, i: usize) -> usize {
-        (self.channels << i).min(self.max_channels)
-    }
-
-    /// Number of downsampling stages after the stem.
-    fn stages(&self) -> Result<usize, ModelError> {
-        let half = self.resolution / 2;
-        let f = self.final_size;
-        if self.resolution < 4
-            || f == 0
-            || half < f
-            || !half.is_multiple_of(f)
-            || !(half / f).is_power_of_two()
-        {
-            return Err(ModelError::BadConfig(format!(
-                "shape encoder resolution {} / 2 is not a power-of-two multiple of final_size {f}",
-                self.resolution
-            )));
+    fn stack(&self) -> StackShape<'_> {
+        StackShape {
+            what: "shape encoder",
+            in_channels: 1,
+            resolution: self.resolution,
+            channels: self.channels,
+            max_channels: self.max_channels,
+            final_size: self.final_size,
         }
-        Ok((half / f).trailing_zeros() as usize)
     }
 
     /// Checks the config without building anything.
     pub fn validate(&self) -> Result<(), ModelError> {
-        self.stages()?;
+        self.stack().validate()?;
         if self.channels == 0 || self.feature_dim == 0 || self.projection_dim == 0 {
             return Err(ModelError::BadConfig(
                 "shape encoder sizes must be positive".into(),
-            ));
-        }
-        if self.max_channels < self.channels {
-            return Err(ModelError::BadConfig(
-                "shape encoder max_channels is smaller than channels".into(),
             ));
         }
         if self.channels > 4096 || self.max_channels > 4096 || self.feature_dim > 65_536 {
@@ -161,18 +108,7 @@ impl ShapeEncoderConfig {
 
     fn build(&self, device: &Device) -> Result<ShapeEncoder, ModelError> {
         self.validate()?;
-        let n = self.stages()?;
-        let stem = ShapeConv::new(1, self.stage_channels(0), 4, 2, device);
-        let stages = (0..n)
-            .map(|i| {
-                let (c_in, c_out) = (self.stage_channels(i), self.stage_channels(i + 1));
-                ShapeStage {
-                    down: ShapeConv::new(c_in, c_out, 3, 2, device),
-                    same: ShapeConv::new(c_out, c_out, 3, 1, device),
-                }
-            })
-            .collect();
-        let c_last = self.stage_channels(n);
+        let (stem, stages, c_last) = self.stack().build(device)?;
         Ok(ShapeEncoder {
             stem,
             stages,
@@ -195,11 +131,7 @@ impl ShapeEncoder {
     /// `x`: `[B, 1, R, R]` luminance in `[-1, 1]` (see [`luma_input`]) -> `[B, feature_dim]`
     /// (the linear layer's output, no activation).
     pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut h = leaky_relu(self.stem.forward(x), self.slope); // [B, C0, R/2, R/2]
-        for stage in &self.stages {
-            h = leaky_relu(stage.down.forward(h), self.slope); // [B, C_i+1, S/2, S/2]
-            h = leaky_relu(stage.same.forward(h), self.slope);
-        }
+        let h = conv_stack::forward(&self.stem, &self.stages, x, self.slope);
         self.feature.forward(mean_max_pool(h)) // [B, F]
     }
 

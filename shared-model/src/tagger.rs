@@ -8,18 +8,14 @@
 //! config, the vocabulary, the rule that split the data into training and held-out images, and
 //! the accuracy measured on the held-out part.
 
-use burn::nn::{
-    BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d,
-    conv::{Conv2d, Conv2dConfig},
-};
+use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use kernels::act::leaky_relu;
-use kernels::conv::conv2d;
-use kernels::norm::batch_norm;
 
 use serde::{Deserialize, Serialize};
 
 use crate::card::load_weights;
+use crate::conv_stack::{self, ConvBn, DownStage, StackShape};
 use crate::integrity::{
     CardSeal, TAGGER_SEAL_WORDS, check_sha256_field, check_weights_sha256, tags_sha256,
 };
@@ -51,84 +47,35 @@ pub struct TaggerConfig {
     pub leaky_slope: f64,
 }
 
-/// conv3x3 (optionally stride 2) - BN - leaky ReLU.
-#[derive(Module, Debug)]
-pub struct ConvBn {
-    conv: Conv2d,
-    bn: BatchNorm,
-}
-
-impl ConvBn {
-    fn new(c_in: usize, c_out: usize, k: usize, stride: usize, device: &Device) -> Self {
-        let pad = (k - stride).div_ceil(2);
-        Self {
-            conv: Conv2dConfig::new([c_in, c_out], [k, k])
-                .with_stride([stride, stride])
-                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
-                .with_bias(false)
-                .init(device),
-            bn: BatchNormConfig::new(c_out).init(device),
-        }
-    }
-
-    /// `x`: `[B, C_in, H, W]` -> `[B, C_out, H / stride, W / stride]` (before the activation).
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        batch_norm(&self.bn, conv2d(&self.conv, x))
-    }
-}
-
-/// One downsampling stage: a stride-2 conv then a same-size conv, each with BN and leaky ReLU.
-#[derive(Module, Debug)]
-pub struct TaggerStage {
-    down: ConvBn,
-    same: ConvBn,
-}
-
 /// The tagger network: a stride-2 stem, stages of (stride-2 conv, conv), global mean+max pooling,
 /// a feature layer and a linear head over the vocabulary.
 #[derive(Module, Debug)]
 pub struct Tagger {
     stem: ConvBn,
-    stages: Vec<TaggerStage>,
+    stages: Vec<DownStage>,
     feature: Linear,
     head: Linear,
     slope: f64,
 }
 
 impl TaggerConfig {
-    fn stage_channels(&self, i: usize) -> usize {
-        (self.channels << i).min(self.max_channels)
-    }
-
-    /// Number of downsampling stages after the stem.
-    fn stages(&self) -> Result<usize, ModelError> {
-        let half = self.resolution / 2;
-        let f = self.final_size;
-        if self.resolution < 4
-            || f == 0
-            || half < f
-            || !half.is_multiple_of(f)
-            || !(half / f).is_power_of_two()
-        {
-            return Err(ModelError::BadConfig(format!(
-                "tagger resolution {} / 2 is not a power-of-two multiple of final_size {f}",
-                self.resolution
-            )));
+    fn stack(&self) -> StackShape<'_> {
+        StackShape {
+            what: "tagger",
+            in_channels: 3,
+            resolution: self.resolution,
+            channels: self.channels,
+            max_channels: self.max_channels,
+            final_size: self.final_size,
         }
-        Ok((half / f).trailing_zeros() as usize)
     }
 
     /// Checks the config without building anything.
     pub fn validate(&self) -> Result<(), ModelError> {
-        self.stages()?;
+        self.stack().validate()?;
         if self.num_tags == 0 || self.channels == 0 || self.feature_dim == 0 {
             return Err(ModelError::BadConfig(
                 "tagger sizes must be positive".into(),
-            ));
-        }
-        if self.max_channels < self.channels {
-            return Err(ModelError::BadConfig(
-                "tagger max_channels is smaller than channels".into(),
             ));
         }
         Ok(())
@@ -140,18 +87,7 @@ impl TaggerConfig {
 
     fn build(&self, device: &Device) -> Result<Tagger, ModelError> {
         self.validate()?;
-        let n = self.stages()?;
-        let stem = ConvBn::new(3, self.stage_channels(0), 4, 2, device);
-        let stages = (0..n)
-            .map(|i| {
-                let (c_in, c_out) = (self.stage_channels(i), self.stage_channels(i + 1));
-                TaggerStage {
-                    down: ConvBn::new(c_in, c_out, 3, 2, device),
-                    same: ConvBn::new(c_out, c_out, 3, 1, device),
-                }
-            })
-            .collect();
-        let c_last = self.stage_channels(n);
+        let (stem, stages, c_last) = self.stack().build(device)?;
         Ok(Tagger {
             stem,
             stages,
@@ -181,11 +117,7 @@ impl Tagger {
     /// The embedding used for FD, KID and precision/recall.
     /// `x`: `[B, 3, R, R]` RGB in `[-1, 1]` -> `[B, feature_dim]` (after a leaky ReLU).
     pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut h = leaky_relu(self.stem.forward(x), self.slope); // [B, C0, R/2, R/2]
-        for stage in &self.stages {
-            h = leaky_relu(stage.down.forward(h), self.slope); // [B, C_i+1, S/2, S/2]
-            h = leaky_relu(stage.same.forward(h), self.slope);
-        }
+        let h = conv_stack::forward(&self.stem, &self.stages, x, self.slope);
         leaky_relu(self.feature.forward(mean_max_pool(h)), self.slope) // [B, F]
     }
 
