@@ -12,7 +12,8 @@ pub enum ModelError {
         second: String,
         group: String,
     },
-    #[error("the model card is not valid: {0}")]
+    /// A model, tagger or shape-encoder card that cannot be used (the path names which).
+    #[error("the card is not valid: {0}")]
     BadCard(String),
     #[error(
         "the weights do not fit the model card (truncated, corrupt or from another model): {0}"
