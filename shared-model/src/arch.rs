@@ -358,10 +358,10 @@ macro_rules! families {
                 }
             }
 
-            /// A fresh network; its weights are the backend stream's next draws (seed it with
-            /// [`crate::rng::seeded`] for the same weights every time).
+            /// A fresh network, every weight drawn now: the backend stream's next draws (seed
+            /// it with [`crate::rng::seeded`] for the same weights every time).
             pub fn try_init(&self, device: &Device) -> Result<AnyGenerator, ModelError> {
-                crate::rng::backend_stream(|| Ok(match self {
+                crate::rng::initialised(|| Ok(match self {
                     $(Self::$family(c) => AnyGenerator::$family(
                         <$module::$family as Family>::init_generator(c, device)?,
                     ),)+
@@ -417,10 +417,10 @@ macro_rules! families {
                 }
             }
 
-            /// A fresh network; its weights are the backend stream's next draws (seed it with
-            /// [`crate::rng::seeded`] for the same weights every time).
+            /// A fresh network, every weight drawn now: the backend stream's next draws (seed
+            /// it with [`crate::rng::seeded`] for the same weights every time).
             pub fn try_init(&self, device: &Device) -> Result<AnyDiscriminator, ModelError> {
-                crate::rng::backend_stream(|| Ok(match self {
+                crate::rng::initialised(|| Ok(match self {
                     $(Self::$family(c) => AnyDiscriminator::$family(
                         <$module::$family as Family>::init_discriminator(c, device)?,
                     ),)+

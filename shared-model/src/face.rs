@@ -766,8 +766,8 @@ mod tests {
     fn model() -> LoadedModel {
         let card = card();
         let device = Device::flex();
-        device.seed(3);
-        let generator = card.generator.try_init(&device).unwrap();
+        let generator =
+            crate::rng::seeded(&device, 3, || card.generator.try_init(&device)).unwrap();
         LoadedModel {
             card,
             generator,

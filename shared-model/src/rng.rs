@@ -111,9 +111,18 @@ pub fn drawn<M: burn::module::Module>(m: M) -> M {
     m
 }
 
-/// Seeds the backend's random stream with `seed` and runs `f` (an initialisation, which returns
-/// its networks [`drawn`]) on it, as one step no other thread can interleave with: the same seed
-/// gives the same weights every time.
+/// What `build` returns, with every parameter's initial values drawn, all while this thread
+/// holds the stream: a network leaves here with nothing left to draw later, when another thread
+/// may have seeded the stream. Every network's `try_init` builds through here.
+pub fn initialised<M: burn::module::Module, E>(
+    build: impl FnOnce() -> Result<M, E>,
+) -> Result<M, E> {
+    backend_stream(|| build().map(drawn))
+}
+
+/// Seeds the backend's random stream with `seed` and runs `f` (networks' `try_init`, which draw
+/// every value at once, or other draws) on it, as one step that no other thread going through
+/// this module can interleave with: the same seed gives the same weights every time.
 pub fn seeded<R>(device: &burn::tensor::Device, seed: u64, f: impl FnOnce() -> R) -> R {
     backend_stream(|| {
         device.seed(seed);
@@ -145,7 +154,7 @@ mod tests {
             }
         }
         let weights = || {
-            let t = seeded(&device, 7, || cfg.try_init(&device).map(drawn)).unwrap();
+            let t = seeded(&device, 7, || cfg.try_init(&device)).unwrap();
             let mut v = Values(Vec::new());
             burn::module::Module::visit(&t, &mut v);
             v.0
@@ -156,7 +165,7 @@ mod tests {
         std::thread::scope(|s| {
             s.spawn(|| {
                 while !stop.load(Relaxed) {
-                    drawn(cfg.try_init(&device).unwrap());
+                    cfg.try_init(&device).unwrap();
                     others.fetch_add(1, Relaxed);
                 }
             });

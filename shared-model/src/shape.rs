@@ -103,7 +103,7 @@ impl ShapeEncoderConfig {
     }
 
     pub fn try_init(&self, device: &Device) -> Result<ShapeEncoder, ModelError> {
-        crate::rng::backend_stream(|| self.build(device))
+        crate::rng::initialised(|| self.build(device))
     }
 
     fn build(&self, device: &Device) -> Result<ShapeEncoder, ModelError> {

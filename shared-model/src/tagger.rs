@@ -82,7 +82,7 @@ impl TaggerConfig {
     }
 
     pub fn try_init(&self, device: &Device) -> Result<Tagger, ModelError> {
-        crate::rng::backend_stream(|| self.build(device))
+        crate::rng::initialised(|| self.build(device))
     }
 
     fn build(&self, device: &Device) -> Result<Tagger, ModelError> {

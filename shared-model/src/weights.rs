@@ -504,9 +504,8 @@ mod tests {
     #[test]
     fn f16_halves_the_file_and_moves_pixels_by_at_most_one_or_two() {
         let device = Device::flex();
-        device.seed(3);
         let spec = medium();
-        let g = spec.try_init(&device).unwrap();
+        let g = crate::rng::seeded(&device, 3, || spec.try_init(&device)).unwrap();
         let reference = faces(&g, &spec, &device);
         let full = g.clone().to_bytes().unwrap();
         let half = g.to_bytes_as(WeightsDtype::F16).unwrap();
@@ -558,9 +557,8 @@ mod tests {
     #[test]
     fn int8_stores_linear_weights_as_bytes_with_scales_and_loads_back_close() {
         let device = Device::flex();
-        device.seed(3);
         let spec = medium();
-        let g = spec.try_init(&device).unwrap();
+        let g = crate::rng::seeded(&device, 3, || spec.try_init(&device)).unwrap();
         let reference = faces(&g, &spec, &device);
         let half = g.clone().to_bytes_as(WeightsDtype::F16).unwrap();
         let int8 = g.to_bytes_as(WeightsDtype::Int8).unwrap();
@@ -667,7 +665,6 @@ mod tests {
     #[test]
     fn int8_quantises_stylegan2_dense_layers_and_refuses_a_network_without_any() {
         let device = Device::flex();
-        device.seed(5);
         let spec = GeneratorSpec::Stylegan2(
             crate::Stylegan2GeneratorConfig::new(6)
                 .with_latent_dim(16)
@@ -676,7 +673,7 @@ mod tests {
                 .with_channels(16)
                 .with_min_channels(16),
         );
-        let g = spec.try_init(&device).unwrap();
+        let g = crate::rng::seeded(&device, 5, || spec.try_init(&device)).unwrap();
         let reference = faces(&g, &spec, &device);
         let half = g.clone().to_bytes_as(WeightsDtype::F16).unwrap();
         let int8 = g.to_bytes_as(WeightsDtype::Int8).unwrap();

@@ -3,6 +3,7 @@
 use burn::prelude::*;
 use shared_model::ResnetCganGeneratorConfig;
 use shared_model::card::{load_weights, weights_bytes};
+use shared_model::rng::seeded;
 
 use crate::fixtures::*;
 
@@ -18,21 +19,24 @@ fn tiny_g() -> ResnetCganGeneratorConfig {
 #[test]
 fn save_load_gives_identical_output() {
     let device = Device::flex();
-    device.seed(1);
-    let g = tiny_g().init(&device);
-    let z = Tensor::<2>::random(
-        [2, 8],
-        burn::tensor::Distribution::Normal(0.0, 1.0),
-        &device,
-    );
+    let (g, z) = seeded(&device, 1, || {
+        (
+            tiny_g().init(&device),
+            Tensor::<2>::random(
+                [2, 8],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                &device,
+            ),
+        )
+    });
     let c = Tensor::<2>::from_floats(
         [[1.0, 0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 0.0, 1.0]],
         &device,
     );
     let before = g.forward(z.clone(), c.clone()).into_data();
     let bytes = weights_bytes(g).unwrap();
-    device.seed(2); // a differently initialised model must become the same one
-    let fresh = tiny_g().init(&device);
+    // A differently initialised model must become the same one.
+    let fresh = seeded(&device, 2, || tiny_g().init(&device));
     let fresh_out = fresh.forward(z.clone(), c.clone()).into_data();
     assert_ne!(before, fresh_out);
     let loaded = load_weights(fresh, bytes).unwrap();

@@ -31,8 +31,8 @@ fn model_in(dir: &Path, name: &str, arch: &str, directions: Vec<Direction>) -> P
     let mut card = ModelCard::new(name, vocab, g, TrainingInfo::default());
     card.directions = directions;
     let device = Device::flex();
-    device.seed(7);
-    let generator = card.generator.try_init(&device).unwrap();
+    let generator =
+        shared_model::rng::seeded(&device, 7, || card.generator.try_init(&device)).unwrap();
     let out = dir.join(name);
     trainer::model_io::export::write_model(&out, &mut card, generator).unwrap();
     out

@@ -142,7 +142,12 @@ impl DcganGeneratorConfig {
         self.channels << (n - 1 - i)
     }
 
+    /// A fresh network, every weight drawn now from the backend's stream (see [`crate::rng`]).
     pub fn try_init(&self, device: &Device) -> Result<DcganGenerator, ModelError> {
+        crate::rng::initialised(|| self.build(device))
+    }
+
+    fn build(&self, device: &Device) -> Result<DcganGenerator, ModelError> {
         self.validate()?;
         let n = stages(self.resolution)?;
         let input = self.latent_dim + if self.conditional { self.num_tags } else { 0 };
@@ -248,7 +253,12 @@ impl DcganDiscriminatorConfig {
         Ok((self.channels << (n - 1)) * 16)
     }
 
+    /// A fresh network, every weight drawn now from the backend's stream (see [`crate::rng`]).
     pub fn try_init(&self, device: &Device) -> Result<DcganDiscriminator, ModelError> {
+        crate::rng::initialised(|| self.build(device))
+    }
+
+    fn build(&self, device: &Device) -> Result<DcganDiscriminator, ModelError> {
         self.feature_dim()?;
         let n = stages(self.resolution)?;
         if self.channels == 0 {
@@ -416,10 +426,10 @@ mod tests {
                 .with_channels(4)
                 .with_res_blocks(blocks)
                 .init(&device);
-            let img = g.forward(
-                Tensor::random([2, 8], burn::tensor::Distribution::Default, &device),
-                Tensor::ones([2, 3], &device),
-            );
+            let z = crate::rng::backend_stream(|| {
+                Tensor::random([2, 8], burn::tensor::Distribution::Default, &device)
+            });
+            let img = g.forward(z, Tensor::ones([2, 3], &device));
             assert_eq!(img.dims(), [2, 3, res, res], "resolution {res}");
             let cfg = DcganDiscriminatorConfig::new(3)
                 .with_resolution(res)
@@ -436,7 +446,9 @@ mod tests {
         let device = Device::flex();
         // Several latents and 8 channels: with DCGAN's small init and ReLUs, one latent through a
         // 4-channel net sometimes reached the output through no live unit at all (flaky test).
-        let z = Tensor::<2>::random([8, 8], burn::tensor::Distribution::Default, &device);
+        let z = crate::rng::backend_stream(|| {
+            Tensor::<2>::random([8, 8], burn::tensor::Distribution::Default, &device)
+        });
         let c1 = Tensor::<2>::from_floats([[1.0, 0.0]], &device).repeat_dim(0, 8);
         let c2 = Tensor::<2>::from_floats([[0.0, 1.0]], &device).repeat_dim(0, 8);
         for conditional in [true, false] {

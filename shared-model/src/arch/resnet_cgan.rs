@@ -333,7 +333,12 @@ impl ResnetCganGeneratorConfig {
         dense + blocks + ups + 3 * c_in * k * k
     }
 
+    /// A fresh network, every weight drawn now from the backend's stream (see [`crate::rng`]).
     pub fn try_init(&self, device: &Device) -> Result<ResnetCganGenerator, ModelError> {
+        crate::rng::initialised(|| self.build(device))
+    }
+
+    fn build(&self, device: &Device) -> Result<ResnetCganGenerator, ModelError> {
         self.validate()?;
         let stages = log2_ratio(self.resolution, self.init_size, "")?;
         let c = self.channels;
@@ -529,7 +534,12 @@ impl ResnetCganDiscriminatorConfig {
         Ok((0..=stages).map(|i| self.stage_channels(i)).sum())
     }
 
+    /// A fresh network, every weight drawn now from the backend's stream (see [`crate::rng`]).
     pub fn try_init(&self, device: &Device) -> Result<ResnetCganDiscriminator, ModelError> {
+        crate::rng::initialised(|| self.build(device))
+    }
+
+    fn build(&self, device: &Device) -> Result<ResnetCganDiscriminator, ModelError> {
         self.feature_dim()?;
         if self.resolution < 2 {
             return Err(ModelError::BadConfig(
@@ -751,12 +761,13 @@ mod tests {
     #[test]
     fn skip_path_pooling_first_is_the_same_function() {
         let device = Device::flex();
-        let block = DownBlock::new(5, 7, 0.2, &device);
-        let x = Tensor::<4>::random(
-            [2, 5, 8, 8],
-            burn::tensor::Distribution::Normal(0.0, 1.0),
-            &device,
-        );
+        let dist = burn::tensor::Distribution::Normal(0.0, 1.0);
+        let (block, x) = crate::rng::backend_stream(|| {
+            (
+                crate::rng::drawn(DownBlock::new(5, 7, 0.2, &device)),
+                Tensor::<4>::random([2, 5, 8, 8], dist, &device),
+            )
+        });
         let pool_first = conv2d(&block.skip, pool2(x.clone()));
         let conv_first = pool2(conv2d(&block.skip, x));
         assert!((pool_first - conv_first).abs().max().into_scalar::<f32>() < 1e-5);
@@ -767,7 +778,7 @@ mod tests {
         let device = Device::flex();
         let dist = burn::tensor::Distribution::Normal(0.0, 1.0);
         for dims in [[2, 3, 8, 6], [1, 2, 5, 4]] {
-            let x = Tensor::<4>::random(dims, dist, &device);
+            let x = crate::rng::backend_stream(|| Tensor::<4>::random(dims, dist, &device));
             let want = avg_pool2d(x.clone(), AvgPoolOptions::new([2, 2]));
             let got = pool2(x);
             assert_eq!(got.dims(), want.dims());
@@ -832,10 +843,13 @@ mod tests {
     #[test]
     fn icnr_upsampling_starts_as_nearest_neighbour() {
         let dev = Device::flex();
-        dev.seed(3);
         for icnr_init in [true, false] {
-            let stage = UpStage::new(6, 4, &tiny_g().with_icnr(icnr_init), &dev);
-            let x = Tensor::<4>::random([2, 6, 5, 5], burn::tensor::Distribution::Default, &dev);
+            let (stage, x) = crate::rng::seeded(&dev, 3, || {
+                (
+                    crate::rng::drawn(UpStage::new(6, 4, &tiny_g().with_icnr(icnr_init), &dev)),
+                    Tensor::<4>::random([2, 6, 5, 5], burn::tensor::Distribution::Default, &dev),
+                )
+            });
             let y = kernels::act::pixel_shuffle(&stage.shuffle, conv2d(&stage.conv, x));
             let v = y.into_data().try_to_vec::<f32>().unwrap();
             // [2, 4, 10, 10]: every 2x2 block holds one value iff ICNR.
@@ -865,8 +879,7 @@ mod tests {
     #[test]
     fn icnr_generators_train_past_the_first_backward() {
         let dev = Device::flex().autodiff();
-        dev.seed(5);
-        let g = tiny_g().init(&dev);
+        let g = crate::rng::seeded(&dev, 5, || tiny_g().init(&dev));
         assert!(tiny_g().icnr);
         for _ in 0..2 {
             let z = Tensor::<2>::ones([2, 8], &dev);
@@ -899,24 +912,21 @@ mod tests {
     #[test]
     fn minibatch_std_lets_each_score_see_the_batch() {
         let dev = Device::flex();
-        dev.seed(4);
-        let d = ResnetCganDiscriminatorConfig::new(5)
+        let cfg = ResnetCganDiscriminatorConfig::new(5)
             .with_resolution(16)
             .with_channels(8)
-            .with_max_channels(16)
-            .with_mbstd_group(4)
-            .init(&dev);
-        let plain = ResnetCganDiscriminatorConfig::new(5)
-            .with_resolution(16)
-            .with_channels(8)
-            .with_max_channels(16)
-            .init(&dev);
-        let x = Tensor::<4>::random([4, 3, 16, 16], burn::tensor::Distribution::Default, &dev);
+            .with_max_channels(16);
+        let (d, plain, x, y) = crate::rng::seeded(&dev, 4, || {
+            let random = |dims| Tensor::<4>::random(dims, burn::tensor::Distribution::Default, &dev);
+            (
+                cfg.clone().with_mbstd_group(4).init(&dev),
+                cfg.init(&dev),
+                random([4, 3, 16, 16]),
+                random([1, 3, 16, 16]),
+            )
+        });
         let c = Tensor::<2>::zeros([4, 5], &dev);
-        let other = x.clone().slice_assign(
-            [3..4, 0..3, 0..16, 0..16],
-            Tensor::random([1, 3, 16, 16], burn::tensor::Distribution::Default, &dev),
-        );
+        let other = x.clone().slice_assign([3..4, 0..3, 0..16, 0..16], y);
         let first = |d: &ResnetCganDiscriminator, x: Tensor<4>| {
             d.forward(x, c.clone()).into_data().try_to_vec::<f32>().unwrap()[0]
         };

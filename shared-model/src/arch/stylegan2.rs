@@ -410,7 +410,12 @@ impl Stylegan2GeneratorConfig {
         n
     }
 
+    /// A fresh network, every weight drawn now from the backend's stream (see [`crate::rng`]).
     pub fn try_init(&self, device: &Device) -> Result<Stylegan2Generator, ModelError> {
+        crate::rng::initialised(|| self.build(device))
+    }
+
+    fn build(&self, device: &Device) -> Result<Stylegan2Generator, ModelError> {
         self.validate()?;
         let w = self.w_dim;
         let lr_mul = self.lr_mul;
@@ -738,8 +743,8 @@ mod tests {
             vec![8, 8, 4]
         );
         let device = Device::flex();
-        device.seed(1);
-        let g = cfg.try_init(&device).unwrap();
+        let g = crate::rng::seeded(&device, 1, || cfg.try_init(&device))
+            .unwrap();
         assert_eq!(g.num_styles(), cfg.num_styles());
         let (z, c) = inputs(2, 3, &device);
         let out = g.forward(GeneratorInput::new(z, c));
@@ -753,8 +758,9 @@ mod tests {
     #[test]
     fn noise_comes_from_the_seed() {
         let device = Device::flex();
-        device.seed(2);
-        let mut g = tiny().try_init(&device).unwrap();
+        let mut g =
+            crate::rng::seeded(&device, 2, || tiny().try_init(&device))
+                .unwrap();
         for block in &mut g.blocks {
             for conv in [&mut block.conv1].into_iter().chain(block.conv0.as_mut()) {
                 conv.noise_strength = Some(param(Tensor::full([1], 0.05, &device)));
@@ -792,8 +798,13 @@ mod tests {
     #[test]
     fn demodulation_makes_the_style_scale_irrelevant() {
         let device = Device::flex();
-        device.seed(3);
-        let conv = ModConv::new(16, 8, 3, 4, false, false, 1.0, &device);
+        let (conv, x, w) = crate::rng::seeded(&device, 3, || {
+            (
+                crate::rng::drawn(ModConv::new(16, 8, 3, 4, false, false, 1.0, &device)),
+                Tensor::<4>::random([2, 16, 8, 8], Distribution::Normal(0.0, 1.0), &device),
+                Tensor::<2>::random([2, 4], Distribution::Normal(0.0, 1.0), &device),
+            )
+        });
         // Exactly: a style scaled by a constant gives the same output.
         let s_conv = ModConv {
             affine: EqLinear {
@@ -802,8 +813,6 @@ mod tests {
             },
             ..conv.clone()
         };
-        let x: Tensor<4> = Tensor::random([2, 16, 8, 8], Distribution::Normal(0.0, 1.0), &device);
-        let w: Tensor<2> = Tensor::random([2, 4], Distribution::Normal(0.0, 1.0), &device);
         let a = values(s_conv.forward(x.clone(), w.clone(), None));
         let b = values(s_conv.forward(x, w.mul_scalar(7.0), None));
         let max = a
@@ -819,10 +828,13 @@ mod tests {
     #[test]
     fn modulated_conv_is_the_per_sample_weight() {
         let device = Device::flex();
-        device.seed(4);
-        let conv = ModConv::new(3, 2, 3, 4, false, false, 1.0, &device);
-        let x: Tensor<4> = Tensor::random([2, 3, 5, 5], Distribution::Normal(0.0, 1.0), &device);
-        let w: Tensor<2> = Tensor::random([2, 4], Distribution::Normal(0.0, 1.0), &device);
+        let (conv, x, w) = crate::rng::seeded(&device, 4, || {
+            (
+                crate::rng::drawn(ModConv::new(3, 2, 3, 4, false, false, 1.0, &device)),
+                Tensor::<4>::random([2, 3, 5, 5], Distribution::Normal(0.0, 1.0), &device),
+                Tensor::<2>::random([2, 4], Distribution::Normal(0.0, 1.0), &device),
+            )
+        });
         let got = values(conv.forward(x.clone(), w.clone(), None));
         let s = conv.affine.forward(w).mul_scalar(conv.gain);
         let weight = conv.conv.weight.val();
@@ -874,8 +886,8 @@ mod tests {
     #[test]
     fn truncation_and_mixing() {
         let device = Device::flex();
-        device.seed(5);
-        let g = tiny().try_init(&device).unwrap();
+        let g = crate::rng::seeded(&device, 5, || tiny().try_init(&device))
+            .unwrap();
         let (z, c) = inputs(2, 9, &device);
         let c1 = c.clone().narrow(0, 0, 1).repeat_dim(0, 2);
         let seeds = vec![1, 1];

@@ -159,9 +159,8 @@ pub fn fit(data: &Dataset, train: &[usize], opts: &ShapeTrainOptions) -> Result<
         bail!("the temperature must be positive");
     }
     let device = Device::flex().autodiff();
-    let mut model = shared_model::rng::seeded(&device, opts.seed, || {
-        opts.config.try_init(&device).map(shared_model::rng::drawn)
-    })?;
+    let mut model =
+        shared_model::rng::seeded(&device, opts.seed, || opts.config.try_init(&device))?;
     let mut optim = AdamConfig::new()
         .with_weight_decay(Some(WeightDecayConfig::new(1e-5)))
         .init();

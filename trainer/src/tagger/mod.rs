@@ -362,9 +362,7 @@ pub fn train_tagger(
         ..opts.config.clone()
     };
     let device = Device::flex().autodiff();
-    let mut model = shared_model::rng::seeded(&device, opts.seed, || {
-        cfg.try_init(&device).map(shared_model::rng::drawn)
-    })?;
+    let mut model = shared_model::rng::seeded(&device, opts.seed, || cfg.try_init(&device))?;
     let mut optim = AdamConfig::new()
         .with_weight_decay(Some(WeightDecayConfig::new(1e-4)))
         .init();

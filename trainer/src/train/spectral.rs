@@ -157,7 +157,9 @@ mod tests {
     #[test]
     fn normalised_module_has_unit_spectral_norm_and_passes_gradients() {
         let device = Device::flex().autodiff();
-        let lin: Linear = LinearConfig::new(6, 4).init(&device);
+        let lin: Linear = shared_model::rng::backend_stream(|| {
+            shared_model::rng::drawn(LinearConfig::new(6, 4).init(&device))
+        });
         let mut sn = SpectralNorm::new(&lin, &mut SplitMix64::new(5));
         assert_eq!(sn.u.len(), 1, "only the weight, not the bias");
         let normed = sn.apply(lin.clone(), 100);

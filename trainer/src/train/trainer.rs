@@ -13,7 +13,7 @@ use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use serde::Serialize;
-use shared_model::rng::{drawn, seeded};
+use shared_model::rng::seeded;
 use shared_model::sample::{FaceRequest, to_rgba};
 use shared_model::{
     AnyDiscriminator, AnyGenerator, DiscriminatorModule, GeneratorInput, SplitMix64, StyleMix,
@@ -116,8 +116,8 @@ impl Trainer {
         let device = device.clone().autodiff();
         let (g, d) = seeded(&device, cfg.seed, || {
             Ok::<_, shared_model::ModelError>((
-                drawn(cfg.generator.try_init(&device)?),
-                drawn(cfg.discriminator.try_init(&device)?),
+                cfg.generator.try_init(&device)?,
+                cfg.discriminator.try_init(&device)?,
             ))
         })?;
         let g_ema = g.valid();
@@ -612,7 +612,9 @@ mod tests {
     #[test]
     fn non_finite_values_are_counted() {
         let dev = Device::flex();
-        let lin = burn::nn::LinearConfig::new(3, 2).init(&dev);
+        let lin = shared_model::rng::backend_stream(|| {
+            shared_model::rng::drawn(burn::nn::LinearConfig::new(3, 2).init(&dev))
+        });
         assert_eq!(non_finite(&lin), 0);
         let mut lin = lin;
         lin.weight = lin.weight.map(|w| {
