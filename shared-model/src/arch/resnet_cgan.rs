@@ -264,7 +264,7 @@ impl UpStage {
     }
 }
 
-/// Residual generator with pixel-shuffle upsampling.
+/// Residual generator; each stage doubles the side by nearest-neighbour resize or pixel shuffle.
 #[derive(Module, Debug)]
 pub struct ResnetCganGenerator {
     dense: Linear,
@@ -649,8 +649,9 @@ pub struct ResnetCgan;
 
 impl Family for ResnetCgan {
     const NAME: &'static str = "resnet-cgan";
-    const ABOUT: &'static str = "residual generator with pixel-shuffle upsampling + residual \
-        projection critic pooling every stage (the reference design)";
+    const ABOUT: &'static str = "residual generator (nearest-neighbour upsampling; \
+        upsample=pixel-shuffle for the reference design) + residual projection critic pooling \
+        every stage, with minibatch standard deviation";
 
     type GeneratorConfig = ResnetCganGeneratorConfig;
     type DiscriminatorConfig = ResnetCganDiscriminatorConfig;
@@ -710,8 +711,15 @@ impl Family for ResnetCgan {
                 "resnet-cgan is always conditional (try --arch dcgan)",
             ));
         }
-        let mut g = ResnetCganGeneratorConfig::new(num_tags).with_resolution(resolution);
-        let mut d = ResnetCganDiscriminatorConfig::new(num_tags).with_resolution(resolution);
+        // What `trainer train` starts from: the recipe that won the comparison of
+        // docs/recipes.md (nearest-neighbour upsampling, minibatch std in the critic). Cards and
+        // runs carry their own configs, so older ones keep theirs.
+        let mut g = ResnetCganGeneratorConfig::new(num_tags)
+            .with_resolution(resolution)
+            .with_upsample(Upsample::Nearest);
+        let mut d = ResnetCganDiscriminatorConfig::new(num_tags)
+            .with_resolution(resolution)
+            .with_mbstd_group(4);
         if let Some(v) = o.latent_dim {
             g.latent_dim = v;
         }
@@ -907,6 +915,31 @@ mod tests {
         assert_eq!(out.dims(), [2, 3, 16, 16]);
         // The stage convolutions map C_in to C_out (no 4x channels for a shuffle).
         assert_eq!(g.ups[0].conv.weight.dims(), [4, 8, 3, 3]);
+    }
+
+    /// `trainer train` with no options starts from the recipe that won the comparison (nearest
+    /// upsampling, minibatch std); configs written before either existed still read as they were
+    /// made (pixel shuffle, no minibatch std), so old runs and cards keep theirs.
+    #[test]
+    fn new_runs_get_the_winning_recipe_and_old_configs_keep_theirs() {
+        let (g, d) = crate::arch::configure(
+            ResnetCgan::NAME,
+            5,
+            64,
+            &crate::arch::FamilyOptions::default(),
+        )
+        .unwrap();
+        let (g, d) = (g.config_json(), d.config_json());
+        assert_eq!(g["upsample"], "nearest");
+        assert_eq!(d["mbstd_group"], 4);
+        let mut old_g = g.clone();
+        old_g.as_object_mut().unwrap().remove("upsample");
+        let mut old_d = d.clone();
+        old_d.as_object_mut().unwrap().remove("mbstd_group");
+        let old_g = crate::GeneratorSpec::from_arch_json(ResnetCgan::NAME, old_g).unwrap();
+        let old_d = crate::DiscriminatorSpec::from_arch_json(ResnetCgan::NAME, old_d).unwrap();
+        assert_eq!(old_g.config_json()["upsample"], "pixel-shuffle");
+        assert_eq!(old_d.config_json()["mbstd_group"], 0);
     }
 
     #[test]
