@@ -1,11 +1,11 @@
 // <kyara-generator>: kyara as a custom element, for any page.
 //
 //   <script type="module" src="https://example.org/kyara/kyara-generator.js"></script>
-//   <kyara-generator model="models/anime64" tags="blonde hair, blue eyes" seed="42" controls></kyara-generator>
+//   <kyara-generator model="models/anime64-varied" tags="blonde hair, blue eyes" seed="42" controls></kyara-generator>
 //   <kyara-generator model="models/mine" link="seed=5&tags=red_hair&s=smile:0.5&psi=0.7&fuse=9:3"></kyara-generator>
 //
 // Attributes: model (folder of a model card, relative to the page; default: this script's
-// models/anime64), tags (comma-separated, any spelling the engine accepts: "blonde_hair",
+// models/anime64-varied), tags (comma-separated, any spelling the engine accepts: "blonde_hair",
 // "Blonde Hair", ...), seed (a whole number; random when absent), controls
 // (shows "another one" and "download" buttons), backend ("cpu" to stay off WebGPU; default: WebGPU
 // when the build and the browser have it), link (a permalink of the page, the text after `#`: the
@@ -19,7 +19,7 @@
 import { Generator, messageOf } from './kyara.js';
 import { randomSeed } from './js/shared.js';
 
-const DEFAULT_MODEL = new URL('./models/anime64/', import.meta.url).href;
+const DEFAULT_MODEL = new URL('./models/anime64-varied/', import.meta.url).href;
 const shared = new Map(); // model URL -> Promise<{ gen, info }>
 
 function generatorFor(modelUrl, prefer) {
