@@ -222,6 +222,8 @@ pub mod limits {
     pub const MAX_LATENT: usize = 4096;
     /// Tags of a vocabulary.
     pub const MAX_TAGS: usize = 4096;
+    /// Width of a feature or projection layer (the tagger's, the shape encoder's).
+    pub const MAX_FEATURES: usize = 65_536;
     /// Image side in pixels.
     pub const MAX_RESOLUTION: usize = 1024;
     /// Parameters of one network: 2^28, 1 GiB as float32.

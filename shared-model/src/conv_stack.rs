@@ -13,6 +13,7 @@ use kernels::conv::conv2d;
 use kernels::norm::batch_norm;
 
 use crate::ModelError;
+use crate::arch::{check_sizes, limits};
 
 /// conv (optionally stride 2, no bias) - BN, before the activation.
 #[derive(Module, Debug)]
@@ -82,16 +83,36 @@ impl StackShape<'_> {
         Ok((half / f).trailing_zeros() as usize)
     }
 
-    /// The channel counts fit each other (sizes being positive is the network's to check).
-    pub fn validate(&self) -> Result<(), ModelError> {
-        self.stages()?;
+    /// The sizes are within kyara's limits and the channel counts fit each other (sizes being
+    /// positive is the network's to check), then the whole network's parameters, the stack's
+    /// and `head(last channels)`, are too: a card from elsewhere claiming a huge network is an
+    /// error before anything is allocated.
+    pub fn validate(&self, head: impl FnOnce(u64) -> u64) -> Result<(), ModelError> {
+        check_sizes(
+            self.what,
+            &[
+                ("resolution", self.resolution, limits::MAX_RESOLUTION),
+                ("channels", self.channels, limits::MAX_CHANNELS),
+                ("max_channels", self.max_channels, limits::MAX_CHANNELS),
+            ],
+            || 0,
+        )?;
+        let n = self.stages()?;
         if self.max_channels < self.channels {
             return Err(ModelError::BadConfig(format!(
                 "{} max_channels is smaller than channels",
                 self.what
             )));
         }
-        Ok(())
+        check_sizes(self.what, &[], || {
+            let c = |i: usize| self.channels_at(i) as u64;
+            // Conv weights (no bias) and batch norm's scale and shift.
+            let mut p = self.in_channels as u64 * c(0) * 16 + 2 * c(0);
+            for i in 0..n {
+                p += 9 * c(i) * c(i + 1) + 9 * c(i + 1) * c(i + 1) + 4 * c(i + 1);
+            }
+            p + head(c(n))
+        })
     }
 
     /// The stem and the stages, and the channels of the last feature map.

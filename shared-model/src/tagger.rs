@@ -14,6 +14,7 @@ use kernels::act::leaky_relu;
 
 use serde::{Deserialize, Serialize};
 
+use crate::arch::{check_sizes, limits};
 use crate::card::load_weights;
 use crate::conv_stack::{self, ConvBn, DownStage, StackShape};
 use crate::integrity::{
@@ -72,13 +73,23 @@ impl TaggerConfig {
 
     /// Checks the config without building anything.
     pub fn validate(&self) -> Result<(), ModelError> {
-        self.stack().validate()?;
         if self.num_tags == 0 || self.channels == 0 || self.feature_dim == 0 {
             return Err(ModelError::BadConfig(
                 "tagger sizes must be positive".into(),
             ));
         }
-        Ok(())
+        check_sizes(
+            "tagger",
+            &[
+                ("num_tags", self.num_tags, limits::MAX_TAGS),
+                ("feature_dim", self.feature_dim, limits::MAX_FEATURES),
+            ],
+            || 0,
+        )?;
+        let (f, t) = (self.feature_dim as u64, self.num_tags as u64);
+        // The feature layer over mean + max pooling, then the head, with their biases.
+        self.stack()
+            .validate(|c_last| (2 * c_last + 1) * f + (f + 1) * t)
     }
 
     pub fn try_init(&self, device: &Device) -> Result<Tagger, ModelError> {
@@ -500,6 +511,48 @@ mod tests {
             .with_max_channels(8)
             .with_final_size(2)
             .with_feature_dim(6)
+    }
+
+    /// A tagger or shape card from elsewhere that claims a huge network is an error before
+    /// anything is allocated (networks draw every weight in `try_init`), never an abort.
+    #[test]
+    fn oversized_tagger_and_shape_configs_are_errors_not_aborts() {
+        let device = Device::flex();
+        let huge = 1_000_000_000;
+        let taggers = [
+            tiny(6).with_channels(huge).with_max_channels(huge),
+            tiny(6).with_max_channels(huge),
+            tiny(huge),
+            tiny(6).with_feature_dim(huge),
+            tiny(6).with_resolution(1 << 40).with_final_size(1 << 38),
+            // Each size allowed, the whole too many parameters (2^28 allowed).
+            tiny(6)
+                .with_resolution(1024)
+                .with_channels(4096)
+                .with_max_channels(4096),
+        ];
+        for cfg in taggers {
+            let e = cfg.try_init(&device).unwrap_err().to_string();
+            assert!(e.contains("more than kyara allows"), "{e}");
+        }
+        let shape = || {
+            crate::ShapeEncoderConfig::new()
+                .with_resolution(16)
+                .with_final_size(2)
+        };
+        for cfg in [
+            shape().with_channels(huge).with_max_channels(huge),
+            shape().with_feature_dim(huge),
+            shape().with_projection_dim(huge),
+            shape()
+                .with_channels(4096)
+                .with_max_channels(4096)
+                .with_resolution(1024),
+        ] {
+            let e = cfg.try_init(&device).unwrap_err().to_string();
+            assert!(e.contains("more than kyara allows"), "{e}");
+        }
+        assert!(tiny(6).try_init(&device).is_ok());
     }
 
     #[test]
