@@ -352,6 +352,11 @@ python3 -c "
 import json; p='$W/tg2/tagger.json'; c=json.load(open(p)); c['vocab']['groups'] = []; json.dump(c, open(p,'w'))"
 mk_data "$W/d-tg2"; rm "$W/d-tg2/metadata.csv"
 case_ "fresh2: tagger card with its groups removed" "$BIN" tag --tagger "$W/tg2" --data "$W/d-tg2"
+mkdir -p "$W/tg3"; cp models/tagger64/* "$W/tg3/"
+python3 -c "
+import json; p='$W/tg3/tagger.json'; c=json.load(open(p)); del c['seal']
+c['tagger']['channels'] = c['tagger']['max_channels'] = 10**9; json.dump(c, open(p,'w'))"
+case_ "fresh3: unsealed tagger card claiming 10^9 channels" "$BIN" tag --tagger "$W/tg3" --data "$W/d-tg2"
 mk_data "$W/d-extra"; sed -i '1s/$/,extra/; 2,$s/$/,x/' "$W/d-extra/metadata.csv"
 case_ "fresh2: data: metadata.csv with an extra column (trains)" "$BIN" train --data "$W/d-extra" --out "$W/r" "${TINY[@]}" --steps 1
 mk_data "$W/d-swap"; python3 -c "
