@@ -83,20 +83,15 @@ impl StackShape<'_> {
         Ok((half / f).trailing_zeros() as usize)
     }
 
-    /// The sizes are within kyara's limits and the channel counts fit each other (sizes being
-    /// positive is the network's to check), then the whole network's parameters, the stack's
-    /// and `head(last channels)`, are too: a card from elsewhere claiming a huge network is an
-    /// error before anything is allocated.
-    pub fn validate(&self, head: impl FnOnce(u64) -> u64) -> Result<(), ModelError> {
-        check_sizes(
-            self.what,
-            &[
-                ("resolution", self.resolution, limits::MAX_RESOLUTION),
-                ("channels", self.channels, limits::MAX_CHANNELS),
-                ("max_channels", self.max_channels, limits::MAX_CHANNELS),
-            ],
-            || 0,
-        )?;
+    /// The sizes, the stack's and the network's own `sizes`, are within kyara's limits and the
+    /// channel counts fit each other (sizes being positive is the network's to check), then the
+    /// whole network's parameters, the stack's and `head(last channels)`, are too: a card from
+    /// elsewhere claiming a huge network is an error before anything is allocated.
+    pub fn validate(
+        &self,
+        sizes: &[(&str, usize, usize)],
+        head: impl FnOnce(u64) -> u64,
+    ) -> Result<(), ModelError> {
         let n = self.stages()?;
         if self.max_channels < self.channels {
             return Err(ModelError::BadConfig(format!(
@@ -104,7 +99,12 @@ impl StackShape<'_> {
                 self.what
             )));
         }
-        check_sizes(self.what, &[], || {
+        let stack = [
+            ("resolution", self.resolution, limits::MAX_RESOLUTION),
+            ("channels", self.channels, limits::MAX_CHANNELS),
+            ("max_channels", self.max_channels, limits::MAX_CHANNELS),
+        ];
+        check_sizes(self.what, &[&stack[..], sizes].concat(), || {
             let c = |i: usize| self.channels_at(i) as u64;
             // Conv weights (no bias) and batch norm's scale and shift.
             let mut p = self.in_channels as u64 * c(0) * 16 + 2 * c(0);

@@ -27,7 +27,7 @@ use kernels::act::leaky_relu;
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
-use crate::arch::{check_sizes, limits};
+use crate::arch::limits;
 use crate::card::load_weights;
 use crate::conv_stack::{self, ConvBn, DownStage, StackShape};
 use crate::integrity::{check_sha256, check_sha256_field};
@@ -94,18 +94,15 @@ impl ShapeEncoderConfig {
                 "shape encoder sizes must be positive".into(),
             ));
         }
-        check_sizes(
-            "shape encoder",
-            &[
-                ("feature_dim", self.feature_dim, limits::MAX_FEATURES),
-                ("projection_dim", self.projection_dim, limits::MAX_FEATURES),
-            ],
-            || 0,
-        )?;
+        let sizes = [
+            ("feature_dim", self.feature_dim, limits::MAX_FEATURES),
+            ("projection_dim", self.projection_dim, limits::MAX_FEATURES),
+        ];
         let (f, p) = (self.feature_dim as u64, self.projection_dim as u64);
         // The representation layer and the two-layer projection head, with their biases.
-        self.stack()
-            .validate(|c_last| (2 * c_last + 1) * f + (f + 1) * f + (f + 1) * p)
+        self.stack().validate(&sizes, |c_last| {
+            (2 * c_last + 1) * f + (f + 1) * f + (f + 1) * p
+        })
     }
 
     pub fn try_init(&self, device: &Device) -> Result<ShapeEncoder, ModelError> {

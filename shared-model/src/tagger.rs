@@ -14,7 +14,7 @@ use kernels::act::leaky_relu;
 
 use serde::{Deserialize, Serialize};
 
-use crate::arch::{check_sizes, limits};
+use crate::arch::limits;
 use crate::card::load_weights;
 use crate::conv_stack::{self, ConvBn, DownStage, StackShape};
 use crate::integrity::{
@@ -78,18 +78,14 @@ impl TaggerConfig {
                 "tagger sizes must be positive".into(),
             ));
         }
-        check_sizes(
-            "tagger",
-            &[
-                ("num_tags", self.num_tags, limits::MAX_TAGS),
-                ("feature_dim", self.feature_dim, limits::MAX_FEATURES),
-            ],
-            || 0,
-        )?;
+        let sizes = [
+            ("num_tags", self.num_tags, limits::MAX_TAGS),
+            ("feature_dim", self.feature_dim, limits::MAX_FEATURES),
+        ];
         let (f, t) = (self.feature_dim as u64, self.num_tags as u64);
         // The feature layer over mean + max pooling, then the head, with their biases.
         self.stack()
-            .validate(|c_last| (2 * c_last + 1) * f + (f + 1) * t)
+            .validate(&sizes, |c_last| (2 * c_last + 1) * f + (f + 1) * t)
     }
 
     pub fn try_init(&self, device: &Device) -> Result<Tagger, ModelError> {
